@@ -1,0 +1,59 @@
+//! The request for the reply in flight, and the one way to cancel it.
+
+use leptos::prelude::*;
+
+use crate::conversation::{Conversation, PendingReply};
+
+/// The request for the reply in flight. Aborting it cancels the `fetch` at
+/// whatever point it has reached, so the server sees its connection close.
+pub struct InFlight {
+    #[cfg(feature = "hydrate")]
+    controller: web_sys::AbortController,
+}
+
+impl InFlight {
+    /// Starts streaming `pending` from `endpoint` into `conversation`.
+    ///
+    /// Only the browser sends: events never fire during server rendering, so
+    /// without the `hydrate` feature this does nothing.
+    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+    pub fn start(
+        endpoint: String,
+        pending: PendingReply,
+        conversation: RwSignal<Conversation>,
+    ) -> Option<Self> {
+        #[cfg(feature = "hydrate")]
+        {
+            use crate::transport::stream_reply;
+
+            let controller = web_sys::AbortController::new().ok()?;
+            let signal = controller.signal();
+            leptos::task::spawn_local(async move {
+                let PendingReply { reply_id, request } = pending;
+                let apply = |parts: Vec<_>| {
+                    // `try_update`: the chat may have been unmounted meanwhile.
+                    conversation.try_update(|chat| {
+                        for part in parts {
+                            chat.apply(&reply_id, part);
+                        }
+                    });
+                };
+                let outcome = stream_reply(&endpoint, &request, &signal, apply).await;
+                // After a Stop the reply is already closed and these change nothing.
+                conversation.try_update(|chat| match outcome {
+                    Ok(end) => chat.end_stream(&reply_id, end),
+                    Err(error) => chat.fail(&reply_id, error.0),
+                });
+            });
+            Some(Self { controller })
+        }
+        #[cfg(not(feature = "hydrate"))]
+        None
+    }
+
+    /// Cancels the request, wherever it is.
+    pub fn abort(self) {
+        #[cfg(feature = "hydrate")]
+        self.controller.abort();
+    }
+}

@@ -1,0 +1,247 @@
+//! The wire protocol between the chat component and a backend: the Vercel AI SDK
+//! "UI message stream", v1.
+//!
+//! The server writes these parts as SSE `data:` frames and the component reads
+//! them back, so both sides share one definition. Following the published
+//! protocol exactly is what lets the component talk to any AI SDK backend and
+//! the Reins server stand in for one behind `useChat`.
+
+use serde::{Deserialize, Serialize};
+
+/// The response header that marks a UI message stream, and its value.
+pub const STREAM_HEADER: (&str, &str) = ("x-vercel-ai-ui-message-stream", "v1");
+
+/// The `data:` payload that closes a UI message stream.
+pub const DONE_MARKER: &str = "[DONE]";
+
+/// One part of a UI message stream.
+///
+/// Parts this crate has no use for (tools, sources, files, `data-*` parts) are
+/// read as [`UiMessageChunk::Other`] and ignored, as the protocol asks readers to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum UiMessageChunk {
+    /// The reply has begun; `message_id` names it for the rest of its life.
+    #[serde(rename_all = "camelCase")]
+    Start {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+    },
+    /// One model call (a "step") has begun.
+    StartStep,
+    /// A block of text with the given id has begun.
+    TextStart { id: String },
+    /// More text for the block with the given id.
+    TextDelta { id: String, delta: String },
+    /// The text block with the given id is complete.
+    TextEnd { id: String },
+    /// A block of reasoning has begun.
+    ReasoningStart { id: String },
+    /// More reasoning text.
+    ReasoningDelta { id: String, delta: String },
+    /// The reasoning block is complete.
+    ReasoningEnd { id: String },
+    /// The model call is complete.
+    FinishStep,
+    /// The reply is complete.
+    #[serde(rename_all = "camelCase")]
+    Finish {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        finish_reason: Option<FinishReason>,
+    },
+    /// The reply failed; `error_text` is meant for a person to read.
+    #[serde(rename_all = "camelCase")]
+    Error { error_text: String },
+    /// The reply was stopped before it finished.
+    Abort {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Any part type this crate does not act on.
+    #[serde(other)]
+    Other,
+}
+
+/// Why the model ended its reply, in the protocol's vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FinishReason {
+    Stop,
+    Length,
+    ContentFilter,
+    ToolCalls,
+    Error,
+    Interrupted,
+    Other,
+}
+
+impl FinishReason {
+    /// Maps an OpenAI Chat Completions `finish_reason` onto the protocol's.
+    pub fn from_openai(reason: &str) -> Self {
+        match reason {
+            "stop" => Self::Stop,
+            "length" => Self::Length,
+            "content_filter" => Self::ContentFilter,
+            "tool_calls" | "function_call" => Self::ToolCalls,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Who wrote a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Role {
+    /// The lowercase name used on the wire and in `data-role`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::User => "user",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
+/// The request body the component sends: the shape of the AI SDK's
+/// `DefaultChatTransport`, so any AI SDK backend accepts it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatRequest {
+    /// The chat's id.
+    pub id: String,
+    /// The whole conversation so far, oldest first.
+    pub messages: Vec<UiMessage>,
+    /// What caused this request; always `submit-message` for now.
+    pub trigger: &'static str,
+    /// The id of the message being regenerated, if any.
+    pub message_id: Option<String>,
+}
+
+/// One message of the conversation in the AI SDK's `UIMessage` shape.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UiMessage {
+    pub id: String,
+    pub role: Role,
+    pub parts: Vec<UiMessagePart>,
+}
+
+/// One part of a [`UiMessage`]; the component only writes text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum UiMessagePart {
+    Text { text: String },
+}
+
+/// The JSON body of every error response: `{"error": {"code", "message"}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// The inside of an [`ErrorBody`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code such as `invalid_json`.
+    pub code: String,
+    /// A sentence a person can act on.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn round_trip(chunk: UiMessageChunk, wire: serde_json::Value) {
+        assert_eq!(serde_json::to_value(&chunk).unwrap(), wire);
+        assert_eq!(serde_json::from_value::<UiMessageChunk>(wire).unwrap(), chunk);
+    }
+
+    #[test]
+    fn parts_use_the_protocols_names_and_casing() {
+        round_trip(
+            UiMessageChunk::Start { message_id: Some("msg_1".into()) },
+            json!({"type": "start", "messageId": "msg_1"}),
+        );
+        round_trip(UiMessageChunk::StartStep, json!({"type": "start-step"}));
+        round_trip(
+            UiMessageChunk::TextStart { id: "t".into() },
+            json!({"type": "text-start", "id": "t"}),
+        );
+        round_trip(
+            UiMessageChunk::TextDelta { id: "t".into(), delta: "Hi".into() },
+            json!({"type": "text-delta", "id": "t", "delta": "Hi"}),
+        );
+        round_trip(UiMessageChunk::TextEnd { id: "t".into() }, json!({"type": "text-end", "id": "t"}));
+        round_trip(
+            UiMessageChunk::ReasoningDelta { id: "r".into(), delta: "hm".into() },
+            json!({"type": "reasoning-delta", "id": "r", "delta": "hm"}),
+        );
+        round_trip(UiMessageChunk::FinishStep, json!({"type": "finish-step"}));
+        round_trip(
+            UiMessageChunk::Finish { finish_reason: Some(FinishReason::ContentFilter) },
+            json!({"type": "finish", "finishReason": "content-filter"}),
+        );
+        round_trip(UiMessageChunk::Finish { finish_reason: None }, json!({"type": "finish"}));
+        round_trip(
+            UiMessageChunk::Error { error_text: "boom".into() },
+            json!({"type": "error", "errorText": "boom"}),
+        );
+        round_trip(
+            UiMessageChunk::Abort { reason: Some("user".into()) },
+            json!({"type": "abort", "reason": "user"}),
+        );
+    }
+
+    #[test]
+    fn unknown_parts_and_extra_fields_are_tolerated() {
+        let tool = json!({"type": "tool-input-start", "toolCallId": "c", "toolName": "w"});
+        assert_eq!(serde_json::from_value::<UiMessageChunk>(tool).unwrap(), UiMessageChunk::Other);
+        let data = json!({"type": "data-weather", "data": {"t": 1}});
+        assert_eq!(serde_json::from_value::<UiMessageChunk>(data).unwrap(), UiMessageChunk::Other);
+        let with_metadata =
+            json!({"type": "start", "messageId": "m", "messageMetadata": {"model": "x"}});
+        assert_eq!(
+            serde_json::from_value::<UiMessageChunk>(with_metadata).unwrap(),
+            UiMessageChunk::Start { message_id: Some("m".into()) }
+        );
+    }
+
+    #[test]
+    fn request_has_the_default_chat_transport_shape() {
+        let request = ChatRequest {
+            id: "chat".into(),
+            messages: vec![UiMessage {
+                id: "u1".into(),
+                role: Role::User,
+                parts: vec![UiMessagePart::Text { text: "Hello".into() }],
+            }],
+            trigger: "submit-message",
+            message_id: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&request).unwrap(),
+            json!({
+                "id": "chat",
+                "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Hello"}]}],
+                "trigger": "submit-message",
+                "messageId": null,
+            })
+        );
+    }
+
+    #[test]
+    fn openai_finish_reasons_map_onto_the_protocol() {
+        assert_eq!(FinishReason::from_openai("stop"), FinishReason::Stop);
+        assert_eq!(FinishReason::from_openai("length"), FinishReason::Length);
+        assert_eq!(FinishReason::from_openai("content_filter"), FinishReason::ContentFilter);
+        assert_eq!(FinishReason::from_openai("tool_calls"), FinishReason::ToolCalls);
+        assert_eq!(FinishReason::from_openai("something_new"), FinishReason::Other);
+    }
+}

@@ -1,0 +1,95 @@
+//! Browser I/O: POST the conversation and read the reply as a UI message stream.
+//!
+//! The request goes out through `fetch` with an `AbortController`'s signal, and
+//! the body is read as a `ReadableStream`, so aborting the controller cancels
+//! the request at whatever point it has reached: before the response headers,
+//! while the model is thinking, or mid-reply. The server sees its connection
+//! close and stops the model.
+
+use futures::StreamExt;
+use gloo_net::http::Request;
+use wasm_bindgen::JsCast;
+use web_sys::AbortSignal;
+
+use crate::conversation::StreamEnd;
+use crate::protocol::{ChatRequest, DONE_MARKER, ErrorBody, UiMessageChunk};
+use crate::sse::SseDecoder;
+
+/// Why a reply could not be read. The message is meant for a person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransportError(pub String);
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Sends `request` to `endpoint` and hands every batch of parts to `on_parts`
+/// as it arrives, until the stream ends or `signal` aborts it.
+///
+/// Parts decoded from one network chunk are handed over together, so a view
+/// updates once per chunk rather than once per part.
+pub async fn stream_reply(
+    endpoint: &str,
+    request: &ChatRequest,
+    signal: &AbortSignal,
+    mut on_parts: impl FnMut(Vec<UiMessageChunk>),
+) -> Result<StreamEnd, TransportError> {
+    let response = Request::post(endpoint)
+        .header("accept", "text/event-stream")
+        .abort_signal(Some(signal))
+        .json(request)
+        .map_err(|error| TransportError(format!("Could not encode the request: {error}")))?
+        .send()
+        .await
+        .map_err(|error| TransportError(format!("Could not reach the chat server: {error}")))?;
+
+    if !response.ok() {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        return Err(TransportError(error_message(status, &body)));
+    }
+    let body = response
+        .body()
+        .ok_or_else(|| TransportError("The chat server sent an empty response.".into()))?;
+
+    let mut bytes = wasm_streams::ReadableStream::from_raw(body).into_stream();
+    let mut decoder = SseDecoder::default();
+    while let Some(chunk) = bytes.next().await {
+        let chunk = chunk.map_err(|_| {
+            TransportError("The connection to the chat server was interrupted.".into())
+        })?;
+        let chunk: js_sys::Uint8Array = chunk.unchecked_into();
+        let events = decoder
+            .feed(&chunk.to_vec())
+            .map_err(|error| TransportError(format!("The reply could not be read: {error}")))?;
+        let mut parts = Vec::with_capacity(events.len());
+        let mut done = false;
+        for event in events {
+            if event.data == DONE_MARKER {
+                done = true;
+                break;
+            }
+            let part = serde_json::from_str(&event.data).map_err(|error| {
+                TransportError(format!("The server sent a part this chat cannot read: {error}"))
+            })?;
+            parts.push(part);
+        }
+        if !parts.is_empty() {
+            on_parts(parts);
+        }
+        if done {
+            return Ok(StreamEnd::Done);
+        }
+    }
+    Ok(StreamEnd::Closed)
+}
+
+/// A readable message for a non-2xx response, preferring the server's own.
+fn error_message(status: u16, body: &str) -> String {
+    match serde_json::from_str::<ErrorBody>(body) {
+        Ok(body) => body.error.message,
+        Err(_) => format!("The chat server answered with HTTP status {status}."),
+    }
+}

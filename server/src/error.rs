@@ -1,0 +1,75 @@
+//! The one error type of the HTTP API, and how each error is shown to clients.
+//!
+//! Clients get a status code and a JSON body with a stable code and a message
+//! a person can act on; internal details go to the log instead.
+
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use app::protocol::{ErrorBody, ErrorDetail};
+
+/// An error answered with a JSON body instead of a stream.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON, or not of the expected shape.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is not declared as JSON.
+    #[error("Send the request with `content-type: application/json`.")]
+    UnsupportedMediaType,
+    /// The body is larger than the server accepts.
+    #[error("The request body is too large.")]
+    PayloadTooLarge,
+    /// The body is valid JSON of the right shape, but its content is refused.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// No such route or resource.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
+            JsonRejection::JsonSyntaxError(error) => {
+                Self::BadRequest(format!("The request body is not valid JSON: {}", error.body_text()))
+            }
+            JsonRejection::JsonDataError(error) => Self::BadRequest(format!(
+                "The request body does not have the expected shape: {}",
+                error.body_text()
+            )),
+            JsonRejection::BytesRejection(error)
+                if error.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Self::PayloadTooLarge
+            }
+            other => Self::BadRequest(other.body_text()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        tracing::debug!(%status, code, error = %self, "request refused");
+        let body = ErrorBody { error: ErrorDetail { code: code.into(), message: self.to_string() } };
+        (status, Json(body)).into_response()
+    }
+}

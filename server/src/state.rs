@@ -1,0 +1,20 @@
+//! The state shared by every request handler.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use crate::demo::Generations;
+use crate::relay::Upstream;
+
+/// Everything a handler may need, cloned cheaply into each request.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Where the built site lives and how to render the page.
+    pub leptos_options: LeptosOptions,
+    /// The model API replies are relayed from.
+    pub upstream: Arc<Upstream>,
+    /// The demo model's record of generations, when the demo model is running.
+    pub demo: Option<Generations>,
+}
