@@ -71,8 +71,18 @@ pub fn Chat(
         }
     };
 
+    // Effects run only in the browser, so this turns true once the chat is
+    // hydrated and interactive: a hook for tests and for host page styles.
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
+
     view! {
-        <section class="reins-chat" aria-label="Chat" on:keydown=on_keydown>
+        <section
+            class="reins-chat"
+            aria-label="Chat"
+            data-ready=move || ready.get().to_string()
+            on:keydown=on_keydown
+        >
             <MessageList conversation/>
             <Composer draft phase textarea on_send=send on_stop=stop/>
         </section>

@@ -33,7 +33,9 @@ fn MessageView(conversation: RwSignal<Conversation>, id: String) -> impl IntoVie
     });
     let read = move |field: fn(&Message) -> String| {
         move || {
-            revision.track();
+            // Read, not just `track()`: a memo recomputes only when read, and
+            // one never recomputed stops passing changes on.
+            let _ = revision.get();
             conversation.with_untracked(|chat| {
                 id.with_value(|id| chat.message(id).map(field).unwrap_or_default())
             })
