@@ -48,12 +48,13 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
             JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
-            JsonRejection::JsonSyntaxError(error) => {
-                Self::BadRequest(format!("The request body is not valid JSON: {}", error.body_text()))
-            }
+            JsonRejection::JsonSyntaxError(error) => Self::BadRequest(format!(
+                "The request body is not valid JSON ({}).",
+                root_cause(&error)
+            )),
             JsonRejection::JsonDataError(error) => Self::BadRequest(format!(
-                "The request body does not have the expected shape: {}",
-                error.body_text()
+                "The request body does not have the expected shape ({}).",
+                root_cause(&error)
             )),
             JsonRejection::BytesRejection(error)
                 if error.status() == StatusCode::PAYLOAD_TOO_LARGE =>
@@ -63,6 +64,16 @@ impl From<JsonRejection> for ApiError {
             other => Self::BadRequest(other.body_text()),
         }
     }
+}
+
+/// The innermost cause of an error: for a JSON rejection, serde's own words
+/// with the line and column, without axum's wrapping.
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
 }
 
 impl IntoResponse for ApiError {

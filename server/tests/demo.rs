@@ -1,0 +1,121 @@
+//! The built-in demo model, through the real relay: it streams its scripted
+//! reply, honours its limits, and records how each generation ended.
+
+mod support;
+
+use std::time::Duration;
+
+use reins::config::{Config, DemoConfig};
+use reins::demo::{self, Outcome};
+use reins::relay::Upstream;
+use reins::state::AppState;
+use support::{RawClient, Reins, chat_body, data_frames, part_types};
+use clap::Parser;
+
+async fn start(demo_config: DemoConfig) -> (Reins, demo::Generations) {
+    let config = Config::parse_from(["reins"]);
+    let model = demo::spawn(demo_config).await.unwrap();
+    let state = AppState {
+        leptos_options: reins::leptos_options(&config),
+        upstream: std::sync::Arc::new(Upstream::new(&model.base_url, None, demo::MODEL_NAME.into())),
+        demo: Some(model.generations.clone()),
+    };
+    (Reins::serve(state).await, model.generations)
+}
+
+fn fast() -> DemoConfig {
+    DemoConfig { tokens_per_second: 5_000.0, max_tokens: 400, first_token_delay_ms: 0 }
+}
+
+fn text_of(frames: &[String]) -> String {
+    frames
+        .iter()
+        .filter_map(|frame| serde_json::from_str::<serde_json::Value>(frame).ok())
+        .filter(|part| part["type"] == "text-delta")
+        .map(|part| part["delta"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_demo_reply_streams_whole_and_is_recorded_completed() {
+    let (reins, generations) = start(fast()).await;
+    let body = reqwest::Client::new()
+        .post(reins.url("/api/chat"))
+        .header("content-type", "application/json")
+        .body(chat_body("What is backpressure?"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let frames = data_frames(&body);
+    assert_eq!(text_of(&frames), demo::script::reply_text("What is backpressure?"));
+    assert!(part_types(&frames).ends_with(&["finish-step".into(), "finish".into(), "[DONE]".into()]));
+    assert!(body.contains(r#""finishReason":"stop""#));
+
+    // The generation is closed a moment after `[DONE]` goes out.
+    let mut records = Vec::new();
+    for _ in 0..100 {
+        records = reqwest::get(reins.url("/api/demo/generations"))
+            .await
+            .unwrap()
+            .json::<Vec<serde_json::Value>>()
+            .await
+            .unwrap();
+        if records[0]["outcome"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["outcome"], "completed");
+    let tokens = demo::script::reply_tokens("What is backpressure?").len();
+    assert_eq!(records[0]["tokens_sent"], tokens);
+    assert!(records[0]["ended_at_us"].as_u64() >= records[0]["started_at_us"].as_u64());
+    assert_eq!(generations.newest_first()[0].outcome, Outcome::Completed);
+}
+
+#[tokio::test]
+async fn the_demo_stops_at_its_token_limit() {
+    let (reins, _) = start(DemoConfig { max_tokens: 5, ..fast() }).await;
+    let body = reqwest::Client::new()
+        .post(reins.url("/api/chat"))
+        .header("content-type", "application/json")
+        .body(chat_body("Hi"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let frames = data_frames(&body);
+    assert_eq!(text_of(&frames), demo::script::reply_tokens("Hi")[..5].concat());
+    assert!(body.contains(r#""finishReason":"length""#));
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_stops_the_demo_model_and_it_says_so() {
+    let (reins, generations) =
+        start(DemoConfig { tokens_per_second: 100.0, max_tokens: 400, first_token_delay_ms: 0 }).await;
+    let mut client = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
+    client.read_until("\"text-delta\"", 5).await;
+    let left_at_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    client.disconnect();
+
+    let mut record = generations.newest_first()[0].clone();
+    for _ in 0..100 {
+        if record.outcome != Outcome::Running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        record = generations.newest_first()[0].clone();
+    }
+    assert_eq!(record.outcome, Outcome::ClientClosed);
+    let stopped_after_us = record.ended_at_us.unwrap() - left_at_us;
+    assert!(stopped_after_us < 100_000, "the demo model stopped {stopped_after_us} µs after the client left");
+    assert!(record.tokens_sent < 20, "it stopped early: {} tokens", record.tokens_sent);
+}

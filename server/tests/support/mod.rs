@@ -1,0 +1,311 @@
+//! Test harness: the real Reins router on a real listener, a scripted upstream
+//! model on raw TCP that reports exactly when its connection closes, and a raw
+//! HTTP client whose drop is an unambiguous disconnect.
+
+#![allow(dead_code)] // each test file uses its own part of the harness
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use reins::config::Config;
+use reins::relay::Upstream;
+use reins::state::AppState;
+
+/// One step of what the fake upstream does after reading a request.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Write the response head of a successful event stream.
+    Head,
+    /// Write a response head with this status and JSON body, then close.
+    Fail(u16, &'static str),
+    /// Write one completion chunk carrying this text.
+    Token(&'static str),
+    /// Write these bytes as they are.
+    Raw(&'static str),
+    /// Write a final chunk with this finish reason, then `[DONE]`.
+    Finish(&'static str),
+    /// Wait this long.
+    Wait(Duration),
+    /// Close the connection.
+    Close,
+}
+
+/// What the fake upstream saw of one connection.
+#[derive(Debug)]
+pub enum UpstreamEvent {
+    /// The request arrived, with this head and body.
+    Request { head: String, body: String },
+    /// The peer closed the connection after `writes` writes of the script.
+    Closed { at: Instant, writes: usize, script_finished: bool },
+}
+
+/// An OpenAI-compatible upstream on loopback that follows a script for every
+/// connection and reports each request and each close.
+pub struct FakeUpstream {
+    pub addr: SocketAddr,
+    events: mpsc::UnboundedReceiver<UpstreamEvent>,
+}
+
+impl FakeUpstream {
+    /// Starts an upstream that answers every connection with `script`.
+    pub async fn start(script: Vec<Step>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (sender, events) = mpsc::unbounded_channel();
+        let script = Arc::new(script);
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(serve_connection(socket, script.clone(), sender.clone()));
+            }
+        });
+        Self { addr, events }
+    }
+
+    /// The base URL to configure Reins with.
+    pub fn base_url(&self) -> reqwest::Url {
+        format!("http://{}/v1", self.addr).parse().unwrap()
+    }
+
+    /// The next request's head and body.
+    pub async fn request(&mut self) -> (String, String) {
+        match self.next_event().await {
+            UpstreamEvent::Request { head, body } => (head, body),
+            other => panic!("expected a request, got {other:?}"),
+        }
+    }
+
+    /// When the peer closed the connection, and how far the script got.
+    pub async fn closed(&mut self) -> (Instant, usize, bool) {
+        match self.next_event().await {
+            UpstreamEvent::Closed { at, writes, script_finished } => (at, writes, script_finished),
+            other => panic!("expected a close, got {other:?}"),
+        }
+    }
+
+    async fn next_event(&mut self) -> UpstreamEvent {
+        tokio::time::timeout(Duration::from_secs(5), self.events.recv())
+            .await
+            .expect("the upstream saw nothing within 5 s")
+            .expect("the upstream stopped")
+    }
+}
+
+async fn serve_connection(
+    mut socket: TcpStream,
+    script: Arc<Vec<Step>>,
+    events: mpsc::UnboundedSender<UpstreamEvent>,
+) {
+    socket.set_nodelay(true).unwrap();
+    let Some((head, body)) = read_request(&mut socket).await else { return };
+    let _ = events.send(UpstreamEvent::Request { head, body });
+
+    let (mut reader, mut writer) = socket.into_split();
+    let mut writes = 0;
+    let run_script = async {
+        for step in script.iter() {
+            let bytes = match step {
+                Step::Head => "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                               cache-control: no-cache\r\nconnection: close\r\n\r\n"
+                    .to_owned(),
+                Step::Fail(status, body) => format!(
+                    "HTTP/1.1 {status} Error\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                ),
+                Step::Token(text) => sse(&serde_json::json!({
+                    "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]
+                })),
+                Step::Raw(raw) => (*raw).to_owned(),
+                Step::Finish(reason) => format!(
+                    "{}data: [DONE]\n\n",
+                    sse(&serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}))
+                ),
+                Step::Wait(duration) => {
+                    tokio::time::sleep(*duration).await;
+                    continue;
+                }
+                Step::Close => return,
+            };
+            if writer.write_all(bytes.as_bytes()).await.is_err() {
+                return;
+            }
+            writes += 1;
+        }
+        // The script is over: hold the connection until the peer goes.
+        std::future::pending::<()>().await;
+    };
+    // The peer's close shows up as EOF (or a reset) on the read side.
+    let peer_closed = async {
+        let mut buffer = [0u8; 1024];
+        loop {
+            match reader.read(&mut buffer).await {
+                Ok(0) | Err(_) => return Instant::now(),
+                Ok(_) => continue,
+            }
+        }
+    };
+    tokio::select! {
+        at = peer_closed => {
+            let _ = events.send(UpstreamEvent::Closed { at, writes, script_finished: false });
+        }
+        () = run_script => {
+            let _ = events.send(UpstreamEvent::Closed { at: Instant::now(), writes, script_finished: true });
+        }
+    }
+}
+
+fn sse(value: &serde_json::Value) -> String {
+    format!("data: {value}\n\n")
+}
+
+/// Reads one request head and its `content-length` body.
+async fn read_request(socket: &mut TcpStream) -> Option<(String, String)> {
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        if let Some(end) = find(&data, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).into_owned();
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            while data.len() < end + 4 + length {
+                let read = socket.read(&mut buffer).await.ok()?;
+                if read == 0 {
+                    return None;
+                }
+                data.extend_from_slice(&buffer[..read]);
+            }
+            let body = String::from_utf8_lossy(&data[end + 4..end + 4 + length]).into_owned();
+            return Some((head, body));
+        }
+        let read = socket.read(&mut buffer).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buffer[..read]);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+/// The real Reins app, serving on a free loopback port.
+pub struct Reins {
+    pub addr: SocketAddr,
+}
+
+impl Reins {
+    /// Serves the real router, relaying to `upstream`.
+    pub async fn start(upstream: reqwest::Url, api_key: Option<&str>) -> Self {
+        let config = Config::parse_from(["reins"]);
+        let state = AppState {
+            leptos_options: reins::leptos_options(&config),
+            upstream: Arc::new(Upstream::new(&upstream, api_key.map(str::to_owned), "test-model".into())),
+            demo: None,
+        };
+        Self::serve(state).await
+    }
+
+    /// Serves the real router with the given state.
+    pub async fn serve(state: AppState) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(reins::serve(
+            listener,
+            reins::app(state),
+            std::future::pending(),
+            Duration::from_secs(1),
+        ));
+        Self { addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// A chat request body with one user message.
+pub fn chat_body(text: &str) -> String {
+    serde_json::json!({"messages": [{"role": "user", "content": text}]}).to_string()
+}
+
+/// A client that speaks HTTP/1.1 over a raw socket, so that dropping it is a
+/// plain TCP close, with no connection pool in the way.
+pub struct RawClient {
+    socket: TcpStream,
+    /// Everything received so far, framing included.
+    pub received: Vec<u8>,
+}
+
+impl RawClient {
+    /// Posts `body` to `/api/chat` and returns at once, before any reply.
+    pub async fn post_chat(addr: SocketAddr, body: &str) -> Self {
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "POST /api/chat HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        Self { socket, received: Vec::new() }
+    }
+
+    /// Reads until `needle` has been received `times` times in all.
+    pub async fn read_until(&mut self, needle: &str, times: usize) {
+        let mut buffer = [0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while count(&self.received, needle.as_bytes()) < times {
+            let read = tokio::time::timeout_at(deadline, self.socket.read(&mut buffer))
+                .await
+                .unwrap_or_else(|_| panic!("no {times}× {needle:?} within 5 s: {}", self.text()))
+                .unwrap();
+            assert!(read > 0, "the server closed the stream early: {}", self.text());
+            self.received.extend_from_slice(&buffer[..read]);
+        }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.received).into_owned()
+    }
+
+    /// Closes the connection and returns the moment it did.
+    pub fn disconnect(self) -> Instant {
+        drop(self.socket);
+        Instant::now()
+    }
+}
+
+fn count(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack.windows(needle.len()).filter(|window| *window == needle).count()
+}
+
+/// The `data:` payloads of a complete SSE body, in order.
+pub fn data_frames(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The `type`s of the UI message parts in `frames`, with `[DONE]` as is.
+pub fn part_types(frames: &[String]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|frame| match serde_json::from_str::<serde_json::Value>(frame) {
+            Ok(part) => part["type"].as_str().unwrap().to_owned(),
+            Err(_) => frame.clone(),
+        })
+        .collect()
+}
