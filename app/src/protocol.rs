@@ -160,13 +160,18 @@ mod tests {
 
     fn round_trip(chunk: UiMessageChunk, wire: serde_json::Value) {
         assert_eq!(serde_json::to_value(&chunk).unwrap(), wire);
-        assert_eq!(serde_json::from_value::<UiMessageChunk>(wire).unwrap(), chunk);
+        assert_eq!(
+            serde_json::from_value::<UiMessageChunk>(wire).unwrap(),
+            chunk
+        );
     }
 
     #[test]
     fn parts_use_the_protocols_names_and_casing() {
         round_trip(
-            UiMessageChunk::Start { message_id: Some("msg_1".into()) },
+            UiMessageChunk::Start {
+                message_id: Some("msg_1".into()),
+            },
             json!({"type": "start", "messageId": "msg_1"}),
         );
         round_trip(UiMessageChunk::StartStep, json!({"type": "start-step"}));
@@ -175,26 +180,46 @@ mod tests {
             json!({"type": "text-start", "id": "t"}),
         );
         round_trip(
-            UiMessageChunk::TextDelta { id: "t".into(), delta: "Hi".into() },
+            UiMessageChunk::TextDelta {
+                id: "t".into(),
+                delta: "Hi".into(),
+            },
             json!({"type": "text-delta", "id": "t", "delta": "Hi"}),
         );
-        round_trip(UiMessageChunk::TextEnd { id: "t".into() }, json!({"type": "text-end", "id": "t"}));
         round_trip(
-            UiMessageChunk::ReasoningDelta { id: "r".into(), delta: "hm".into() },
+            UiMessageChunk::TextEnd { id: "t".into() },
+            json!({"type": "text-end", "id": "t"}),
+        );
+        round_trip(
+            UiMessageChunk::ReasoningDelta {
+                id: "r".into(),
+                delta: "hm".into(),
+            },
             json!({"type": "reasoning-delta", "id": "r", "delta": "hm"}),
         );
         round_trip(UiMessageChunk::FinishStep, json!({"type": "finish-step"}));
         round_trip(
-            UiMessageChunk::Finish { finish_reason: Some(FinishReason::ContentFilter) },
+            UiMessageChunk::Finish {
+                finish_reason: Some(FinishReason::ContentFilter),
+            },
             json!({"type": "finish", "finishReason": "content-filter"}),
         );
-        round_trip(UiMessageChunk::Finish { finish_reason: None }, json!({"type": "finish"}));
         round_trip(
-            UiMessageChunk::Error { error_text: "boom".into() },
+            UiMessageChunk::Finish {
+                finish_reason: None,
+            },
+            json!({"type": "finish"}),
+        );
+        round_trip(
+            UiMessageChunk::Error {
+                error_text: "boom".into(),
+            },
             json!({"type": "error", "errorText": "boom"}),
         );
         round_trip(
-            UiMessageChunk::Abort { reason: Some("user".into()) },
+            UiMessageChunk::Abort {
+                reason: Some("user".into()),
+            },
             json!({"type": "abort", "reason": "user"}),
         );
     }
@@ -202,14 +227,22 @@ mod tests {
     #[test]
     fn unknown_parts_and_extra_fields_are_tolerated() {
         let tool = json!({"type": "tool-input-start", "toolCallId": "c", "toolName": "w"});
-        assert_eq!(serde_json::from_value::<UiMessageChunk>(tool).unwrap(), UiMessageChunk::Other);
+        assert_eq!(
+            serde_json::from_value::<UiMessageChunk>(tool).unwrap(),
+            UiMessageChunk::Other
+        );
         let data = json!({"type": "data-weather", "data": {"t": 1}});
-        assert_eq!(serde_json::from_value::<UiMessageChunk>(data).unwrap(), UiMessageChunk::Other);
+        assert_eq!(
+            serde_json::from_value::<UiMessageChunk>(data).unwrap(),
+            UiMessageChunk::Other
+        );
         let with_metadata =
             json!({"type": "start", "messageId": "m", "messageMetadata": {"model": "x"}});
         assert_eq!(
             serde_json::from_value::<UiMessageChunk>(with_metadata).unwrap(),
-            UiMessageChunk::Start { message_id: Some("m".into()) }
+            UiMessageChunk::Start {
+                message_id: Some("m".into())
+            }
         );
     }
 
@@ -220,7 +253,9 @@ mod tests {
             messages: vec![UiMessage {
                 id: "u1".into(),
                 role: Role::User,
-                parts: vec![UiMessagePart::Text { text: "Hello".into() }],
+                parts: vec![UiMessagePart::Text {
+                    text: "Hello".into(),
+                }],
             }],
             trigger: "submit-message",
             message_id: None,
@@ -240,8 +275,17 @@ mod tests {
     fn openai_finish_reasons_map_onto_the_protocol() {
         assert_eq!(FinishReason::from_openai("stop"), FinishReason::Stop);
         assert_eq!(FinishReason::from_openai("length"), FinishReason::Length);
-        assert_eq!(FinishReason::from_openai("content_filter"), FinishReason::ContentFilter);
-        assert_eq!(FinishReason::from_openai("tool_calls"), FinishReason::ToolCalls);
-        assert_eq!(FinishReason::from_openai("something_new"), FinishReason::Other);
+        assert_eq!(
+            FinishReason::from_openai("content_filter"),
+            FinishReason::ContentFilter
+        );
+        assert_eq!(
+            FinishReason::from_openai("tool_calls"),
+            FinishReason::ToolCalls
+        );
+        assert_eq!(
+            FinishReason::from_openai("something_new"),
+            FinishReason::Other
+        );
     }
 }

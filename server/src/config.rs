@@ -58,12 +58,19 @@ pub struct DemoConfig {
     pub tokens_per_second: f64,
 
     /// Most tokens the demo model writes in one reply.
-    #[arg(long = "demo-max-tokens", env = "REINS_DEMO_MAX_TOKENS", default_value_t = 400)]
+    #[arg(
+        long = "demo-max-tokens",
+        env = "REINS_DEMO_MAX_TOKENS",
+        default_value_t = 400
+    )]
     pub max_tokens: u32,
 
     /// How long the demo model "thinks" before its first token, in milliseconds.
-    #[arg(long = "demo-first-token-delay-ms", env = "REINS_DEMO_FIRST_TOKEN_DELAY_MS",
-          default_value_t = 300)]
+    #[arg(
+        long = "demo-first-token-delay-ms",
+        env = "REINS_DEMO_FIRST_TOKEN_DELAY_MS",
+        default_value_t = 300
+    )]
     pub first_token_delay_ms: u64,
 }
 
@@ -81,7 +88,11 @@ impl DemoConfig {
 
 impl Default for DemoConfig {
     fn default() -> Self {
-        Self { tokens_per_second: 30.0, max_tokens: 400, first_token_delay_ms: 300 }
+        Self {
+            tokens_per_second: 30.0,
+            max_tokens: 400,
+            first_token_delay_ms: 300,
+        }
     }
 }
 

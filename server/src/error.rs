@@ -3,10 +3,10 @@
 //! Clients get a status code and a JSON body with a stable code and a message
 //! a person can act on; internal details go to the log instead.
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 use app::protocol::{ErrorBody, ErrorDetail};
 
@@ -80,7 +80,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         tracing::debug!(%status, code, error = %self, "request refused");
-        let body = ErrorBody { error: ErrorDetail { code: code.into(), message: self.to_string() } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message: self.to_string(),
+            },
+        };
         (status, Json(body)).into_response()
     }
 }

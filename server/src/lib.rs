@@ -35,7 +35,10 @@ pub enum StartupError {
     #[error("could not start the demo model: {0}")]
     Demo(std::io::Error),
     #[error("could not listen on {addr}: {source}")]
-    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -50,7 +53,9 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
             (Upstream::new(url, config.api_key.clone(), model), None)
         }
         None => {
-            let demo = demo::spawn(config.demo.clone()).await.map_err(StartupError::Demo)?;
+            let demo = demo::spawn(config.demo.clone())
+                .await
+                .map_err(StartupError::Demo)?;
             tracing::info!("no upstream configured: the built-in demo model answers");
             let upstream = Upstream::new(&demo.base_url, None, demo::MODEL_NAME.into());
             (upstream, Some(demo.generations))
@@ -79,10 +84,15 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     let state = state_from_config(&config).await?;
     let listener = TcpListener::bind(config.addr)
         .await
-        .map_err(|source| StartupError::Listen { addr: config.addr, source })?;
+        .map_err(|source| StartupError::Listen {
+            addr: config.addr,
+            source,
+        })?;
     tracing::info!("listening on http://{}", config.addr);
     let deadline = Duration::from_secs(config.shutdown_timeout_secs);
-    serve(listener, app(state), shutdown_signal(), deadline).await.map_err(StartupError::Serve)
+    serve(listener, app(state), shutdown_signal(), deadline)
+        .await
+        .map_err(StartupError::Serve)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then waits at
@@ -108,7 +118,10 @@ pub async fn serve(
     let give_up = async move {
         let _ = on_signal.wait_for(|signalled| *signalled).await;
         tokio::time::sleep(deadline).await;
-        tracing::warn!(?deadline, "connections still open after the shutdown deadline; exiting");
+        tracing::warn!(
+            ?deadline,
+            "connections still open after the shutdown deadline; exiting"
+        );
     };
     tokio::select! {
         served = graceful => served,

@@ -60,7 +60,9 @@ impl Upstream {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let completions_url = base.join("chat/completions").expect("a relative path always joins");
+        let completions_url = base
+            .join("chat/completions")
+            .expect("a relative path always joins");
         let client = reqwest::Client::builder()
             .user_agent(concat!("reins/", env!("CARGO_PKG_VERSION")))
             // Only connecting gets a deadline here: a whole-request timeout
@@ -68,7 +70,12 @@ impl Upstream {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .expect("the TLS backend and settings are valid");
-        Self { client, completions_url, api_key, model }
+        Self {
+            client,
+            completions_url,
+            api_key,
+            model,
+        }
     }
 
     /// Where replies are requested.
@@ -78,7 +85,11 @@ impl Upstream {
 
     /// Sends the streaming request and waits for a successful response head.
     async fn send(&self, messages: &[ChatMessage]) -> Result<reqwest::Response, RelayError> {
-        let body = CompletionRequest { model: &self.model, messages, stream: true };
+        let body = CompletionRequest {
+            model: &self.model,
+            messages,
+            stream: true,
+        };
         let mut request = self.client.post(self.completions_url.clone()).json(&body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
@@ -93,8 +104,8 @@ impl Upstream {
         }
         let body = read_error_body(response).await;
         tracing::warn!(%status, body, "upstream refused the request");
-        let message = openai::error_message(&body)
-            .unwrap_or_else(|| "no explanation was given.".to_owned());
+        let message =
+            openai::error_message(&body).unwrap_or_else(|| "no explanation was given.".to_owned());
         Err(RelayError::Status { status, message })
     }
 }
@@ -215,10 +226,21 @@ mod tests {
     #[test]
     fn completions_url_keeps_the_base_path() {
         let url = |base: &str| {
-            Upstream::new(&base.parse().unwrap(), None, "m".into()).completions_url().to_string()
+            Upstream::new(&base.parse().unwrap(), None, "m".into())
+                .completions_url()
+                .to_string()
         };
-        assert_eq!(url("http://127.0.0.1:11434/v1"), "http://127.0.0.1:11434/v1/chat/completions");
-        assert_eq!(url("https://api.openai.com/v1/"), "https://api.openai.com/v1/chat/completions");
-        assert_eq!(url("http://localhost:8000"), "http://localhost:8000/chat/completions");
+        assert_eq!(
+            url("http://127.0.0.1:11434/v1"),
+            "http://127.0.0.1:11434/v1/chat/completions"
+        );
+        assert_eq!(
+            url("https://api.openai.com/v1/"),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(
+            url("http://localhost:8000"),
+            "http://localhost:8000/chat/completions"
+        );
     }
 }

@@ -3,13 +3,13 @@
 mod chat;
 mod demo;
 
-use axum::routing::{get, post};
 use axum::Router;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use axum::routing::{get, post};
+use leptos_axum::{LeptosRoutes, generate_route_list};
 
-use app::{shell, App};
 use crate::error::ApiError;
 use crate::state::AppState;
+use app::{App, shell};
 
 /// The whole application. Kept apart from `main` so tests run the real router.
 pub fn app(state: AppState) -> Router {

@@ -33,8 +33,15 @@ async fn dropping_the_client_mid_stream_closes_the_upstream() {
     let disconnected = client.disconnect();
 
     let (closed, writes, finished) = upstream.closed().await;
-    assert!(!finished, "the upstream ran its whole script: nothing was dropped");
-    assert!(closed - disconnected < BUDGET, "upstream closed {:?} after the client", closed - disconnected);
+    assert!(
+        !finished,
+        "the upstream ran its whole script: nothing was dropped"
+    );
+    assert!(
+        closed - disconnected < BUDGET,
+        "upstream closed {:?} after the client",
+        closed - disconnected
+    );
     // Head + a handful of tokens; the other ~190 were never written.
     assert!(writes < 20, "the upstream kept writing: {writes} writes");
 }
@@ -42,9 +49,12 @@ async fn dropping_the_client_mid_stream_closes_the_upstream() {
 #[tokio::test]
 async fn dropping_the_client_while_the_model_thinks_closes_the_upstream() {
     // Headers sent, then a long silence before the first token.
-    let mut upstream =
-        FakeUpstream::start(vec![Step::Head, Step::Wait(Duration::from_secs(30)), Step::Token("late")])
-            .await;
+    let mut upstream = FakeUpstream::start(vec![
+        Step::Head,
+        Step::Wait(Duration::from_secs(30)),
+        Step::Token("late"),
+    ])
+    .await;
     let reins = Reins::start(upstream.base_url(), None).await;
 
     let mut client = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
@@ -54,14 +64,19 @@ async fn dropping_the_client_while_the_model_thinks_closes_the_upstream() {
 
     let (closed, writes, finished) = upstream.closed().await;
     assert!(!finished);
-    assert!(closed - disconnected < BUDGET, "upstream closed {:?} after the client", closed - disconnected);
+    assert!(
+        closed - disconnected < BUDGET,
+        "upstream closed {:?} after the client",
+        closed - disconnected
+    );
     assert_eq!(writes, 1, "only the head was written");
 }
 
 #[tokio::test]
 async fn dropping_the_client_before_the_upstream_answers_closes_the_upstream() {
     // The upstream reads the request and sends nothing, not even a head.
-    let mut upstream = FakeUpstream::start(vec![Step::Wait(Duration::from_secs(30)), Step::Head]).await;
+    let mut upstream =
+        FakeUpstream::start(vec![Step::Wait(Duration::from_secs(30)), Step::Head]).await;
     let reins = Reins::start(upstream.base_url(), None).await;
 
     let mut client = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
@@ -72,13 +87,18 @@ async fn dropping_the_client_before_the_upstream_answers_closes_the_upstream() {
 
     let (closed, writes, finished) = upstream.closed().await;
     assert!(!finished);
-    assert!(closed - disconnected < BUDGET, "upstream closed {:?} after the client", closed - disconnected);
+    assert!(
+        closed - disconnected < BUDGET,
+        "upstream closed {:?} after the client",
+        closed - disconnected
+    );
     assert_eq!(writes, 0);
 }
 
 #[tokio::test]
 async fn a_client_that_stays_gets_the_whole_reply_and_the_upstream_is_released() {
-    let mut upstream = FakeUpstream::start(vec![Step::Head, Step::Token("a"), Step::Finish("stop")]).await;
+    let mut upstream =
+        FakeUpstream::start(vec![Step::Head, Step::Token("a"), Step::Finish("stop")]).await;
     let reins = Reins::start(upstream.base_url(), None).await;
     let mut client = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
     upstream.request().await;
@@ -86,6 +106,9 @@ async fn a_client_that_stays_gets_the_whole_reply_and_the_upstream_is_released()
     // Reins hangs up on the upstream once it has the whole reply, while the
     // client is still connected: the connection is not held open for nothing.
     let (_, writes, finished) = upstream.closed().await;
-    assert!(!finished, "the upstream had to see Reins close the connection");
+    assert!(
+        !finished,
+        "the upstream had to see Reins close the connection"
+    );
     assert_eq!(writes, 3);
 }

@@ -8,7 +8,12 @@ use crate::conversation::{Conversation, Message, MessageStatus};
 #[component]
 pub fn MessageList(conversation: RwSignal<Conversation>) -> impl IntoView {
     let ids = Memo::new(move |_| {
-        conversation.with(|chat| chat.messages().iter().map(|m| m.id.clone()).collect::<Vec<_>>())
+        conversation.with(|chat| {
+            chat.messages()
+                .iter()
+                .map(|m| m.id.clone())
+                .collect::<Vec<_>>()
+        })
     });
     // A log is a live region: keep assistive technology from reading the
     // reply token by token while it is still being written.
@@ -31,40 +36,39 @@ fn MessageView(conversation: RwSignal<Conversation>, id: String) -> impl IntoVie
     let revision = Memo::new(move |_| {
         conversation.with(|chat| id.with_value(|id| chat.message(id).map(|m| m.revision)))
     });
-    let read = move |field: fn(&Message) -> String| {
+    let field = move |read: fn(&Message) -> Option<String>| {
         move || {
             // Read, not just `track()`: a memo recomputes only when read, and
             // one never recomputed stops passing changes on.
-            let _ = revision.get();
-            conversation.with_untracked(|chat| {
-                id.with_value(|id| chat.message(id).map(field).unwrap_or_default())
-            })
+            revision.get()?;
+            conversation.with_untracked(|chat| id.with_value(|id| chat.message(id).and_then(read)))
         }
     };
-    let text = read(|message| message.text.clone());
-    let status = read(|message| message.status.as_str().to_owned());
-    let error = read(|message| message.error.clone().unwrap_or_default());
+    let text = field(|message| Some(message.text.clone()));
+    let status = field(|message| Some(message.status.as_str().to_owned()));
+    let error = field(|message| message.error.clone());
+    let is = move |wanted: MessageStatus| move || status().as_deref() == Some(wanted.as_str());
     let role = conversation
         .with_untracked(|chat| id.with_value(|id| chat.message(id).map(|m| m.role.as_str())))
         .unwrap_or("assistant");
-    let is = move |wanted: MessageStatus| {
-        let status = status.clone();
-        move || status() == wanted.as_str()
-    };
 
     view! {
-        <article class="reins-message" data-role=role data-status=status.clone()>
+        <article class="reins-message" data-role=role data-status=status>
             <div class="reins-text">{text}</div>
             <Show when=is(MessageStatus::Pending)>
                 <p class="reins-pending" aria-label="Waiting for the reply">
-                    <span></span><span></span><span></span>
+                    <span></span>
+                    <span></span>
+                    <span></span>
                 </p>
             </Show>
             <Show when=is(MessageStatus::Stopped)>
                 <p class="reins-note reins-stopped">"Stopped"</p>
             </Show>
             <Show when=is(MessageStatus::Error)>
-                <p class="reins-note reins-error" role="alert">{error.clone()}</p>
+                <p class="reins-note reins-error" role="alert">
+                    {error}
+                </p>
             </Show>
         </article>
     }

@@ -81,10 +81,20 @@ mod tests {
 
     #[test]
     fn reads_the_error_formats_in_use() {
-        let openai = r#"{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error"}}"#;
-        assert_eq!(error_message(openai).as_deref(), Some("Incorrect API key provided."));
-        assert_eq!(error_message(r#"{"error":"model 'x' not found"}"#).as_deref(), Some("model 'x' not found"));
-        assert_eq!(error_message(r#"{"message":"Too many requests"}"#).as_deref(), Some("Too many requests"));
+        let openai =
+            r#"{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error"}}"#;
+        assert_eq!(
+            error_message(openai).as_deref(),
+            Some("Incorrect API key provided.")
+        );
+        assert_eq!(
+            error_message(r#"{"error":"model 'x' not found"}"#).as_deref(),
+            Some("model 'x' not found")
+        );
+        assert_eq!(
+            error_message(r#"{"message":"Too many requests"}"#).as_deref(),
+            Some("Too many requests")
+        );
         assert_eq!(error_message("<html>Bad gateway</html>"), None);
         assert_eq!(error_message(r#"{"error":{"message":"  "}}"#), None);
     }

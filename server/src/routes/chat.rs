@@ -6,16 +6,16 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
+use axum::Json;
 use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use futures::{stream, StreamExt};
+use futures::{StreamExt, stream};
 
-use app::protocol::{UiMessageChunk, DONE_MARKER, STREAM_HEADER};
 use crate::error::ApiError;
-use crate::relay::{relay, Upstream};
+use crate::relay::{Upstream, relay};
+use app::protocol::{DONE_MARKER, STREAM_HEADER, UiMessageChunk};
 use request::IncomingChatRequest;
 
 /// How often a comment is sent while the upstream is silent, so proxies and

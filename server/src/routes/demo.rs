@@ -1,7 +1,7 @@
 //! `GET /api/demo/generations`: what the demo model did, newest first.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 
 use crate::demo::Generation;
 use crate::error::ApiError;

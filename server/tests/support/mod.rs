@@ -43,7 +43,11 @@ pub enum UpstreamEvent {
     /// The request arrived, with this head and body.
     Request { head: String, body: String },
     /// The peer closed the connection after `writes` writes of the script.
-    Closed { at: Instant, writes: usize, script_finished: bool },
+    Closed {
+        at: Instant,
+        writes: usize,
+        script_finished: bool,
+    },
 }
 
 /// An OpenAI-compatible upstream on loopback that follows a script for every
@@ -84,7 +88,11 @@ impl FakeUpstream {
     /// When the peer closed the connection, and how far the script got.
     pub async fn closed(&mut self) -> (Instant, usize, bool) {
         match self.next_event().await {
-            UpstreamEvent::Closed { at, writes, script_finished } => (at, writes, script_finished),
+            UpstreamEvent::Closed {
+                at,
+                writes,
+                script_finished,
+            } => (at, writes, script_finished),
             other => panic!("expected a close, got {other:?}"),
         }
     }
@@ -103,7 +111,9 @@ async fn serve_connection(
     events: mpsc::UnboundedSender<UpstreamEvent>,
 ) {
     socket.set_nodelay(true).unwrap();
-    let Some((head, body)) = read_request(&mut socket).await else { return };
+    let Some((head, body)) = read_request(&mut socket).await else {
+        return;
+    };
     let _ = events.send(UpstreamEvent::Request { head, body });
 
     let (mut reader, mut writer) = socket.into_split();
@@ -125,7 +135,9 @@ async fn serve_connection(
                 Step::Raw(raw) => (*raw).to_owned(),
                 Step::Finish(reason) => format!(
                     "{}data: [DONE]\n\n",
-                    sse(&serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}))
+                    sse(
+                        &serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]})
+                    )
                 ),
                 Step::Wait(duration) => {
                     tokio::time::sleep(*duration).await;
@@ -176,7 +188,8 @@ async fn read_request(socket: &mut TcpStream) -> Option<(String, String)> {
                 .lines()
                 .find_map(|line| {
                     let (name, value) = line.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
                 })
                 .unwrap_or(0);
             while data.len() < end + 4 + length {
@@ -198,7 +211,9 @@ async fn read_request(socket: &mut TcpStream) -> Option<(String, String)> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
 
 /// The real Reins app, serving on a free loopback port.
@@ -212,7 +227,11 @@ impl Reins {
         let config = Config::parse_from(["reins"]);
         let state = AppState {
             leptos_options: reins::leptos_options(&config),
-            upstream: Arc::new(Upstream::new(&upstream, api_key.map(str::to_owned), "test-model".into())),
+            upstream: Arc::new(Upstream::new(
+                &upstream,
+                api_key.map(str::to_owned),
+                "test-model".into(),
+            )),
             demo: None,
         };
         Self::serve(state).await
@@ -259,7 +278,10 @@ impl RawClient {
             body.len()
         );
         socket.write_all(request.as_bytes()).await.unwrap();
-        Self { socket, received: Vec::new() }
+        Self {
+            socket,
+            received: Vec::new(),
+        }
     }
 
     /// Reads until `needle` has been received `times` times in all.
@@ -271,7 +293,11 @@ impl RawClient {
                 .await
                 .unwrap_or_else(|_| panic!("no {times}× {needle:?} within 5 s: {}", self.text()))
                 .unwrap();
-            assert!(read > 0, "the server closed the stream early: {}", self.text());
+            assert!(
+                read > 0,
+                "the server closed the stream early: {}",
+                self.text()
+            );
             self.received.extend_from_slice(&buffer[..read]);
         }
     }
@@ -288,7 +314,10 @@ impl RawClient {
 }
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack.windows(needle.len()).filter(|window| *window == needle).count()
+    haystack
+        .windows(needle.len())
+        .filter(|window| *window == needle)
+        .count()
 }
 
 /// The `data:` payloads of a complete SSE body, in order.
@@ -303,9 +332,11 @@ pub fn data_frames(body: &str) -> Vec<String> {
 pub fn part_types(frames: &[String]) -> Vec<String> {
     frames
         .iter()
-        .map(|frame| match serde_json::from_str::<serde_json::Value>(frame) {
-            Ok(part) => part["type"].as_str().unwrap().to_owned(),
-            Err(_) => frame.clone(),
-        })
+        .map(
+            |frame| match serde_json::from_str::<serde_json::Value>(frame) {
+                Ok(part) => part["type"].as_str().unwrap().to_owned(),
+                Err(_) => frame.clone(),
+            },
+        )
         .collect()
 }

@@ -8,9 +8,9 @@
 
 use serde::Deserialize;
 
-use app::protocol::Role;
 use crate::error::ApiError;
 use crate::relay::openai::ChatMessage;
+use app::protocol::Role;
 
 /// The body of `POST /api/chat`.
 #[derive(Debug, Deserialize)]
@@ -37,7 +37,9 @@ enum IncomingContent {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 enum IncomingPart {
-    Text { text: String },
+    Text {
+        text: String,
+    },
     #[serde(other)]
     Other,
 }
@@ -46,7 +48,10 @@ impl IncomingChatRequest {
     /// The conversation as upstream messages, or why it cannot be sent.
     pub fn into_messages(self) -> Result<Vec<ChatMessage>, ApiError> {
         if self.messages.is_empty() {
-            return Err(unprocessable("no_messages", "Send at least one message.".into()));
+            return Err(unprocessable(
+                "no_messages",
+                "Send at least one message.".into(),
+            ));
         }
         let mut messages = Vec::with_capacity(self.messages.len());
         for (index, message) in self.messages.into_iter().enumerate() {
@@ -72,7 +77,10 @@ impl IncomingChatRequest {
             }
         }
         if messages.is_empty() {
-            return Err(unprocessable("empty_messages", "Every message is empty.".into()));
+            return Err(unprocessable(
+                "empty_messages",
+                "Every message is empty.".into(),
+            ));
         }
         Ok(messages)
     }
@@ -104,11 +112,16 @@ mod tests {
     use serde_json::json;
 
     fn messages(body: serde_json::Value) -> Result<Vec<ChatMessage>, ApiError> {
-        serde_json::from_value::<IncomingChatRequest>(body).unwrap().into_messages()
+        serde_json::from_value::<IncomingChatRequest>(body)
+            .unwrap()
+            .into_messages()
     }
 
     fn user(text: &str) -> ChatMessage {
-        ChatMessage { role: Role::User, content: text.into() }
+        ChatMessage {
+            role: Role::User,
+            content: text.into(),
+        }
     }
 
     #[test]
@@ -131,7 +144,10 @@ mod tests {
             messages(body).unwrap(),
             vec![
                 user("Hello"),
-                ChatMessage { role: Role::Assistant, content: "Hi".into() },
+                ChatMessage {
+                    role: Role::Assistant,
+                    content: "Hi".into()
+                },
                 user("Again"),
             ]
         );
@@ -145,7 +161,13 @@ mod tests {
         ]});
         assert_eq!(
             messages(body).unwrap(),
-            vec![ChatMessage { role: Role::System, content: "Be brief.".into() }, user("a\n\nb")]
+            vec![
+                ChatMessage {
+                    role: Role::System,
+                    content: "Be brief.".into()
+                },
+                user("a\n\nb")
+            ]
         );
     }
 
@@ -166,10 +188,17 @@ mod tests {
             other => panic!("expected a refusal, got {other:?}"),
         };
         assert_eq!(refusal(json!({"messages": []})).0, "no_messages");
-        let (code, message) =
-            refusal(json!({"messages": [{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}]}));
+        let (code, message) = refusal(
+            json!({"messages": [{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}]}),
+        );
         assert_eq!(code, "unknown_role");
-        assert!(message.contains("Message 2") && message.contains("\"tool\""), "{message}");
-        assert_eq!(refusal(json!({"messages": [{"role": "user", "content": " "}]})).0, "empty_messages");
+        assert!(
+            message.contains("Message 2") && message.contains("\"tool\""),
+            "{message}"
+        );
+        assert_eq!(
+            refusal(json!({"messages": [{"role": "user", "content": " "}]})).0,
+            "empty_messages"
+        );
     }
 }
