@@ -93,10 +93,7 @@ pub fn Chat(
 fn new_chat_id() -> String {
     #[cfg(feature = "hydrate")]
     {
-        format!(
-            "chat-{:x}",
-            (js_sys::Math::random() * f64::from(u32::MAX)) as u32
-        )
+        format!("chat-{:x}", (js_sys::Math::random() * f64::from(u32::MAX)) as u32)
     }
     // Server rendering never sends, so the id is never seen.
     #[cfg(not(feature = "hydrate"))]

@@ -114,12 +114,7 @@ pub struct Conversation {
 impl Conversation {
     /// An empty conversation; `chat_id` also prefixes the ids of its messages.
     pub fn new(chat_id: impl Into<String>) -> Self {
-        Self {
-            chat_id: chat_id.into(),
-            messages: Vec::new(),
-            active: None,
-            next_id: 1,
-        }
+        Self { chat_id: chat_id.into(), messages: Vec::new(), active: None, next_id: 1 }
     }
 
     /// The chat's id, sent with every request.
@@ -171,9 +166,7 @@ impl Conversation {
             return false;
         };
         match chunk {
-            UiMessageChunk::Start {
-                message_id: Some(id),
-            } => reply.server_id = Some(id),
+            UiMessageChunk::Start { message_id: Some(id) } => reply.server_id = Some(id),
             UiMessageChunk::TextDelta { delta, .. } => {
                 reply.text.push_str(&delta);
                 reply.status = MessageStatus::Streaming;
@@ -225,14 +218,9 @@ impl Conversation {
             .messages
             .iter()
             .map(|message| UiMessage {
-                id: message
-                    .server_id
-                    .clone()
-                    .unwrap_or_else(|| message.id.clone()),
+                id: message.server_id.clone().unwrap_or_else(|| message.id.clone()),
                 role: message.role,
-                parts: vec![UiMessagePart::Text {
-                    text: message.text.clone(),
-                }],
+                parts: vec![UiMessagePart::Text { text: message.text.clone() }],
             })
             .collect();
         ChatRequest {
@@ -281,10 +269,7 @@ mod tests {
     use super::*;
 
     fn delta(text: &str) -> UiMessageChunk {
-        UiMessageChunk::TextDelta {
-            id: "t".into(),
-            delta: text.into(),
-        }
+        UiMessageChunk::TextDelta { id: "t".into(), delta: text.into() }
     }
 
     fn reply(conversation: &Conversation, id: &str) -> Message {
@@ -298,17 +283,12 @@ mod tests {
         assert_eq!(chat.phase(), Phase::Submitted);
         assert_eq!(chat.messages().len(), 2);
         assert_eq!(chat.messages()[0].role, Role::User);
-        assert_eq!(
-            reply(&chat, &pending.reply_id).status,
-            MessageStatus::Pending
-        );
+        assert_eq!(reply(&chat, &pending.reply_id).status, MessageStatus::Pending);
         // The request carries the conversation up to the user's message only.
         assert_eq!(pending.request.messages.len(), 1);
         assert_eq!(
             pending.request.messages[0].parts,
-            vec![UiMessagePart::Text {
-                text: "Hello".into()
-            }]
+            vec![UiMessagePart::Text { text: "Hello".into() }]
         );
     }
 
@@ -318,42 +298,21 @@ mod tests {
         assert_eq!(chat.submit("  \n ").unwrap_err(), SubmitError::Empty);
         chat.submit("one").unwrap();
         assert_eq!(chat.submit("two").unwrap_err(), SubmitError::Busy);
-        assert_eq!(
-            chat.messages().len(),
-            2,
-            "nothing was added by the refused submits"
-        );
+        assert_eq!(chat.messages().len(), 2, "nothing was added by the refused submits");
     }
 
     #[test]
     fn a_reply_streams_then_finishes() {
         let mut chat = Conversation::new("c");
         let id = chat.submit("Hi").unwrap().reply_id;
-        assert!(chat.apply(
-            &id,
-            UiMessageChunk::Start {
-                message_id: Some("msg_9".into())
-            }
-        ));
-        assert_eq!(
-            chat.phase(),
-            Phase::Submitted,
-            "a start part carries no text yet"
-        );
+        assert!(chat.apply(&id, UiMessageChunk::Start { message_id: Some("msg_9".into()) }));
+        assert_eq!(chat.phase(), Phase::Submitted, "a start part carries no text yet");
         assert!(chat.apply(&id, delta("Hel")));
         assert_eq!(chat.phase(), Phase::Streaming);
         assert!(chat.apply(&id, delta("lo")));
-        assert!(chat.apply(
-            &id,
-            UiMessageChunk::Finish {
-                finish_reason: None
-            }
-        ));
+        assert!(chat.apply(&id, UiMessageChunk::Finish { finish_reason: None }));
         let message = reply(&chat, &id);
-        assert_eq!(
-            (message.text.as_str(), message.status),
-            ("Hello", MessageStatus::Done)
-        );
+        assert_eq!((message.text.as_str(), message.status), ("Hello", MessageStatus::Done));
         assert_eq!(message.server_id.as_deref(), Some("msg_9"));
         assert_eq!(chat.phase(), Phase::Idle);
     }
@@ -369,12 +328,7 @@ mod tests {
 
         // Bytes that were already in flight when Stop was pressed.
         assert!(!chat.apply(&id, delta(" more")));
-        assert!(!chat.apply(
-            &id,
-            UiMessageChunk::Finish {
-                finish_reason: None
-            }
-        ));
+        assert!(!chat.apply(&id, UiMessageChunk::Finish { finish_reason: None }));
         assert!(!chat.end_stream(&id, StreamEnd::Closed));
         assert!(!chat.fail(&id, "aborted"));
         assert_eq!(reply(&chat, &id), stopped);
@@ -402,12 +356,7 @@ mod tests {
         let mut chat = Conversation::new("c");
         assert_eq!(chat.stop(), None);
         let id = chat.submit("Hi").unwrap().reply_id;
-        chat.apply(
-            &id,
-            UiMessageChunk::Finish {
-                finish_reason: None,
-            },
-        );
+        chat.apply(&id, UiMessageChunk::Finish { finish_reason: None });
         assert_eq!(chat.stop(), None);
         assert_eq!(reply(&chat, &id).status, MessageStatus::Done);
     }
@@ -417,12 +366,7 @@ mod tests {
         let mut chat = Conversation::new("c");
         let id = chat.submit("Hi").unwrap().reply_id;
         chat.apply(&id, delta("Half"));
-        chat.apply(
-            &id,
-            UiMessageChunk::Error {
-                error_text: "upstream failed".into(),
-            },
-        );
+        chat.apply(&id, UiMessageChunk::Error { error_text: "upstream failed".into() });
         let message = reply(&chat, &id);
         assert_eq!(message.status, MessageStatus::Error);
         assert_eq!(message.text, "Half");

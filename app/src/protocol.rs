@@ -48,6 +48,8 @@ pub enum UiMessageChunk {
     Finish {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         finish_reason: Option<FinishReason>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_metadata: Option<MessageMetadata>,
     },
     /// The reply failed; `error_text` is meant for a person to read.
     #[serde(rename_all = "camelCase")]
@@ -62,6 +64,27 @@ pub enum UiMessageChunk {
     Other,
 }
 
+/// What Reins tells the client about a reply besides its text, sent as the
+/// protocol's message metadata.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageMetadata {
+    /// Tokens used, when the model API reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+/// Token counts for one reply, in the AI SDK's names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub total_tokens: u64,
+    /// Of the output, the tokens spent reasoning, when reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+}
+
 /// Why the model ended its reply, in the protocol's vocabulary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -73,19 +96,6 @@ pub enum FinishReason {
     Error,
     Interrupted,
     Other,
-}
-
-impl FinishReason {
-    /// Maps an OpenAI Chat Completions `finish_reason` onto the protocol's.
-    pub fn from_openai(reason: &str) -> Self {
-        match reason {
-            "stop" => Self::Stop,
-            "length" => Self::Length,
-            "content_filter" => Self::ContentFilter,
-            "tool_calls" | "function_call" => Self::ToolCalls,
-            _ => Self::Other,
-        }
-    }
 }
 
 /// Who wrote a message.
@@ -160,18 +170,13 @@ mod tests {
 
     fn round_trip(chunk: UiMessageChunk, wire: serde_json::Value) {
         assert_eq!(serde_json::to_value(&chunk).unwrap(), wire);
-        assert_eq!(
-            serde_json::from_value::<UiMessageChunk>(wire).unwrap(),
-            chunk
-        );
+        assert_eq!(serde_json::from_value::<UiMessageChunk>(wire).unwrap(), chunk);
     }
 
     #[test]
     fn parts_use_the_protocols_names_and_casing() {
         round_trip(
-            UiMessageChunk::Start {
-                message_id: Some("msg_1".into()),
-            },
+            UiMessageChunk::Start { message_id: Some("msg_1".into()) },
             json!({"type": "start", "messageId": "msg_1"}),
         );
         round_trip(UiMessageChunk::StartStep, json!({"type": "start-step"}));
@@ -180,10 +185,7 @@ mod tests {
             json!({"type": "text-start", "id": "t"}),
         );
         round_trip(
-            UiMessageChunk::TextDelta {
-                id: "t".into(),
-                delta: "Hi".into(),
-            },
+            UiMessageChunk::TextDelta { id: "t".into(), delta: "Hi".into() },
             json!({"type": "text-delta", "id": "t", "delta": "Hi"}),
         );
         round_trip(
@@ -191,35 +193,21 @@ mod tests {
             json!({"type": "text-end", "id": "t"}),
         );
         round_trip(
-            UiMessageChunk::ReasoningDelta {
-                id: "r".into(),
-                delta: "hm".into(),
-            },
+            UiMessageChunk::ReasoningDelta { id: "r".into(), delta: "hm".into() },
             json!({"type": "reasoning-delta", "id": "r", "delta": "hm"}),
         );
         round_trip(UiMessageChunk::FinishStep, json!({"type": "finish-step"}));
         round_trip(
-            UiMessageChunk::Finish {
-                finish_reason: Some(FinishReason::ContentFilter),
-            },
+            UiMessageChunk::Finish { finish_reason: Some(FinishReason::ContentFilter) },
             json!({"type": "finish", "finishReason": "content-filter"}),
         );
+        round_trip(UiMessageChunk::Finish { finish_reason: None }, json!({"type": "finish"}));
         round_trip(
-            UiMessageChunk::Finish {
-                finish_reason: None,
-            },
-            json!({"type": "finish"}),
-        );
-        round_trip(
-            UiMessageChunk::Error {
-                error_text: "boom".into(),
-            },
+            UiMessageChunk::Error { error_text: "boom".into() },
             json!({"type": "error", "errorText": "boom"}),
         );
         round_trip(
-            UiMessageChunk::Abort {
-                reason: Some("user".into()),
-            },
+            UiMessageChunk::Abort { reason: Some("user".into()) },
             json!({"type": "abort", "reason": "user"}),
         );
     }
@@ -227,22 +215,14 @@ mod tests {
     #[test]
     fn unknown_parts_and_extra_fields_are_tolerated() {
         let tool = json!({"type": "tool-input-start", "toolCallId": "c", "toolName": "w"});
-        assert_eq!(
-            serde_json::from_value::<UiMessageChunk>(tool).unwrap(),
-            UiMessageChunk::Other
-        );
+        assert_eq!(serde_json::from_value::<UiMessageChunk>(tool).unwrap(), UiMessageChunk::Other);
         let data = json!({"type": "data-weather", "data": {"t": 1}});
-        assert_eq!(
-            serde_json::from_value::<UiMessageChunk>(data).unwrap(),
-            UiMessageChunk::Other
-        );
+        assert_eq!(serde_json::from_value::<UiMessageChunk>(data).unwrap(), UiMessageChunk::Other);
         let with_metadata =
             json!({"type": "start", "messageId": "m", "messageMetadata": {"model": "x"}});
         assert_eq!(
             serde_json::from_value::<UiMessageChunk>(with_metadata).unwrap(),
-            UiMessageChunk::Start {
-                message_id: Some("m".into())
-            }
+            UiMessageChunk::Start { message_id: Some("m".into()) }
         );
     }
 
@@ -253,9 +233,7 @@ mod tests {
             messages: vec![UiMessage {
                 id: "u1".into(),
                 role: Role::User,
-                parts: vec![UiMessagePart::Text {
-                    text: "Hello".into(),
-                }],
+                parts: vec![UiMessagePart::Text { text: "Hello".into() }],
             }],
             trigger: "submit-message",
             message_id: None,
@@ -268,24 +246,6 @@ mod tests {
                 "trigger": "submit-message",
                 "messageId": null,
             })
-        );
-    }
-
-    #[test]
-    fn openai_finish_reasons_map_onto_the_protocol() {
-        assert_eq!(FinishReason::from_openai("stop"), FinishReason::Stop);
-        assert_eq!(FinishReason::from_openai("length"), FinishReason::Length);
-        assert_eq!(
-            FinishReason::from_openai("content_filter"),
-            FinishReason::ContentFilter
-        );
-        assert_eq!(
-            FinishReason::from_openai("tool_calls"),
-            FinishReason::ToolCalls
-        );
-        assert_eq!(
-            FinishReason::from_openai("something_new"),
-            FinishReason::Other
         );
     }
 }

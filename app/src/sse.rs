@@ -106,9 +106,7 @@ impl SseDecoder {
 
     fn check_size(&self) -> Result<(), SseError> {
         if self.line.len() + self.data.len() > self.max_event_bytes {
-            return Err(SseError::EventTooLarge {
-                limit: self.max_event_bytes,
-            });
+            return Err(SseError::EventTooLarge { limit: self.max_event_bytes });
         }
         Ok(())
     }
@@ -154,14 +152,7 @@ impl SseDecoder {
         }
         let mut data = std::mem::take(&mut self.data);
         data.pop(); // the newline after the last data line
-        Some(SseEvent {
-            event: if event.is_empty() {
-                "message".into()
-            } else {
-                event
-            },
-            data,
-        })
+        Some(SseEvent { event: if event.is_empty() { "message".into() } else { event }, data })
     }
 }
 
@@ -182,17 +173,11 @@ mod tests {
         .as_bytes();
 
     fn expected() -> Vec<SseEvent> {
-        let message = |data: &str| SseEvent {
-            event: "message".into(),
-            data: data.into(),
-        };
+        let message = |data: &str| SseEvent { event: "message".into(), data: data.into() };
         vec![
             message("{\"type\":\"start\"}"),
             message("first\nsecond"),
-            SseEvent {
-                event: "ping".into(),
-                data: "no-space".into(),
-            },
+            SseEvent { event: "ping".into(), data: "no-space".into() },
             message(""),
             message("ünïcødé ✓"),
             message("[DONE]"),
@@ -201,10 +186,7 @@ mod tests {
 
     fn decode_in_chunks(chunks: &[&[u8]]) -> Vec<SseEvent> {
         let mut decoder = SseDecoder::default();
-        chunks
-            .iter()
-            .flat_map(|chunk| decoder.feed(chunk).unwrap())
-            .collect()
+        chunks.iter().flat_map(|chunk| decoder.feed(chunk).unwrap()).collect()
     }
 
     #[test]
@@ -216,11 +198,7 @@ mod tests {
     fn every_split_point_gives_the_same_events() {
         for split in 0..=SAMPLE.len() {
             let (head, tail) = SAMPLE.split_at(split);
-            assert_eq!(
-                decode_in_chunks(&[head, tail]),
-                expected(),
-                "split at byte {split}"
-            );
+            assert_eq!(decode_in_chunks(&[head, tail]), expected(), "split at byte {split}");
         }
     }
 
@@ -229,11 +207,7 @@ mod tests {
         for first in 0..=SAMPLE.len() {
             for second in first..=SAMPLE.len() {
                 let chunks = [&SAMPLE[..first], &SAMPLE[first..second], &SAMPLE[second..]];
-                assert_eq!(
-                    decode_in_chunks(&chunks),
-                    expected(),
-                    "splits at {first}, {second}"
-                );
+                assert_eq!(decode_in_chunks(&chunks), expected(), "splits at {first}, {second}");
             }
         }
     }
@@ -255,27 +229,15 @@ mod tests {
         // Were the LF read as a second line ending, it would dispatch `a` early
         // and the `b` line would land in an event of its own.
         let events = decode_in_chunks(&[b"data: a\r", b"\ndata: b\n\n"]);
-        assert_eq!(
-            events,
-            vec![SseEvent {
-                event: "message".into(),
-                data: "a\nb".into()
-            }]
-        );
+        assert_eq!(events, vec![SseEvent { event: "message".into(), data: "a\nb".into() }]);
     }
 
     #[test]
     fn an_oversized_event_is_refused() {
         let mut decoder = SseDecoder::with_limit(16);
         assert_eq!(decoder.feed(b"data: 0123456789\n").unwrap(), vec![]);
-        assert_eq!(
-            decoder.feed(b"data: 0123456789\n"),
-            Err(SseError::EventTooLarge { limit: 16 })
-        );
+        assert_eq!(decoder.feed(b"data: 0123456789\n"), Err(SseError::EventTooLarge { limit: 16 }));
         let mut decoder = SseDecoder::with_limit(16);
-        assert!(
-            decoder.feed(&[b'x'; 17]).is_err(),
-            "a line that never ends is refused too"
-        );
+        assert!(decoder.feed(&[b'x'; 17]).is_err(), "a line that never ends is refused too");
     }
 }

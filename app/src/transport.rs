@@ -72,9 +72,7 @@ pub async fn stream_reply(
                 break;
             }
             let part = serde_json::from_str(&event.data).map_err(|error| {
-                TransportError(format!(
-                    "The server sent a part this chat cannot read: {error}"
-                ))
+                TransportError(format!("The server sent a part this chat cannot read: {error}"))
             })?;
             parts.push(part);
         }

@@ -36,6 +36,31 @@ pub struct Config {
     #[arg(long, env = "REINS_MODEL")]
     pub model: Option<String>,
 
+    /// The API the upstream speaks: OpenAI Chat Completions, or Anthropic
+    /// Messages (then Reins posts to `<url>/messages`).
+    #[arg(long, env = "REINS_UPSTREAM_KIND", value_enum, default_value_t = UpstreamKind::Openai)]
+    pub upstream_kind: UpstreamKind,
+
+    /// The `anthropic-version` header sent to an Anthropic upstream.
+    #[arg(long, env = "REINS_ANTHROPIC_VERSION", default_value = "2023-06-01")]
+    pub anthropic_version: String,
+
+    /// A system prompt put before every conversation, ahead of any system
+    /// messages the client sends.
+    #[arg(long, env = "REINS_SYSTEM_PROMPT")]
+    pub system_prompt: Option<String>,
+
+    /// Most tokens one reply may use: sent upstream as `max_tokens`, and the
+    /// cap on what a client may ask for.
+    #[arg(long, env = "REINS_MAX_TOKENS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tokens: u32,
+
+    #[command(flatten)]
+    pub timeouts: Timeouts,
+
+    #[command(flatten)]
+    pub limits: Limits,
+
     /// Directory of the built site (the wasm, JS and CSS under `pkg/`), as
     /// written by `cargo leptos build`.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
@@ -49,16 +74,130 @@ pub struct Config {
     pub demo: DemoConfig,
 }
 
+/// Which API an upstream speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UpstreamKind {
+    /// OpenAI Chat Completions (OpenAI, Ollama, vLLM, llama.cpp, DeepSeek, ...).
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+/// How long Reins waits on the upstream. Each ends the reply with an `error`
+/// part and drops the upstream request.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct Timeouts {
+    /// Most milliseconds to open the connection to the upstream.
+    #[arg(long = "connect-timeout-ms", env = "REINS_CONNECT_TIMEOUT_MS", default_value = "10000",
+          value_parser = parse_millis)]
+    pub connect: Millis,
+
+    /// Most milliseconds from sending the request to the upstream's response head.
+    #[arg(long = "first-byte-timeout-ms", env = "REINS_FIRST_BYTE_TIMEOUT_MS", default_value = "60000",
+          value_parser = parse_millis)]
+    pub first_byte: Millis,
+
+    /// Most milliseconds of silence between two chunks of the upstream's reply
+    /// (its keep-alive comments count as chunks).
+    #[arg(long = "idle-timeout-ms", env = "REINS_IDLE_TIMEOUT_MS", default_value = "120000",
+          value_parser = parse_millis)]
+    pub idle: Millis,
+
+    /// Most milliseconds for one whole reply.
+    #[arg(long = "total-timeout-ms", env = "REINS_TOTAL_TIMEOUT_MS", default_value = "600000",
+          value_parser = parse_millis)]
+    pub total: Millis,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Millis(10_000),
+            first_byte: Millis(60_000),
+            idle: Millis(120_000),
+            total: Millis(600_000),
+        }
+    }
+}
+
+/// A positive number of milliseconds, as given on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    /// As a duration.
+    pub fn duration(self) -> Duration {
+        Duration::from_millis(self.0)
+    }
+}
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<u64> for Millis {
+    fn from(millis: u64) -> Self {
+        Self(millis)
+    }
+}
+
+fn parse_millis(text: &str) -> Result<Millis, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(millis) => Ok(Millis(millis)),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// What one request may contain, and how many streams may be open.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    #[arg(long, env = "REINS_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Most messages in one conversation.
+    #[arg(long, env = "REINS_MAX_MESSAGES", default_value_t = 500)]
+    pub max_messages: usize,
+
+    /// Most characters in one message.
+    #[arg(long, env = "REINS_MAX_MESSAGE_CHARS", default_value_t = 100_000)]
+    pub max_message_chars: usize,
+
+    /// Most streams open at once, over all clients; more get 503.
+    #[arg(long, env = "REINS_MAX_STREAMS", default_value_t = 1000)]
+    pub max_streams: usize,
+
+    /// Most streams open at once from one client address; more get 429.
+    #[arg(long, env = "REINS_MAX_STREAMS_PER_CLIENT", default_value_t = 8)]
+    pub max_streams_per_client: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_messages: 500,
+            max_message_chars: 100_000,
+            max_streams: 1000,
+            max_streams_per_client: 8,
+        }
+    }
+}
+
 /// How the built-in demo model writes.
 #[derive(Clone, Debug, Args)]
 pub struct DemoConfig {
     /// Pace of the demo model, in tokens per second.
-    #[arg(long = "demo-tokens-per-second", env = "REINS_DEMO_TOKENS_PER_SECOND", default_value_t = 30.0,
+    #[arg(id = "demo_tokens_per_second", long = "demo-tokens-per-second", env = "REINS_DEMO_TOKENS_PER_SECOND", default_value_t = 30.0,
           value_parser = parse_positive_rate)]
     pub tokens_per_second: f64,
 
     /// Most tokens the demo model writes in one reply.
     #[arg(
+        id = "demo_max_tokens",
         long = "demo-max-tokens",
         env = "REINS_DEMO_MAX_TOKENS",
         default_value_t = 400
@@ -67,6 +206,7 @@ pub struct DemoConfig {
 
     /// How long the demo model "thinks" before its first token, in milliseconds.
     #[arg(
+        id = "demo_first_token_delay_ms",
         long = "demo-first-token-delay-ms",
         env = "REINS_DEMO_FIRST_TOKEN_DELAY_MS",
         default_value_t = 300
@@ -88,11 +228,7 @@ impl DemoConfig {
 
 impl Default for DemoConfig {
     fn default() -> Self {
-        Self {
-            tokens_per_second: 30.0,
-            max_tokens: 400,
-            first_token_delay_ms: 300,
-        }
+        Self { tokens_per_second: 30.0, max_tokens: 400, first_token_delay_ms: 300 }
     }
 }
 
@@ -115,6 +251,9 @@ mod tests {
         assert!(config.upstream_url.is_none());
         assert_eq!(config.demo.max_tokens, 400);
         assert_eq!(config.demo.first_token_delay(), Duration::from_millis(300));
+        assert_eq!(config.upstream_kind, UpstreamKind::Openai);
+        assert_eq!(config.timeouts.idle.duration(), Duration::from_secs(120));
+        assert_eq!(config.limits.max_body_bytes, 1 << 20);
     }
 
     #[test]
@@ -123,5 +262,8 @@ mod tests {
         assert!(error.to_string().contains("above 0"), "{error}");
         assert!(Config::try_parse_from(["reins", "--upstream-url", "not a url"]).is_err());
         assert!(Config::try_parse_from(["reins", "--addr", "nowhere"]).is_err());
+        assert!(Config::try_parse_from(["reins", "--idle-timeout-ms", "0"]).is_err());
+        assert!(Config::try_parse_from(["reins", "--max-tokens", "0"]).is_err());
+        assert!(Config::try_parse_from(["reins", "--upstream-kind", "gemini"]).is_err());
     }
 }

@@ -59,14 +59,9 @@ pub async fn spawn(config: DemoConfig) -> std::io::Result<DemoModel> {
             tracing::error!(%error, "the demo model stopped serving");
         }
     });
-    let base_url = format!("http://{addr}/v1")
-        .parse()
-        .expect("a socket address makes a valid URL");
+    let base_url = format!("http://{addr}/v1").parse().expect("a socket address makes a valid URL");
     tracing::info!(%base_url, "demo model listening");
-    Ok(DemoModel {
-        base_url,
-        generations,
-    })
+    Ok(DemoModel { base_url, generations })
 }
 
 #[derive(Clone)]
@@ -79,10 +74,7 @@ struct DemoState {
 pub fn router(config: DemoConfig, generations: Generations) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(completions))
-        .with_state(DemoState {
-            config,
-            generations,
-        })
+        .with_state(DemoState { config, generations })
 }
 
 #[derive(Deserialize)]
@@ -123,9 +115,8 @@ async fn completions(
         .map(|message| text_of(&message.content))
         .unwrap_or_default();
     let mut tokens = script::reply_tokens(&prompt);
-    let limit = request
-        .max_tokens
-        .map_or(state.config.max_tokens, |n| n.min(state.config.max_tokens));
+    let limit =
+        request.max_tokens.map_or(state.config.max_tokens, |n| n.min(state.config.max_tokens));
     let finish_reason = if tokens.len() > limit as usize {
         tokens.truncate(limit as usize);
         "length"
@@ -154,10 +145,7 @@ async fn completions(
 
 /// One `chat.completion.chunk` frame.
 fn chunk(id: &str, delta: Value, finish_reason: Option<&str>) -> Event {
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
+    let created = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
     let body = json!({
         "id": id,
         "object": "chat.completion.chunk",

@@ -5,10 +5,14 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use app::protocol::{ErrorBody, ErrorDetail};
+
+/// How long a refused client is asked to wait before trying again.
+const RETRY_AFTER_SECS: &str = "2";
 
 /// An error answered with a JSON body instead of a stream.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +32,12 @@ pub enum ApiError {
     /// No such route or resource.
     #[error("{0}")]
     NotFound(String),
+    /// This client has too many streams open.
+    #[error("You have {limit} replies streaming already; wait for one to finish or stop it.")]
+    TooManyStreams { limit: usize },
+    /// The server has as many streams open as it allows.
+    #[error("The server is busy; try again in a few seconds.")]
+    Busy,
 }
 
 impl ApiError {
@@ -40,6 +50,8 @@ impl ApiError {
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
+            Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
         }
     }
 }
@@ -80,12 +92,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         tracing::debug!(%status, code, error = %self, "request refused");
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: code.into(),
-                message: self.to_string(),
-            },
-        };
-        (status, Json(body)).into_response()
+        let body =
+            ErrorBody { error: ErrorDetail { code: code.into(), message: self.to_string() } };
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, Self::Busy | Self::TooManyStreams { .. }) {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        response
     }
 }

@@ -9,11 +9,14 @@
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod metrics;
 pub mod relay;
 mod routes;
 pub mod state;
+pub mod streams;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,9 +26,11 @@ use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 
 use config::Config;
-use relay::Upstream;
+use metrics::Metrics;
+use relay::{Upstream, UpstreamSettings};
 pub use routes::app;
 use state::AppState;
+use streams::Streams;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,10 +40,7 @@ pub enum StartupError {
     #[error("could not start the demo model: {0}")]
     Demo(std::io::Error),
     #[error("could not listen on {addr}: {source}")]
-    Listen {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -46,25 +48,40 @@ pub enum StartupError {
 /// Builds the shared state from the configuration, starting the demo model
 /// when no upstream is configured.
 pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError> {
-    let (upstream, demo) = match &config.upstream_url {
+    let (settings, demo) = match &config.upstream_url {
         Some(url) => {
             let model = config.model.clone().ok_or(StartupError::MissingModel)?;
-            tracing::info!(%url, model, "relaying to an upstream model API");
-            (Upstream::new(url, config.api_key.clone(), model), None)
+            tracing::info!(%url, model, kind = ?config.upstream_kind, "relaying to an upstream model API");
+            let settings = UpstreamSettings {
+                kind: config.upstream_kind,
+                base_url: url.clone(),
+                api_key: config.api_key.clone(),
+                model,
+                system_prompt: config.system_prompt.clone(),
+                anthropic_version: config.anthropic_version.clone(),
+                timeouts: config.timeouts,
+            };
+            (settings, None)
         }
         None => {
-            let demo = demo::spawn(config.demo.clone())
-                .await
-                .map_err(StartupError::Demo)?;
+            let demo = demo::spawn(config.demo.clone()).await.map_err(StartupError::Demo)?;
             tracing::info!("no upstream configured: the built-in demo model answers");
-            let upstream = Upstream::new(&demo.base_url, None, demo::MODEL_NAME.into());
-            (upstream, Some(demo.generations))
+            let settings = UpstreamSettings {
+                system_prompt: config.system_prompt.clone(),
+                timeouts: config.timeouts,
+                ..UpstreamSettings::openai(demo.base_url, demo::MODEL_NAME)
+            };
+            (settings, Some(demo.generations))
         }
     };
     Ok(AppState {
         leptos_options: leptos_options(config),
-        upstream: Arc::new(upstream),
+        upstream: Arc::new(Upstream::new(settings)),
         demo,
+        streams: Streams::new(&config.limits),
+        metrics: Metrics::default(),
+        limits: config.limits,
+        max_tokens: config.max_tokens,
     })
 }
 
@@ -79,24 +96,28 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 }
 
 /// Reads the configuration's address, serves until a shutdown signal, then
-/// gives open streams the configured time to end.
+/// ends every open stream and exits within the configured deadline.
 pub async fn run(config: Config) -> Result<(), StartupError> {
     let state = state_from_config(&config).await?;
     let listener = TcpListener::bind(config.addr)
         .await
-        .map_err(|source| StartupError::Listen {
-            addr: config.addr,
-            source,
-        })?;
+        .map_err(|source| StartupError::Listen { addr: config.addr, source })?;
     tracing::info!("listening on http://{}", config.addr);
     let deadline = Duration::from_secs(config.shutdown_timeout_secs);
-    serve(listener, app(state), shutdown_signal(), deadline)
-        .await
-        .map_err(StartupError::Serve)
+    let streams = state.streams.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        streams.shut_down();
+    };
+    serve(listener, app(state), shutdown, deadline).await.map_err(StartupError::Serve)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then waits at
 /// most `deadline` for open connections before returning.
+///
+/// `shutdown` should also end the open streams (see
+/// [`Streams::shut_down`]): a stream left open would hold its connection
+/// until the deadline.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -110,18 +131,16 @@ pub async fn serve(
         }
     });
     let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
-    let graceful = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let graceful = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
-        tracing::info!("shutting down: no new connections");
+        tracing::info!("shutting down: no new connections, open streams ending");
         let _ = signalled.send(true);
     });
     let give_up = async move {
         let _ = on_signal.wait_for(|signalled| *signalled).await;
         tokio::time::sleep(deadline).await;
-        tracing::warn!(
-            ?deadline,
-            "connections still open after the shutdown deadline; exiting"
-        );
+        tracing::warn!(?deadline, "connections still open after the shutdown deadline; exiting");
     };
     tokio::select! {
         served = graceful => served,

@@ -1,27 +1,24 @@
-//! Relays a reply from the upstream model API to the client as UI message
-//! stream parts.
+//! The upstream model API: how Reins asks it for a reply and reads the reply
+//! back, whatever dialect it speaks.
 //!
-//! Cancellation is by ownership: the upstream request, and later its response
-//! body, live inside the stream that the chat handler returns. When the client
-//! disconnects, axum drops that stream, which drops the `reqwest` future or
-//! response, which closes the upstream connection: the model sees its client
-//! go and stops generating. Nothing is spawned, so nothing can outlive the
-//! client and keep reading from the upstream.
+//! Each dialect (`openai`, `anthropic`) only builds its request body and turns
+//! its SSE events into [`ModelEvent`]s; [`reply`] turns those into UI message
+//! parts, and owns stopping and timeouts.
 
+pub mod anthropic;
 pub mod openai;
+pub mod reply;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use eventsource_stream::Eventsource;
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use reqwest::{StatusCode, Url};
 
-use app::protocol::{DONE_MARKER, FinishReason, UiMessageChunk};
-use openai::{ChatMessage, CompletionChunk, CompletionRequest};
+use app::protocol::{FinishReason, Role, Usage};
 
-/// The id of the one text block of a relayed reply.
-const TEXT_ID: &str = "text-1";
+use crate::config::{Timeouts, UpstreamKind};
 
 /// The most of an upstream error body that is read to explain the error.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
@@ -29,20 +26,86 @@ const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// How long to wait for an upstream error body before giving up on it.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// An OpenAI-compatible Chat Completions API.
-#[derive(Debug)]
-pub struct Upstream {
-    client: reqwest::Client,
-    completions_url: Url,
-    api_key: Option<String>,
-    model: String,
+/// The most bytes the upstream may send without ending an event: the SSE
+/// parser buffers an unfinished event whole, so a stream that never ends one
+/// would otherwise grow without bound.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
+/// One message of the conversation, as every dialect needs it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+/// What to ask the model for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelRequest {
+    pub messages: Vec<ChatMessage>,
+    pub max_tokens: u32,
+}
+
+/// One thing the model said, in no dialect in particular.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelEvent {
+    /// More of the answer.
+    Text(String),
+    /// More of the model's reasoning, shown apart from the answer.
+    Reasoning(String),
+    /// Token counts; a count given replaces the one before it.
+    Usage(UsageReport),
+    /// Why the model stopped.
+    Finish(FinishReason),
+    /// The reply is complete.
+    Done,
+}
+
+/// Token counts as an upstream reports them: some send all at the end, some
+/// the input first and the output later.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UsageReport {
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl UsageReport {
+    /// Adds what `later` reports, keeping what it leaves out.
+    pub fn merge(&mut self, later: UsageReport) {
+        self.input_tokens = later.input_tokens.or(self.input_tokens);
+        self.output_tokens = later.output_tokens.or(self.output_tokens);
+        self.reasoning_tokens = later.reasoning_tokens.or(self.reasoning_tokens);
+    }
+
+    /// The usage to show, if anything was reported.
+    pub fn usage(self) -> Option<Usage> {
+        if self.input_tokens.is_none() && self.output_tokens.is_none() {
+            return None;
+        }
+        let input_tokens = self.input_tokens.unwrap_or(0);
+        let output_tokens = self.output_tokens.unwrap_or(0);
+        Some(Usage {
+            input_tokens,
+            output_tokens,
+            total_tokens: input_tokens + output_tokens,
+            reasoning_tokens: self.reasoning_tokens,
+        })
+    }
 }
 
 /// Why a relayed reply failed. The text is what the client is shown.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RelayError {
     #[error("Could not connect to the model API at {0}.")]
     Unreachable(String),
+    #[error("The model API did not connect within {0:?}.")]
+    ConnectTimeout(Duration),
+    #[error("The model API did not answer within {0:?}.")]
+    FirstByteTimeout(Duration),
+    #[error("The model API went silent for {0:?} in the middle of the reply.")]
+    IdleTimeout(Duration),
+    #[error("The reply took longer than the {0:?} allowed for one reply.")]
+    TotalTimeout(Duration),
     #[error("The model API answered {status}: {message}")]
     Status { status: StatusCode, message: String },
     #[error("The model API reported an error: {0}")]
@@ -53,50 +116,132 @@ pub enum RelayError {
     Malformed,
 }
 
+impl RelayError {
+    /// Whether this error is a timeout (for metrics).
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            Self::ConnectTimeout(_)
+                | Self::FirstByteTimeout(_)
+                | Self::IdleTimeout(_)
+                | Self::TotalTimeout(_)
+        )
+    }
+}
+
+/// A model API to relay replies from.
+#[derive(Debug)]
+pub struct Upstream {
+    client: reqwest::Client,
+    kind: UpstreamKind,
+    url: Url,
+    api_key: Option<String>,
+    model: String,
+    system_prompt: Option<String>,
+    anthropic_version: String,
+    timeouts: Timeouts,
+}
+
+/// How to reach an upstream; see [`Upstream::new`].
+#[derive(Clone, Debug)]
+pub struct UpstreamSettings {
+    pub kind: UpstreamKind,
+    /// The API's base URL, such as `https://api.openai.com/v1`.
+    pub base_url: Url,
+    pub api_key: Option<String>,
+    pub model: String,
+    pub system_prompt: Option<String>,
+    pub anthropic_version: String,
+    pub timeouts: Timeouts,
+}
+
+impl UpstreamSettings {
+    /// Settings for an OpenAI-compatible API at `base_url` with defaults for the rest.
+    pub fn openai(base_url: Url, model: impl Into<String>) -> Self {
+        Self {
+            kind: UpstreamKind::Openai,
+            base_url,
+            api_key: None,
+            model: model.into(),
+            system_prompt: None,
+            anthropic_version: "2023-06-01".into(),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
 impl Upstream {
-    /// An upstream at `base_url`, which `chat/completions` is appended to.
-    pub fn new(base_url: &Url, api_key: Option<String>, model: String) -> Self {
-        let mut base = base_url.clone();
+    /// An upstream with these settings.
+    pub fn new(settings: UpstreamSettings) -> Self {
+        let mut base = settings.base_url;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let completions_url = base
-            .join("chat/completions")
-            .expect("a relative path always joins");
+        let endpoint = match settings.kind {
+            UpstreamKind::Openai => "chat/completions",
+            UpstreamKind::Anthropic => "messages",
+        };
+        let url = base.join(endpoint).expect("a relative path always joins");
         let client = reqwest::Client::builder()
             .user_agent(concat!("reins/", env!("CARGO_PKG_VERSION")))
-            // Only connecting gets a deadline here: a whole-request timeout
-            // would also cut off a long, healthy stream.
-            .connect_timeout(Duration::from_secs(10))
+            // No whole-request timeout: it would also cut off a long, healthy
+            // stream. The first-byte, idle and total limits are applied by
+            // the relay instead, each with its own message.
+            .connect_timeout(settings.timeouts.connect.duration())
             .build()
             .expect("the TLS backend and settings are valid");
         Self {
             client,
-            completions_url,
-            api_key,
-            model,
+            kind: settings.kind,
+            url,
+            api_key: settings.api_key,
+            model: settings.model,
+            system_prompt: settings.system_prompt,
+            anthropic_version: settings.anthropic_version,
+            timeouts: settings.timeouts,
         }
     }
 
     /// Where replies are requested.
-    pub fn completions_url(&self) -> &Url {
-        &self.completions_url
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The limits applied to this upstream.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     /// Sends the streaming request and waits for a successful response head.
-    async fn send(&self, messages: &[ChatMessage]) -> Result<reqwest::Response, RelayError> {
-        let body = CompletionRequest {
-            model: &self.model,
-            messages,
-            stream: true,
+    pub async fn send(&self, request: &ModelRequest) -> Result<reqwest::Response, RelayError> {
+        let system = self.system_prompt.as_deref();
+        let mut builder = self.client.post(self.url.clone());
+        builder = match self.kind {
+            UpstreamKind::Openai => {
+                let body = openai::request_body(&self.model, system, request);
+                let builder = builder.json(&body);
+                match &self.api_key {
+                    Some(key) => builder.bearer_auth(key),
+                    None => builder,
+                }
+            }
+            UpstreamKind::Anthropic => {
+                let body = anthropic::request_body(&self.model, system, request);
+                let builder =
+                    builder.json(&body).header("anthropic-version", &self.anthropic_version);
+                match &self.api_key {
+                    Some(key) => builder.header("x-api-key", key),
+                    None => builder,
+                }
+            }
         };
-        let mut request = self.client.post(self.completions_url.clone()).json(&body);
-        if let Some(key) = &self.api_key {
-            request = request.bearer_auth(key);
-        }
-        let response = request.send().await.map_err(|error| {
+        let response = builder.send().await.map_err(|error| {
             tracing::warn!(error = %error_chain(&error), "upstream request failed");
-            RelayError::Unreachable(self.completions_url.origin().ascii_serialization())
+            if error.is_timeout() {
+                RelayError::ConnectTimeout(self.timeouts.connect.duration())
+            } else {
+                RelayError::Unreachable(self.url.origin().ascii_serialization())
+            }
         })?;
         let status = response.status();
         if status.is_success() {
@@ -105,89 +250,69 @@ impl Upstream {
         let body = read_error_body(response).await;
         tracing::warn!(%status, body, "upstream refused the request");
         let message =
-            openai::error_message(&body).unwrap_or_else(|| "no explanation was given.".to_owned());
+            error_message(&body).unwrap_or_else(|| "no explanation was given.".to_owned());
         Err(RelayError::Status { status, message })
+    }
+
+    /// The reply in `response` as model events, ending at [`ModelEvent::Done`]
+    /// or the first error.
+    pub fn events(
+        &self,
+        response: reqwest::Response,
+    ) -> BoxStream<'static, Result<ModelEvent, RelayError>> {
+        let kind = self.kind;
+        capped(response.bytes_stream(), MAX_EVENT_BYTES)
+            .eventsource()
+            .flat_map(move |event| {
+                let events = match event {
+                    Ok(event) => match kind {
+                        UpstreamKind::Openai => openai::parse(&event.data),
+                        UpstreamKind::Anthropic => anthropic::parse(&event.event, &event.data),
+                    },
+                    Err(error) => {
+                        tracing::warn!(%error, "upstream stream failed");
+                        Err(RelayError::Interrupted)
+                    }
+                };
+                let events: Vec<Result<ModelEvent, RelayError>> = match events {
+                    Ok(events) => events.into_iter().map(Ok).collect(),
+                    Err(error) => vec![Err(error)],
+                };
+                futures::stream::iter(events)
+            })
+            .boxed()
     }
 }
 
-/// The reply to `messages` as UI message parts, from `start` to `finish` (or
-/// `error`). The `start` part comes at once, before the upstream is asked, so
-/// the client has the message id while the model is still thinking.
-pub fn relay(
-    upstream: Arc<Upstream>,
-    messages: Vec<ChatMessage>,
-    message_id: String,
-) -> impl Stream<Item = UiMessageChunk> + Send {
-    async_stream::stream! {
-        let started = Instant::now();
-        yield UiMessageChunk::Start { message_id: Some(message_id) };
-
-        let response = match upstream.send(&messages).await {
-            Ok(response) => response,
-            Err(error) => {
-                yield UiMessageChunk::Error { error_text: error.to_string() };
-                return;
-            }
-        };
-        tracing::debug!(first_byte_ms = started.elapsed().as_millis(), "upstream answered");
-        yield UiMessageChunk::StartStep;
-
-        let mut events = response.bytes_stream().eventsource();
-        let mut text_open = false;
-        let mut finish_reason = None;
-        let failure = loop {
-            let event = match events.next().await {
-                Some(Ok(event)) => event,
-                Some(Err(error)) => {
-                    tracing::warn!(%error, "upstream stream failed");
-                    break Some(RelayError::Interrupted);
-                }
-                // Some servers end without `[DONE]`; a finish reason is enough.
-                None if finish_reason.is_some() => break None,
-                None => break Some(RelayError::Interrupted),
-            };
-            if event.data == DONE_MARKER {
-                break None;
-            }
-            let chunk: CompletionChunk = match serde_json::from_str(&event.data) {
-                Ok(chunk) => chunk,
-                Err(error) => {
-                    tracing::warn!(%error, data = event.data, "unreadable upstream chunk");
-                    break Some(RelayError::Malformed);
-                }
-            };
-            if let Some(error) = chunk.error {
-                let message = error.message.unwrap_or_else(|| "no explanation was given.".into());
-                break Some(RelayError::Reported(message));
-            }
-            let Some(choice) = chunk.choices.into_iter().next() else { continue };
-            if let Some(delta) = choice.delta.content.filter(|delta| !delta.is_empty()) {
-                if !text_open {
-                    text_open = true;
-                    yield UiMessageChunk::TextStart { id: TEXT_ID.into() };
-                }
-                yield UiMessageChunk::TextDelta { id: TEXT_ID.into(), delta };
-            }
-            if let Some(reason) = choice.finish_reason {
-                finish_reason = Some(FinishReason::from_openai(&reason));
-            }
-        };
-        // The connection is no longer needed: release it before the last parts.
-        drop(events);
-
-        // Close the text block either way, so a partial reply stays a
-        // well-formed part of the message.
-        if text_open {
-            yield UiMessageChunk::TextEnd { id: TEXT_ID.into() };
+/// Passes `bytes` through, failing once more than `limit` bytes arrive
+/// without a blank line (the end of an SSE event).
+fn capped<S, E>(bytes: S, limit: usize) -> impl Stream<Item = Result<bytes::Bytes, CapError<E>>>
+where
+    S: Stream<Item = Result<bytes::Bytes, E>>,
+{
+    let mut since_event_end = 0usize;
+    let mut previous = 0u8;
+    bytes.map(move |chunk| {
+        let chunk = chunk.map_err(CapError::Inner)?;
+        for &byte in chunk.iter() {
+            let ends_event = byte == b'\n' && previous == b'\n';
+            since_event_end = if ends_event { 0 } else { since_event_end + 1 };
+            previous = if byte == b'\r' { previous } else { byte };
         }
-        match failure {
-            Some(error) => yield UiMessageChunk::Error { error_text: error.to_string() },
-            None => {
-                yield UiMessageChunk::FinishStep;
-                yield UiMessageChunk::Finish { finish_reason };
-            }
+        if since_event_end > limit {
+            return Err(CapError::EventTooLarge(limit));
         }
-    }
+        Ok(chunk)
+    })
+}
+
+/// An error of the capped byte stream.
+#[derive(Debug, thiserror::Error)]
+pub enum CapError<E> {
+    #[error(transparent)]
+    Inner(E),
+    #[error("an event grew past {0} bytes")]
+    EventTooLarge(usize),
 }
 
 /// Reads at most [`MAX_ERROR_BODY_BYTES`] of an error response, giving up
@@ -207,6 +332,28 @@ async fn read_error_body(mut response: reqwest::Response) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
+/// The message inside an upstream error body, for the formats in use:
+/// `{"error": {"message": ...}}` (OpenAI, Anthropic, vLLM), `{"error": "..."}`
+/// (Ollama) and `{"message": ...}`.
+pub fn error_message(body: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let message = value
+        .pointer("/error/message")
+        .or_else(|| value.get("error").filter(|error| error.is_string()))
+        .or_else(|| value.get("message"))?
+        .as_str()?
+        .trim();
+    (!message.is_empty()).then(|| truncate(message, 300))
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut.
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 /// An error and all its causes on one line, for the log.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -223,24 +370,76 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    fn url_for(kind: UpstreamKind, base: &str) -> String {
+        let settings =
+            UpstreamSettings { kind, ..UpstreamSettings::openai(base.parse().unwrap(), "m") };
+        Upstream::new(settings).url().to_string()
+    }
+
     #[test]
-    fn completions_url_keeps_the_base_path() {
-        let url = |base: &str| {
-            Upstream::new(&base.parse().unwrap(), None, "m".into())
-                .completions_url()
-                .to_string()
-        };
+    fn the_endpoint_keeps_the_base_path() {
+        let openai = UpstreamKind::Openai;
         assert_eq!(
-            url("http://127.0.0.1:11434/v1"),
+            url_for(openai, "http://127.0.0.1:11434/v1"),
             "http://127.0.0.1:11434/v1/chat/completions"
         );
         assert_eq!(
-            url("https://api.openai.com/v1/"),
+            url_for(openai, "https://api.openai.com/v1/"),
             "https://api.openai.com/v1/chat/completions"
         );
         assert_eq!(
-            url("http://localhost:8000"),
+            url_for(openai, "http://localhost:8000"),
             "http://localhost:8000/chat/completions"
         );
+        assert_eq!(
+            url_for(UpstreamKind::Anthropic, "https://api.anthropic.com/v1"),
+            "https://api.anthropic.com/v1/messages"
+        );
+    }
+
+    #[test]
+    fn reads_the_error_formats_in_use() {
+        let openai =
+            r#"{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error"}}"#;
+        assert_eq!(error_message(openai).as_deref(), Some("Incorrect API key provided."));
+        let anthropic =
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        assert_eq!(error_message(anthropic).as_deref(), Some("Overloaded"));
+        assert_eq!(
+            error_message(r#"{"error":"model 'x' not found"}"#).as_deref(),
+            Some("model 'x' not found")
+        );
+        assert_eq!(
+            error_message(r#"{"message":"Too many requests"}"#).as_deref(),
+            Some("Too many requests")
+        );
+        assert_eq!(error_message("<html>Bad gateway</html>"), None);
+        assert_eq!(error_message(r#"{"error":{"message":"  "}}"#), None);
+    }
+
+    #[test]
+    fn long_error_messages_are_cut() {
+        let long = format!(r#"{{"error":{{"message":"{}"}}}}"#, "é".repeat(1000));
+        let message = error_message(&long).unwrap();
+        assert_eq!(message.chars().count(), 301);
+        assert!(message.ends_with('…'));
+    }
+
+    #[tokio::test]
+    async fn an_event_that_never_ends_is_refused() {
+        let chunks = |parts: Vec<&'static str>| {
+            futures::stream::iter(parts.into_iter().map(|p| Ok::<_, ()>(bytes::Bytes::from(p))))
+        };
+        // Many small events pass however long the stream is.
+        let fine: Vec<_> = capped(chunks(vec!["data: 12345\n\n"; 100]), 16).collect().await;
+        assert!(fine.iter().all(Result::is_ok));
+        // CRLF line endings end events too.
+        let crlf: Vec<_> = capped(chunks(vec!["data: 12345\r\n\r\n"; 10]), 16).collect().await;
+        assert!(crlf.iter().all(Result::is_ok));
+        // One event longer than the cap fails, even split over chunks.
+        let long: Vec<_> =
+            capped(chunks(vec!["data: 0123456789", "0123456789"]), 16).collect().await;
+        assert!(long[0].is_ok());
+        assert!(matches!(long[1], Err(CapError::EventTooLarge(16))));
     }
 }

@@ -1,26 +1,33 @@
-//! The HTTP surface: the chat API, the demo model's record, and the hosted page.
+//! The HTTP surface: the chat API, stop, health and metrics, the demo model's
+//! record, and the hosted page.
 
 mod chat;
 mod demo;
+mod health;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
+use app::{App, shell};
+
 use crate::error::ApiError;
 use crate::state::AppState;
-use app::{App, shell};
 
 /// The whole application. Kept apart from `main` so tests run the real router.
 pub fn app(state: AppState) -> Router {
     let api = Router::<AppState>::new()
-        .route("/chat", post(chat::chat))
+        .route("/chat", post(chat::chat).layer(DefaultBodyLimit::max(state.limits.max_body_bytes)))
+        .route("/chat/{message_id}/stop", post(chat::stop))
         .route("/demo/generations", get(demo::generations))
         .fallback(async || ApiError::NotFound("There is no such API route.".into()));
     let page_routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     Router::new()
         .nest("/api", api)
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
         .leptos_routes(&state, page_routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)

@@ -33,10 +33,7 @@ async fn dropping_the_client_mid_stream_closes_the_upstream() {
     let disconnected = client.disconnect();
 
     let (closed, writes, finished) = upstream.closed().await;
-    assert!(
-        !finished,
-        "the upstream ran its whole script: nothing was dropped"
-    );
+    assert!(!finished, "the upstream ran its whole script: nothing was dropped");
     assert!(
         closed - disconnected < BUDGET,
         "upstream closed {:?} after the client",
@@ -106,9 +103,6 @@ async fn a_client_that_stays_gets_the_whole_reply_and_the_upstream_is_released()
     // Reins hangs up on the upstream once it has the whole reply, while the
     // client is still connected: the connection is not held open for nothing.
     let (_, writes, finished) = upstream.closed().await;
-    assert!(
-        !finished,
-        "the upstream had to see Reins close the connection"
-    );
+    assert!(!finished, "the upstream had to see Reins close the connection");
     assert_eq!(writes, 3);
 }

@@ -5,34 +5,29 @@ mod support;
 
 use std::time::Duration;
 
-use clap::Parser;
-use reins::config::{Config, DemoConfig};
+use reins::config::DemoConfig;
 use reins::demo::{self, Outcome};
-use reins::relay::Upstream;
-use reins::state::AppState;
 use support::{RawClient, Reins, chat_body, data_frames, part_types};
 
 async fn start(demo_config: DemoConfig) -> (Reins, demo::Generations) {
-    let config = Config::parse_from(["reins"]);
-    let model = demo::spawn(demo_config).await.unwrap();
-    let state = AppState {
-        leptos_options: reins::leptos_options(&config),
-        upstream: std::sync::Arc::new(Upstream::new(
-            &model.base_url,
-            None,
-            demo::MODEL_NAME.into(),
-        )),
-        demo: Some(model.generations.clone()),
-    };
-    (Reins::serve(state).await, model.generations)
+    let tokens_per_second = demo_config.tokens_per_second.to_string();
+    let max_tokens = demo_config.max_tokens.to_string();
+    let delay = demo_config.first_token_delay_ms.to_string();
+    let reins = Reins::with_args(&[
+        "--demo-tokens-per-second",
+        &tokens_per_second,
+        "--demo-max-tokens",
+        &max_tokens,
+        "--demo-first-token-delay-ms",
+        &delay,
+    ])
+    .await;
+    let generations = reins.state.demo.clone().expect("the demo model runs without an upstream");
+    (reins, generations)
 }
 
 fn fast() -> DemoConfig {
-    DemoConfig {
-        tokens_per_second: 5_000.0,
-        max_tokens: 400,
-        first_token_delay_ms: 0,
-    }
+    DemoConfig { tokens_per_second: 5_000.0, max_tokens: 400, first_token_delay_ms: 0 }
 }
 
 fn text_of(frames: &[String]) -> String {
@@ -58,10 +53,7 @@ async fn the_demo_reply_streams_whole_and_is_recorded_completed() {
         .await
         .unwrap();
     let frames = data_frames(&body);
-    assert_eq!(
-        text_of(&frames),
-        demo::script::reply_text("What is backpressure?")
-    );
+    assert_eq!(text_of(&frames), demo::script::reply_text("What is backpressure?"));
     assert!(part_types(&frames).ends_with(&[
         "finish-step".into(),
         "finish".into(),
@@ -93,11 +85,7 @@ async fn the_demo_reply_streams_whole_and_is_recorded_completed() {
 
 #[tokio::test]
 async fn the_demo_stops_at_its_token_limit() {
-    let (reins, _) = start(DemoConfig {
-        max_tokens: 5,
-        ..fast()
-    })
-    .await;
+    let (reins, _) = start(DemoConfig { max_tokens: 5, ..fast() }).await;
     let body = reqwest::Client::new()
         .post(reins.url("/api/chat"))
         .header("content-type", "application/json")
@@ -109,27 +97,20 @@ async fn the_demo_stops_at_its_token_limit() {
         .await
         .unwrap();
     let frames = data_frames(&body);
-    assert_eq!(
-        text_of(&frames),
-        demo::script::reply_tokens("Hi")[..5].concat()
-    );
+    assert_eq!(text_of(&frames), demo::script::reply_tokens("Hi")[..5].concat());
     assert!(body.contains(r#""finishReason":"length""#));
 }
 
 #[tokio::test]
 async fn a_client_that_leaves_stops_the_demo_model_and_it_says_so() {
-    let (reins, generations) = start(DemoConfig {
-        tokens_per_second: 100.0,
-        max_tokens: 400,
-        first_token_delay_ms: 0,
-    })
-    .await;
+    let (reins, generations) =
+        start(DemoConfig { tokens_per_second: 100.0, max_tokens: 400, first_token_delay_ms: 0 })
+            .await;
     let mut client = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
     client.read_until("\"text-delta\"", 5).await;
-    let left_at_us = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as u64;
+    let left_at_us =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()
+            as u64;
     client.disconnect();
 
     let mut record = generations.newest_first()[0].clone();
@@ -146,9 +127,5 @@ async fn a_client_that_leaves_stops_the_demo_model_and_it_says_so() {
         stopped_after_us < 100_000,
         "the demo model stopped {stopped_after_us} µs after the client left"
     );
-    assert!(
-        record.tokens_sent < 20,
-        "it stopped early: {} tokens",
-        record.tokens_sent
-    );
+    assert!(record.tokens_sent < 20, "it stopped early: {} tokens", record.tokens_sent);
 }

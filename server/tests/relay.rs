@@ -26,10 +26,8 @@ async fn relay(script: Vec<Step>) -> Vec<String> {
     let reins = Reins::start(upstream.base_url(), None).await;
     let response = post(&reins, chat_body("Hi")).await;
     assert_eq!(response.status(), 200);
-    let body = tokio::time::timeout(Duration::from_secs(5), response.text())
-        .await
-        .unwrap()
-        .unwrap();
+    let body =
+        tokio::time::timeout(Duration::from_secs(5), response.text()).await.unwrap().unwrap();
     data_frames(&body)
 }
 
@@ -76,40 +74,31 @@ async fn a_reply_is_relayed_as_a_ui_message_stream() {
             "[DONE]"
         ]
     );
-    let parts: Vec<Value> = frames[..frames.len() - 1]
-        .iter()
-        .map(|f| serde_json::from_str(f).unwrap())
-        .collect();
+    let parts: Vec<Value> =
+        frames[..frames.len() - 1].iter().map(|f| serde_json::from_str(f).unwrap()).collect();
     let message_id = parts[0]["messageId"].as_str().unwrap();
     assert!(
         message_id.starts_with("msg_") && message_id.len() >= 36,
         "long and random: {message_id}"
     );
-    assert_eq!(
-        parts[3],
-        json!({"type": "text-delta", "id": "text-1", "delta": "Hel"})
-    );
+    assert_eq!(parts[3], json!({"type": "text-delta", "id": "text-1", "delta": "Hel"}));
     assert_eq!(parts[4]["delta"], "lo");
-    assert_eq!(
-        parts[7],
-        json!({"type": "finish", "finishReason": "length"})
-    );
+    assert_eq!(parts[7], json!({"type": "finish", "finishReason": "length"}));
 
     // What went upstream: a streaming Chat Completions request with the key.
     let (head, body) = upstream.request().await;
-    assert!(
-        head.starts_with("POST /v1/chat/completions HTTP/1.1"),
-        "{head}"
-    );
-    assert!(
-        head.to_lowercase()
-            .contains("authorization: bearer sk-secret"),
-        "{head}"
-    );
+    assert!(head.starts_with("POST /v1/chat/completions HTTP/1.1"), "{head}");
+    assert!(head.to_lowercase().contains("authorization: bearer sk-secret"), "{head}");
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         body,
-        json!({"model": "test-model", "stream": true, "messages": [{"role": "user", "content": "Hi there"}]})
+        json!({
+            "model": "test-model",
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "max_tokens": 4096,
+            "messages": [{"role": "user", "content": "Hi there"}],
+        })
     );
 }
 
@@ -144,11 +133,7 @@ async fn the_ai_sdk_request_shape_is_accepted() {
 #[tokio::test]
 async fn a_refused_connection_is_a_clear_error() {
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let reins = Reins::start(format!("http://127.0.0.1:{port}/v1").parse().unwrap(), None).await;
     let response = post(&reins, chat_body("Hi")).await;
     let frames = data_frames(&response.text().await.unwrap());
@@ -181,13 +166,8 @@ async fn an_upstream_error_status_is_explained_with_its_message() {
 
 #[tokio::test]
 async fn a_stream_cut_short_keeps_the_partial_text_and_says_so() {
-    let frames = relay(vec![
-        Step::Head,
-        Step::Token("Half "),
-        Step::Token("a reply"),
-        Step::Close,
-    ])
-    .await;
+    let frames =
+        relay(vec![Step::Head, Step::Token("Half "), Step::Token("a reply"), Step::Close]).await;
     assert_eq!(
         part_types(&frames),
         [
@@ -209,28 +189,13 @@ async fn a_stream_cut_short_keeps_the_partial_text_and_says_so() {
 
 #[tokio::test]
 async fn a_malformed_chunk_ends_the_reply_with_an_error() {
-    let frames = relay(vec![
-        Step::Head,
-        Step::Token("Fine "),
-        Step::Raw("data: {not json\n\n"),
-    ])
-    .await;
+    let frames =
+        relay(vec![Step::Head, Step::Token("Fine "), Step::Raw("data: {not json\n\n")]).await;
     assert_eq!(
         part_types(&frames),
-        [
-            "start",
-            "start-step",
-            "text-start",
-            "text-delta",
-            "text-end",
-            "error",
-            "[DONE]"
-        ]
+        ["start", "start-step", "text-start", "text-delta", "text-end", "error", "[DONE]"]
     );
-    assert_eq!(
-        error_text(&frames),
-        "The model API sent a reply Reins could not read."
-    );
+    assert_eq!(error_text(&frames), "The model API sent a reply Reins could not read.");
 }
 
 #[tokio::test]
@@ -241,10 +206,7 @@ async fn an_error_reported_mid_stream_is_relayed() {
         Step::Raw("data: {\"error\":{\"message\":\"model overloaded\"}}\n\n"),
     ])
     .await;
-    assert_eq!(
-        error_text(&frames),
-        "The model API reported an error: model overloaded"
-    );
+    assert_eq!(error_text(&frames), "The model API reported an error: model overloaded");
 }
 
 #[tokio::test]

@@ -18,11 +18,7 @@ pub fn Composer(
     let busy = move || phase.get().is_busy();
     let label = move || if busy() { "Stop" } else { "Send" };
     let toggle = move |_| {
-        if busy() {
-            on_stop.run(())
-        } else {
-            on_send.run(())
-        }
+        if busy() { on_stop.run(()) } else { on_send.run(()) }
     };
     let on_keydown = move |event: leptos::ev::KeyboardEvent| {
         // Enter sends and Shift+Enter is a newline, as in every chat. While an

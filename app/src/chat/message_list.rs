@@ -8,12 +8,7 @@ use crate::conversation::{Conversation, Message, MessageStatus};
 #[component]
 pub fn MessageList(conversation: RwSignal<Conversation>) -> impl IntoView {
     let ids = Memo::new(move |_| {
-        conversation.with(|chat| {
-            chat.messages()
-                .iter()
-                .map(|m| m.id.clone())
-                .collect::<Vec<_>>()
-        })
+        conversation.with(|chat| chat.messages().iter().map(|m| m.id.clone()).collect::<Vec<_>>())
     });
     // A log is a live region: keep assistive technology from reading the
     // reply token by token while it is still being written.

@@ -60,12 +60,7 @@ impl Generations {
             tokens_sent: 0,
             outcome: Outcome::Running,
         });
-        GenerationGuard {
-            generations: self.clone(),
-            id,
-            tokens_sent: 0,
-            completed: false,
-        }
+        GenerationGuard { generations: self.clone(), id, tokens_sent: 0, completed: false }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Generation>> {
@@ -99,8 +94,7 @@ impl GenerationGuard {
     pub fn token_sent(&mut self) {
         self.tokens_sent += 1;
         let tokens = self.tokens_sent;
-        self.generations
-            .update(&self.id, |generation| generation.tokens_sent = tokens);
+        self.generations.update(&self.id, |generation| generation.tokens_sent = tokens);
     }
 
     /// Marks the generation complete; the record is closed when the guard drops.
@@ -111,11 +105,7 @@ impl GenerationGuard {
 
 impl Drop for GenerationGuard {
     fn drop(&mut self) {
-        let outcome = if self.completed {
-            Outcome::Completed
-        } else {
-            Outcome::ClientClosed
-        };
+        let outcome = if self.completed { Outcome::Completed } else { Outcome::ClientClosed };
         let ended = now_us();
         self.generations.update(&self.id, |generation| {
             generation.ended_at_us = Some(ended);
@@ -131,9 +121,7 @@ impl Drop for GenerationGuard {
 }
 
 fn now_us() -> u64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX)
 }
 

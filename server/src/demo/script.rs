@@ -10,11 +10,7 @@ pub fn reply_tokens(prompt: &str) -> Vec<String> {
 /// The full text of the reply to `prompt`.
 pub fn reply_text(prompt: &str) -> String {
     let words: Vec<&str> = prompt.split_whitespace().collect();
-    let topic = if words.is_empty() {
-        "nothing at all".to_owned()
-    } else {
-        excerpt(&words, 12)
-    };
+    let topic = if words.is_empty() { "nothing at all".to_owned() } else { excerpt(&words, 12) };
     let seed = fnv1a(prompt.as_bytes());
     let keyword = words
         .iter()
@@ -37,18 +33,8 @@ pub fn reply_text(prompt: &str) -> String {
          fn main() {{\n    let topic = \"{keyword}\";\n    println!(\"Thinking about {{topic}}...\");\n}}\n\
          ```\n\n"
     );
-    for (index, sentence) in THOUGHTS
-        .iter()
-        .cycle()
-        .skip((seed % 7) as usize)
-        .take(6)
-        .enumerate()
-    {
-        text.push_str(&format!(
-            "{}. {}\n",
-            index + 1,
-            sentence.replace("{}", keyword)
-        ));
+    for (index, sentence) in THOUGHTS.iter().cycle().skip((seed % 7) as usize).take(6).enumerate() {
+        text.push_str(&format!("{}. {}\n", index + 1, sentence.replace("{}", keyword)));
     }
     text.push_str(&format!(
         "\n> Every token you see was paced by the demo model; every token you did not see \
@@ -77,12 +63,8 @@ pub fn tokenize(text: &str) -> Vec<String> {
     tokens
 }
 
-const OPENINGS: [&str; 4] = [
-    "Good question.",
-    "Let us think it through.",
-    "Happy to help.",
-    "Here goes.",
-];
+const OPENINGS: [&str; 4] =
+    ["Good question.", "Let us think it through.", "Happy to help.", "Here goes."];
 
 const THOUGHTS: [&str; 7] = [
     "Start with what you already know about {}, and write it down plainly.",
@@ -95,12 +77,7 @@ const THOUGHTS: [&str; 7] = [
 ];
 
 fn excerpt(words: &[&str], max_words: usize) -> String {
-    let mut text = words
-        .iter()
-        .take(max_words)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut text = words.iter().take(max_words).copied().collect::<Vec<_>>().join(" ");
     text.retain(|c| !matches!(c, '*' | '_' | '`'));
     if words.len() > max_words {
         text.push('…');
@@ -125,37 +102,21 @@ mod tests {
         let text = reply_text("How do I stop a runaway model?");
         let tokens = tokenize(&text);
         assert_eq!(tokens.concat(), text);
-        assert!(
-            tokens.len() > 150,
-            "long enough to stop midway: {} tokens",
-            tokens.len()
-        );
-        assert!(
-            tokens.iter().all(|token| !token.trim().is_empty()),
-            "no whitespace-only tokens"
-        );
+        assert!(tokens.len() > 150, "long enough to stop midway: {} tokens", tokens.len());
+        assert!(tokens.iter().all(|token| !token.trim().is_empty()), "no whitespace-only tokens");
     }
 
     #[test]
     fn same_prompt_same_reply_different_prompt_different_reply() {
-        assert_eq!(
-            reply_text("tell me about rust"),
-            reply_text("tell me about rust")
-        );
-        assert_ne!(
-            reply_text("tell me about rust"),
-            reply_text("tell me about tokio")
-        );
+        assert_eq!(reply_text("tell me about rust"), reply_text("tell me about rust"));
+        assert_ne!(reply_text("tell me about rust"), reply_text("tell me about tokio"));
     }
 
     #[test]
     fn the_reply_uses_the_prompt_and_markdown() {
         let text = reply_text("Explain backpressure in streams");
         assert!(text.contains("*Explain backpressure in streams*"));
-        assert!(
-            text.contains("backpressure"),
-            "the longest word is the keyword"
-        );
+        assert!(text.contains("backpressure"), "the longest word is the keyword");
         assert!(text.contains("## ") && text.contains("```rust") && text.contains("- "));
     }
 
@@ -163,10 +124,7 @@ mod tests {
     fn an_empty_or_markdown_heavy_prompt_still_reads_well() {
         assert!(reply_text("").contains("*nothing at all*"));
         let text = reply_text("**bold** _x_ `code`");
-        assert!(
-            text.contains("*bold x code*"),
-            "prompt Markdown cannot break the emphasis"
-        );
+        assert!(text.contains("*bold x code*"), "prompt Markdown cannot break the emphasis");
     }
 
     #[test]

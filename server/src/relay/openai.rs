@@ -1,121 +1,210 @@
-//! The OpenAI Chat Completions wire format: the request Reins sends and the
-//! streamed chunks and error bodies it reads back.
+//! The OpenAI Chat Completions dialect, as spoken by OpenAI, Ollama, vLLM,
+//! llama.cpp, DeepSeek and others.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
-use app::protocol::Role;
+use app::protocol::FinishReason;
 
-/// One message as the upstream expects it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatMessage {
-    pub role: Role,
-    pub content: String,
-}
+use super::{ModelEvent, ModelRequest, RelayError, UsageReport};
 
 /// The body of `POST /chat/completions`.
-#[derive(Debug, Serialize)]
-pub struct CompletionRequest<'a> {
-    pub model: &'a str,
-    pub messages: &'a [ChatMessage],
-    pub stream: bool,
+pub fn request_body(model: &str, system_prompt: Option<&str>, request: &ModelRequest) -> Value {
+    let mut messages = Vec::with_capacity(request.messages.len() + 1);
+    if let Some(prompt) = system_prompt {
+        messages.push(json!({"role": "system", "content": prompt}));
+    }
+    messages.extend(
+        request
+            .messages
+            .iter()
+            .map(|message| json!({"role": message.role, "content": message.content})),
+    );
+    json!({
+        "model": model,
+        "messages": messages,
+        "max_tokens": request.max_tokens,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    })
 }
 
-/// One `data:` chunk of a streamed completion.
-#[derive(Debug, Default, Deserialize)]
-pub struct CompletionChunk {
+/// The model events in one `data:` payload of the stream.
+pub fn parse(data: &str) -> Result<Vec<ModelEvent>, RelayError> {
+    if data == "[DONE]" {
+        return Ok(vec![ModelEvent::Done]);
+    }
+    let chunk: Chunk = serde_json::from_str(data).map_err(|error| {
+        tracing::warn!(%error, data, "unreadable upstream chunk");
+        RelayError::Malformed
+    })?;
+    if let Some(error) = chunk.error {
+        let message = error.message.unwrap_or_else(|| "no explanation was given.".into());
+        return Err(RelayError::Reported(message));
+    }
+    let mut events = Vec::new();
+    if let Some(choice) = chunk.choices.into_iter().next() {
+        // vLLM and DeepSeek name it `reasoning_content`, Ollama and
+        // OpenRouter `reasoning`.
+        let reasoning = choice.delta.reasoning_content.or(choice.delta.reasoning);
+        if let Some(reasoning) = reasoning.filter(|text| !text.is_empty()) {
+            events.push(ModelEvent::Reasoning(reasoning));
+        }
+        if let Some(text) = choice.delta.content.filter(|text| !text.is_empty()) {
+            events.push(ModelEvent::Text(text));
+        }
+        if let Some(reason) = choice.finish_reason {
+            events.push(ModelEvent::Finish(finish_reason(&reason)));
+        }
+    }
+    if let Some(usage) = chunk.usage {
+        events.push(ModelEvent::Usage(UsageReport {
+            input_tokens: usage.prompt_tokens,
+            output_tokens: usage.completion_tokens,
+            reasoning_tokens: usage.completion_tokens_details.and_then(|d| d.reasoning_tokens),
+        }));
+    }
+    Ok(events)
+}
+
+/// Maps a Chat Completions `finish_reason` onto the protocol's.
+pub fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "stop" => FinishReason::Stop,
+        "length" => FinishReason::Length,
+        "content_filter" => FinishReason::ContentFilter,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        _ => FinishReason::Other,
+    }
+}
+
+#[derive(Deserialize)]
+struct Chunk {
     #[serde(default)]
-    pub choices: Vec<Choice>,
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<ChunkUsage>,
     /// Some servers report a failure mid-stream as a chunk with an error.
     #[serde(default)]
-    pub error: Option<UpstreamError>,
+    error: Option<ChunkError>,
 }
 
-/// One choice of a chunk; Reins asks for one and reads the first.
-#[derive(Debug, Default, Deserialize)]
-pub struct Choice {
+#[derive(Deserialize)]
+struct Choice {
     #[serde(default)]
-    pub delta: Delta,
+    delta: Delta,
     #[serde(default)]
-    pub finish_reason: Option<String>,
+    finish_reason: Option<String>,
 }
 
-/// The new text of a chunk.
-#[derive(Debug, Default, Deserialize)]
-pub struct Delta {
+#[derive(Default, Deserialize)]
+struct Delta {
     #[serde(default)]
-    pub content: Option<String>,
-}
-
-/// An error as OpenAI-compatible servers describe it.
-#[derive(Debug, Default, Deserialize)]
-pub struct UpstreamError {
+    content: Option<String>,
     #[serde(default)]
-    pub message: Option<String>,
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
 }
 
-/// The message inside an upstream error body, for the formats in use:
-/// `{"error": {"message": ...}}` (OpenAI, vLLM), `{"error": "..."}` (Ollama)
-/// and `{"message": ...}`.
-pub fn error_message(body: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(body).ok()?;
-    let message = value
-        .pointer("/error/message")
-        .or_else(|| value.get("error").filter(|error| error.is_string()))
-        .or_else(|| value.get("message"))?
-        .as_str()?
-        .trim();
-    (!message.is_empty()).then(|| truncate(message, 300))
+#[derive(Deserialize)]
+struct ChunkUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
 }
 
-/// Cuts `text` to at most `max` characters, marking the cut.
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
+#[derive(Deserialize)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ChunkError {
+    #[serde(default)]
+    message: Option<String>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relay::ChatMessage;
+    use app::protocol::Role;
 
     #[test]
-    fn reads_the_error_formats_in_use() {
-        let openai =
-            r#"{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error"}}"#;
+    fn the_request_streams_asks_for_usage_and_puts_the_system_prompt_first() {
+        let request = ModelRequest {
+            messages: vec![ChatMessage { role: Role::User, content: "Hi".into() }],
+            max_tokens: 64,
+        };
         assert_eq!(
-            error_message(openai).as_deref(),
-            Some("Incorrect API key provided.")
+            request_body("gpt", Some("Be brief."), &request),
+            json!({
+                "model": "gpt",
+                "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+                "max_tokens": 64,
+                "stream": true,
+                "stream_options": {"include_usage": true},
+            })
         );
-        assert_eq!(
-            error_message(r#"{"error":"model 'x' not found"}"#).as_deref(),
-            Some("model 'x' not found")
-        );
-        assert_eq!(
-            error_message(r#"{"message":"Too many requests"}"#).as_deref(),
-            Some("Too many requests")
-        );
-        assert_eq!(error_message("<html>Bad gateway</html>"), None);
-        assert_eq!(error_message(r#"{"error":{"message":"  "}}"#), None);
     }
 
     #[test]
-    fn long_error_messages_are_cut() {
-        let long = format!(r#"{{"error":{{"message":"{}"}}}}"#, "é".repeat(1000));
-        let message = error_message(&long).unwrap();
-        assert_eq!(message.chars().count(), 301);
-        assert!(message.ends_with('…'));
+    fn text_reasoning_finish_and_usage_are_read() {
+        assert_eq!(
+            parse(
+                r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#
+            ),
+            Ok(vec![])
+        );
+        assert_eq!(
+            parse(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#),
+            Ok(vec![ModelEvent::Text("Hi".into())])
+        );
+        assert_eq!(
+            parse(r#"{"choices":[{"delta":{"reasoning_content":"hm","content":null}}]}"#),
+            Ok(vec![ModelEvent::Reasoning("hm".into())])
+        );
+        assert_eq!(
+            parse(r#"{"choices":[{"delta":{"reasoning":"ok"}}]}"#),
+            Ok(vec![ModelEvent::Reasoning("ok".into())])
+        );
+        assert_eq!(
+            parse(r#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#),
+            Ok(vec![ModelEvent::Finish(FinishReason::Length)])
+        );
+        assert_eq!(
+            parse(
+                r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8,"completion_tokens_details":{"reasoning_tokens":2}}}"#
+            ),
+            Ok(vec![ModelEvent::Usage(UsageReport {
+                input_tokens: Some(3),
+                output_tokens: Some(5),
+                reasoning_tokens: Some(2),
+            })])
+        );
+        assert_eq!(parse("[DONE]"), Ok(vec![ModelEvent::Done]));
     }
 
     #[test]
-    fn chunks_parse_with_missing_fields() {
-        let chunk: CompletionChunk = serde_json::from_str(
-            r#"{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}"#,
-        )
-        .unwrap();
-        assert_eq!(chunk.choices[0].delta.content, None);
-        let usage_only: CompletionChunk =
-            serde_json::from_str(r#"{"choices":[],"usage":{"total_tokens":3}}"#).unwrap();
-        assert!(usage_only.choices.is_empty());
+    fn errors_and_garbage_are_reported() {
+        assert_eq!(
+            parse(r#"{"error":{"message":"overloaded"}}"#),
+            Err(RelayError::Reported("overloaded".into()))
+        );
+        assert_eq!(parse("{not json"), Err(RelayError::Malformed));
+    }
+
+    #[test]
+    fn finish_reasons_map_onto_the_protocol() {
+        assert_eq!(finish_reason("stop"), FinishReason::Stop);
+        assert_eq!(finish_reason("length"), FinishReason::Length);
+        assert_eq!(finish_reason("content_filter"), FinishReason::ContentFilter);
+        assert_eq!(finish_reason("tool_calls"), FinishReason::ToolCalls);
+        assert_eq!(finish_reason("something_new"), FinishReason::Other);
     }
 }

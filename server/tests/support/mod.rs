@@ -15,7 +15,6 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use reins::config::Config;
-use reins::relay::Upstream;
 use reins::state::AppState;
 
 /// One step of what the fake upstream does after reading a request.
@@ -43,11 +42,7 @@ pub enum UpstreamEvent {
     /// The request arrived, with this head and body.
     Request { head: String, body: String },
     /// The peer closed the connection after `writes` writes of the script.
-    Closed {
-        at: Instant,
-        writes: usize,
-        script_finished: bool,
-    },
+    Closed { at: Instant, writes: usize, script_finished: bool },
 }
 
 /// An OpenAI-compatible upstream on loopback that follows a script for every
@@ -88,11 +83,7 @@ impl FakeUpstream {
     /// When the peer closed the connection, and how far the script got.
     pub async fn closed(&mut self) -> (Instant, usize, bool) {
         match self.next_event().await {
-            UpstreamEvent::Closed {
-                at,
-                writes,
-                script_finished,
-            } => (at, writes, script_finished),
+            UpstreamEvent::Closed { at, writes, script_finished } => (at, writes, script_finished),
             other => panic!("expected a close, got {other:?}"),
         }
     }
@@ -211,43 +202,46 @@ async fn read_request(socket: &mut TcpStream) -> Option<(String, String)> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
+    haystack.windows(needle.len()).position(|window| window == needle)
 }
 
 /// The real Reins app, serving on a free loopback port.
 pub struct Reins {
     pub addr: SocketAddr,
+    /// The app's state, for a look at its streams and metrics.
+    pub state: AppState,
 }
 
 impl Reins {
     /// Serves the real router, relaying to `upstream`.
     pub async fn start(upstream: reqwest::Url, api_key: Option<&str>) -> Self {
-        let config = Config::parse_from(["reins"]);
-        let state = AppState {
-            leptos_options: reins::leptos_options(&config),
-            upstream: Arc::new(Upstream::new(
-                &upstream,
-                api_key.map(str::to_owned),
-                "test-model".into(),
-            )),
-            demo: None,
-        };
-        Self::serve(state).await
+        let url = upstream.to_string();
+        let mut args = vec!["--upstream-url", &url, "--model", "test-model"];
+        if let Some(key) = api_key {
+            args.extend(["--api-key", key]);
+        }
+        Self::with_args(&args).await
     }
 
-    /// Serves the real router with the given state.
-    pub async fn serve(state: AppState) -> Self {
+    /// Serves the real router, configured by these command-line arguments.
+    pub async fn with_args(args: &[&str]) -> Self {
+        let config = Config::parse_from(std::iter::once("reins").chain(args.iter().copied()));
+        let state = reins::state_from_config(&config).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let streams = state.streams.clone();
+        let shutdown = async move {
+            // Ends with the test's runtime: the server runs as long as the test.
+            std::future::pending::<()>().await;
+            streams.shut_down();
+        };
         tokio::spawn(reins::serve(
             listener,
-            reins::app(state),
-            std::future::pending(),
+            reins::app(state.clone()),
+            shutdown,
             Duration::from_secs(1),
         ));
-        Self { addr }
+        Self { addr, state }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -278,10 +272,7 @@ impl RawClient {
             body.len()
         );
         socket.write_all(request.as_bytes()).await.unwrap();
-        Self {
-            socket,
-            received: Vec::new(),
-        }
+        Self { socket, received: Vec::new() }
     }
 
     /// Reads until `needle` has been received `times` times in all.
@@ -293,11 +284,7 @@ impl RawClient {
                 .await
                 .unwrap_or_else(|_| panic!("no {times}× {needle:?} within 5 s: {}", self.text()))
                 .unwrap();
-            assert!(
-                read > 0,
-                "the server closed the stream early: {}",
-                self.text()
-            );
+            assert!(read > 0, "the server closed the stream early: {}", self.text());
             self.received.extend_from_slice(&buffer[..read]);
         }
     }
@@ -314,29 +301,21 @@ impl RawClient {
 }
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack
-        .windows(needle.len())
-        .filter(|window| *window == needle)
-        .count()
+    haystack.windows(needle.len()).filter(|window| *window == needle).count()
 }
 
 /// The `data:` payloads of a complete SSE body, in order.
 pub fn data_frames(body: &str) -> Vec<String> {
-    body.split("\n\n")
-        .filter_map(|event| event.strip_prefix("data: "))
-        .map(str::to_owned)
-        .collect()
+    body.split("\n\n").filter_map(|event| event.strip_prefix("data: ")).map(str::to_owned).collect()
 }
 
 /// The `type`s of the UI message parts in `frames`, with `[DONE]` as is.
 pub fn part_types(frames: &[String]) -> Vec<String> {
     frames
         .iter()
-        .map(
-            |frame| match serde_json::from_str::<serde_json::Value>(frame) {
-                Ok(part) => part["type"].as_str().unwrap().to_owned(),
-                Err(_) => frame.clone(),
-            },
-        )
+        .map(|frame| match serde_json::from_str::<serde_json::Value>(frame) {
+            Ok(part) => part["type"].as_str().unwrap().to_owned(),
+            Err(_) => frame.clone(),
+        })
         .collect()
 }

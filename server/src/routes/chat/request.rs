@@ -1,5 +1,5 @@
-//! The chat request as clients send it, checked and turned into upstream
-//! messages.
+//! The chat request as clients send it, checked and turned into a model
+//! request.
 //!
 //! Two shapes are accepted: the AI SDK's `DefaultChatTransport` body (messages
 //! with `parts`), and the simpler `{"messages": [{"role", "content"}]}`.
@@ -8,14 +8,19 @@
 
 use serde::Deserialize;
 
-use crate::error::ApiError;
-use crate::relay::openai::ChatMessage;
 use app::protocol::Role;
+
+use crate::config::Limits;
+use crate::error::ApiError;
+use crate::relay::{ChatMessage, ModelRequest};
 
 /// The body of `POST /api/chat`.
 #[derive(Debug, Deserialize)]
 pub struct IncomingChatRequest {
     messages: Vec<IncomingMessage>,
+    /// The most tokens the client wants; the server's cap still applies.
+    #[serde(default, alias = "maxTokens", alias = "maxOutputTokens")]
+    max_tokens: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,45 +50,76 @@ enum IncomingPart {
 }
 
 impl IncomingChatRequest {
-    /// The conversation as upstream messages, or why it cannot be sent.
-    pub fn into_messages(self) -> Result<Vec<ChatMessage>, ApiError> {
-        if self.messages.is_empty() {
-            return Err(unprocessable(
-                "no_messages",
-                "Send at least one message.".into(),
-            ));
+    /// What to ask the model, within `limits` and at most `max_tokens`, or why
+    /// the request cannot be sent.
+    pub fn into_model_request(
+        self,
+        limits: &Limits,
+        max_tokens: u32,
+    ) -> Result<ModelRequest, ApiError> {
+        if self.max_tokens == Some(0) {
+            return Err(unprocessable("invalid_max_tokens", "Ask for at least one token.".into()));
         }
-        let mut messages = Vec::with_capacity(self.messages.len());
-        for (index, message) in self.messages.into_iter().enumerate() {
-            let role = match message.role.as_str() {
-                "user" => Role::User,
-                "assistant" => Role::Assistant,
-                "system" => Role::System,
-                other => {
-                    return Err(unprocessable(
-                        "unknown_role",
-                        format!(
-                            "Message {} has the role \"{other}\"; use \"user\", \"assistant\" or \"system\".",
-                            index + 1
-                        ),
-                    ));
-                }
-            };
-            let content = message_text(message.parts, message.content);
-            // An empty message (a reply stopped before its first token) says
-            // nothing, and some model APIs refuse empty content.
-            if !content.trim().is_empty() {
-                messages.push(ChatMessage { role, content });
-            }
-        }
-        if messages.is_empty() {
-            return Err(unprocessable(
-                "empty_messages",
-                "Every message is empty.".into(),
-            ));
-        }
-        Ok(messages)
+        let max_tokens = self.max_tokens.map_or(max_tokens, |wanted| wanted.min(max_tokens));
+        let messages = into_messages(self.messages, limits)?;
+        Ok(ModelRequest { messages, max_tokens })
     }
+}
+
+fn into_messages(
+    incoming: Vec<IncomingMessage>,
+    limits: &Limits,
+) -> Result<Vec<ChatMessage>, ApiError> {
+    if incoming.is_empty() {
+        return Err(unprocessable("no_messages", "Send at least one message.".into()));
+    }
+    if incoming.len() > limits.max_messages {
+        return Err(unprocessable(
+            "too_many_messages",
+            format!(
+                "The conversation has {} messages; the limit is {}. Start a new chat.",
+                incoming.len(),
+                limits.max_messages
+            ),
+        ));
+    }
+    let mut messages = Vec::with_capacity(incoming.len());
+    for (index, message) in incoming.into_iter().enumerate() {
+        let number = index + 1;
+        let role = match message.role.as_str() {
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            "system" => Role::System,
+            other => {
+                return Err(unprocessable(
+                    "unknown_role",
+                    format!(
+                        "Message {number} has the role \"{other}\"; use \"user\", \"assistant\" or \"system\"."
+                    ),
+                ));
+            }
+        };
+        let content = message_text(message.parts, message.content);
+        let chars = content.chars().count();
+        if chars > limits.max_message_chars {
+            return Err(unprocessable(
+                "message_too_long",
+                format!(
+                    "Message {number} is {chars} characters long; the limit is {}.",
+                    limits.max_message_chars
+                ),
+            ));
+        }
+        // An empty message (a reply stopped before its first token) says
+        // nothing, and some model APIs refuse empty content.
+        if !content.trim().is_empty() {
+            messages.push(ChatMessage { role, content });
+        }
+    }
+    if messages.is_empty() {
+        return Err(unprocessable("empty_messages", "Every message is empty.".into()));
+    }
+    Ok(messages)
 }
 
 fn message_text(parts: Vec<IncomingPart>, content: Option<IncomingContent>) -> String {
@@ -111,16 +147,24 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn messages(body: serde_json::Value) -> Result<Vec<ChatMessage>, ApiError> {
+    fn request(body: serde_json::Value, limits: Limits) -> Result<ModelRequest, ApiError> {
         serde_json::from_value::<IncomingChatRequest>(body)
             .unwrap()
-            .into_messages()
+            .into_model_request(&limits, 100)
+    }
+
+    fn messages(body: serde_json::Value) -> Result<Vec<ChatMessage>, ApiError> {
+        request(body, Limits::default()).map(|request| request.messages)
     }
 
     fn user(text: &str) -> ChatMessage {
-        ChatMessage {
-            role: Role::User,
-            content: text.into(),
+        ChatMessage { role: Role::User, content: text.into() }
+    }
+
+    fn refusal(body: serde_json::Value, limits: Limits) -> (&'static str, String) {
+        match request(body, limits) {
+            Err(ApiError::Unprocessable { code, message }) => (code, message),
+            other => panic!("expected a refusal, got {other:?}"),
         }
     }
 
@@ -144,11 +188,8 @@ mod tests {
             messages(body).unwrap(),
             vec![
                 user("Hello"),
-                ChatMessage {
-                    role: Role::Assistant,
-                    content: "Hi".into()
-                },
-                user("Again"),
+                ChatMessage { role: Role::Assistant, content: "Hi".into() },
+                user("Again")
             ]
         );
     }
@@ -161,13 +202,7 @@ mod tests {
         ]});
         assert_eq!(
             messages(body).unwrap(),
-            vec![
-                ChatMessage {
-                    role: Role::System,
-                    content: "Be brief.".into()
-                },
-                user("a\n\nb")
-            ]
+            vec![ChatMessage { role: Role::System, content: "Be brief.".into() }, user("a\n\nb")]
         );
     }
 
@@ -183,22 +218,51 @@ mod tests {
 
     #[test]
     fn refusals_name_the_problem() {
-        let refusal = |body| match messages(body) {
-            Err(ApiError::Unprocessable { code, message }) => (code, message),
-            other => panic!("expected a refusal, got {other:?}"),
-        };
-        assert_eq!(refusal(json!({"messages": []})).0, "no_messages");
+        let limits = Limits::default();
+        assert_eq!(refusal(json!({"messages": []}), limits).0, "no_messages");
         let (code, message) = refusal(
             json!({"messages": [{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}]}),
+            limits,
         );
         assert_eq!(code, "unknown_role");
-        assert!(
-            message.contains("Message 2") && message.contains("\"tool\""),
-            "{message}"
-        );
+        assert!(message.contains("Message 2") && message.contains("\"tool\""), "{message}");
+        let blank = json!({"messages": [{"role": "user", "content": " "}]});
+        assert_eq!(refusal(blank, limits).0, "empty_messages");
+        let zero = json!({"messages": [{"role": "user", "content": "a"}], "max_tokens": 0});
+        assert_eq!(refusal(zero, limits).0, "invalid_max_tokens");
+    }
+
+    #[test]
+    fn limits_are_enforced_with_the_numbers_in_the_message() {
+        let limits = Limits { max_messages: 2, max_message_chars: 5, ..Limits::default() };
+        let three = json!({"messages": [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "user", "content": "c"},
+        ]});
+        let (code, message) = refusal(three, limits);
+        assert_eq!(code, "too_many_messages");
+        assert!(message.contains("3 messages") && message.contains("limit is 2"), "{message}");
+        let long = json!({"messages": [
+            {"role": "user", "content": "ééééé"},
+            {"role": "user", "content": "ééééééé"},
+        ]});
         assert_eq!(
-            refusal(json!({"messages": [{"role": "user", "content": " "}]})).0,
-            "empty_messages"
+            refusal(long, limits),
+            ("message_too_long", "Message 2 is 7 characters long; the limit is 5.".into())
         );
+        // Characters, not bytes: five two-byte characters fit.
+        assert!(
+            request(json!({"messages": [{"role": "user", "content": "ééééé"}]}), limits).is_ok()
+        );
+    }
+
+    #[test]
+    fn max_tokens_is_capped_by_the_server() {
+        let body = |max: u32| json!({"messages": [{"role": "user", "content": "a"}], "maxOutputTokens": max});
+        assert_eq!(request(body(10), Limits::default()).unwrap().max_tokens, 10);
+        assert_eq!(request(body(1000), Limits::default()).unwrap().max_tokens, 100);
+        let none = json!({"messages": [{"role": "user", "content": "a"}]});
+        assert_eq!(request(none, Limits::default()).unwrap().max_tokens, 100);
     }
 }

@@ -1,0 +1,186 @@
+//! What the server is doing, in numbers, for `GET /metrics` (Prometheus /
+//! OpenMetrics text).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::fmt::Write;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// How a chat stream ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Outcome {
+    /// The model finished its reply.
+    Completed,
+    /// The client disconnected before the reply was complete.
+    ClientClosed,
+    /// Stopped through `POST /api/chat/{id}/stop`.
+    Stopped,
+    /// The model API failed.
+    UpstreamError,
+    /// A connect, first-byte, idle or total limit ran out.
+    Timeout,
+    /// Refused before streaming: too many streams.
+    Rejected,
+    /// Cut short because the server is shutting down.
+    Shutdown,
+}
+
+impl Outcome {
+    /// The name used in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::ClientClosed => "client_closed",
+            Self::Stopped => "stopped",
+            Self::UpstreamError => "upstream_error",
+            Self::Timeout => "timeout",
+            Self::Rejected => "rejected",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl EncodeLabelValue for Outcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: Outcome,
+}
+
+/// The server's metrics. Cloning shares them.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    active_streams: Gauge,
+    streams: Family<OutcomeLabels, Counter>,
+    upstream_first_byte: Histogram,
+    cancel_to_upstream_drop: Histogram,
+    relayed_bytes: Counter,
+    relayed_deltas: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("reins");
+        let active_streams = Gauge::default();
+        registry.register("active_streams", "Chat streams open now", active_streams.clone());
+        let streams = Family::<OutcomeLabels, Counter>::default();
+        registry.register("streams", "Chat streams, by how they ended", streams.clone());
+        // 1 ms to about 65 s.
+        let upstream_first_byte = Histogram::new(exponential_buckets(0.001, 2.0, 17));
+        registry.register(
+            "upstream_first_byte_seconds",
+            "Time from sending a request upstream to its response head",
+            upstream_first_byte.clone(),
+        );
+        // 1 µs to about 1 s.
+        let cancel_to_upstream_drop = Histogram::new(exponential_buckets(0.000_001, 2.0, 21));
+        registry.register(
+            "cancel_to_upstream_drop_seconds",
+            "Time from noticing a client disconnect or a stop to dropping the upstream request",
+            cancel_to_upstream_drop.clone(),
+        );
+        let relayed_bytes = Counter::default();
+        registry.register(
+            "relayed_bytes",
+            "Bytes of text and reasoning relayed",
+            relayed_bytes.clone(),
+        );
+        let relayed_deltas = Counter::default();
+        registry.register(
+            "relayed_deltas",
+            "Text and reasoning deltas relayed",
+            relayed_deltas.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            active_streams,
+            streams,
+            upstream_first_byte,
+            cancel_to_upstream_drop,
+            relayed_bytes,
+            relayed_deltas,
+        }
+    }
+}
+
+impl Metrics {
+    /// A stream opened.
+    pub fn stream_opened(&self) {
+        self.active_streams.inc();
+    }
+
+    /// A stream that was open ended this way.
+    pub fn stream_closed(&self, outcome: Outcome) {
+        self.active_streams.dec();
+        self.streams.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// A stream was refused before it opened.
+    pub fn stream_rejected(&self) {
+        self.streams.get_or_create(&OutcomeLabels { outcome: Outcome::Rejected }).inc();
+    }
+
+    /// The upstream's response head arrived this long after the request.
+    pub fn upstream_first_byte(&self, elapsed: Duration) {
+        self.upstream_first_byte.observe(elapsed.as_secs_f64());
+    }
+
+    /// The upstream request was dropped this long after a disconnect or stop was noticed.
+    pub fn upstream_dropped(&self, after: Duration) {
+        self.cancel_to_upstream_drop.observe(after.as_secs_f64());
+    }
+
+    /// One delta of this many bytes was relayed.
+    pub fn delta_relayed(&self, bytes: usize) {
+        self.relayed_deltas.inc();
+        self.relayed_bytes.inc_by(bytes as u64);
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_show_up_in_the_text() {
+        let metrics = Metrics::default();
+        metrics.stream_opened();
+        metrics.stream_opened();
+        metrics.stream_closed(Outcome::ClientClosed);
+        metrics.stream_rejected();
+        metrics.delta_relayed(5);
+        metrics.upstream_dropped(Duration::from_micros(3));
+        let text = metrics.encode();
+        assert!(text.contains("reins_active_streams 1"), "{text}");
+        assert!(text.contains(r#"reins_streams_total{outcome="client_closed"} 1"#), "{text}");
+        assert!(text.contains(r#"reins_streams_total{outcome="rejected"} 1"#), "{text}");
+        assert!(text.contains("reins_relayed_bytes_total 5"), "{text}");
+        assert!(text.contains("reins_cancel_to_upstream_drop_seconds_count 1"), "{text}");
+    }
+}

@@ -1,0 +1,334 @@
+//! One relayed reply, from `start` to `finish`, `abort` or `error`.
+//!
+//! Cancellation is by ownership: the upstream request, and later its response
+//! body, live inside the stream built here, which the chat handler returns to
+//! axum. When the client disconnects, axum drops the stream, and with it the
+//! `reqwest` future or response, which closes the upstream connection. Nothing
+//! is spawned, so nothing can outlive the client and keep reading from the
+//! upstream. A stop request or shutdown cancels the stream's token, which the
+//! loop watches beside the upstream, with the same effect.
+
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures::{Stream, StreamExt};
+use tokio::time::{Instant as TokioInstant, sleep_until, timeout};
+
+use app::protocol::{FinishReason, MessageMetadata, UiMessageChunk};
+
+use super::{ModelEvent, ModelRequest, RelayError, Upstream, UsageReport};
+use crate::metrics::{Metrics, Outcome};
+use crate::streams::Admission;
+
+/// What the client is told when a stop request ends its reply.
+pub const STOPPED_REASON: &str = "Stopped by request.";
+
+/// What the client is told when shutdown ends its reply.
+pub const SHUTDOWN_MESSAGE: &str = "The server is shutting down; the reply was cut short.";
+
+/// Everything one relayed reply needs.
+pub struct Reply {
+    pub upstream: Arc<Upstream>,
+    pub request: ModelRequest,
+    pub admission: Admission,
+    pub metrics: Metrics,
+}
+
+/// The reply as UI message parts. The `start` part comes at once, before the
+/// upstream is asked, so the client has the message id while the model is
+/// still thinking.
+pub fn stream(reply: Reply) -> ReplyStream {
+    let Reply { upstream, request, admission, metrics } = reply;
+    let outcome = Arc::new(OnceLock::new());
+    let span = tracing::info_span!("chat", message_id = admission.message_id());
+    metrics.stream_opened();
+    let parts = parts(
+        upstream,
+        request,
+        admission.message_id().to_owned(),
+        admission.stop_token().clone(),
+        admission.shutdown_check(),
+        metrics.clone(),
+        outcome.clone(),
+    );
+    ReplyStream {
+        parts: Some(Box::pin(parts)),
+        outcome,
+        metrics,
+        span,
+        started: Instant::now(),
+        _admission: admission,
+    }
+}
+
+/// How the loop over the upstream's events ended.
+enum End {
+    Completed(Option<FinishReason>),
+    Stopped,
+    Shutdown,
+    Failed(RelayError),
+}
+
+fn parts(
+    upstream: Arc<Upstream>,
+    request: ModelRequest,
+    message_id: String,
+    stop: tokio_util::sync::CancellationToken,
+    is_shutdown: impl Fn() -> bool + Send + 'static,
+    metrics: Metrics,
+    outcome: Arc<OnceLock<Outcome>>,
+) -> impl Stream<Item = UiMessageChunk> + Send {
+    let stopped = move || if is_shutdown() { End::Shutdown } else { End::Stopped };
+    async_stream::stream! {
+        yield UiMessageChunk::Start { message_id: Some(message_id) };
+
+        let timeouts = upstream.timeouts();
+        let deadline = TokioInstant::now() + timeouts.total.duration();
+        let asked = Instant::now();
+        let response = tokio::select! {
+            biased;
+            () = stop.cancelled() => Err(stopped()),
+            () = sleep_until(deadline) => Err(End::Failed(RelayError::TotalTimeout(timeouts.total.duration()))),
+            response = timeout(timeouts.first_byte.duration(), upstream.send(&request)) => match response {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(error)) => Err(End::Failed(error)),
+                Err(_) => Err(End::Failed(RelayError::FirstByteTimeout(timeouts.first_byte.duration()))),
+            },
+        };
+        let (end, noticed) = match response {
+            Err(end) => (end, Instant::now()),
+            Ok(response) => {
+                metrics.upstream_first_byte(asked.elapsed());
+                yield UiMessageChunk::StartStep;
+                let mut events = upstream.events(response);
+                let mut blocks = Blocks::default();
+                let mut usage = UsageReport::default();
+                let mut finish = None;
+                let end = loop {
+                    let next = tokio::select! {
+                        biased;
+                        () = stop.cancelled() => break stopped(),
+                        () = sleep_until(deadline) => break End::Failed(RelayError::TotalTimeout(timeouts.total.duration())),
+                        next = timeout(timeouts.idle.duration(), events.next()) => next,
+                    };
+                    let event = match next {
+                        Ok(Some(Ok(event))) => event,
+                        Ok(Some(Err(error))) => break End::Failed(error),
+                        // Some servers end without `[DONE]`; a finish reason is enough.
+                        Ok(None) if finish.is_some() => break End::Completed(finish),
+                        Ok(None) => break End::Failed(RelayError::Interrupted),
+                        Err(_) => break End::Failed(RelayError::IdleTimeout(timeouts.idle.duration())),
+                    };
+                    match event {
+                        ModelEvent::Text(delta) => {
+                            for part in blocks.text(delta) {
+                                yield part;
+                            }
+                        }
+                        ModelEvent::Reasoning(delta) => {
+                            for part in blocks.reasoning(delta) {
+                                yield part;
+                            }
+                        }
+                        ModelEvent::Usage(report) => usage.merge(report),
+                        ModelEvent::Finish(reason) => finish = Some(reason),
+                        ModelEvent::Done => break End::Completed(finish),
+                    }
+                };
+                let noticed = Instant::now();
+                // Release the upstream before the last parts go out: after a
+                // stop or a failure it must not wait on a slow client.
+                drop(events);
+                for part in blocks.close() {
+                    yield part;
+                }
+                let end = match end {
+                    End::Completed(reason) => {
+                        yield UiMessageChunk::FinishStep;
+                        let metadata = usage.usage().map(|usage| MessageMetadata { usage: Some(usage) });
+                        let _ = outcome.set(Outcome::Completed);
+                        yield UiMessageChunk::Finish { finish_reason: reason, message_metadata: metadata };
+                        return;
+                    }
+                    other => other,
+                };
+                (end, noticed)
+            }
+        };
+        match end {
+            End::Stopped => {
+                metrics.upstream_dropped(noticed.elapsed());
+                let _ = outcome.set(Outcome::Stopped);
+                yield UiMessageChunk::Abort { reason: Some(STOPPED_REASON.into()) };
+            }
+            End::Shutdown => {
+                metrics.upstream_dropped(noticed.elapsed());
+                let _ = outcome.set(Outcome::Shutdown);
+                yield UiMessageChunk::Error { error_text: SHUTDOWN_MESSAGE.into() };
+            }
+            End::Failed(error) => {
+                tracing::warn!(%error, "reply failed");
+                let _ = outcome.set(if error.is_timeout() { Outcome::Timeout } else { Outcome::UpstreamError });
+                yield UiMessageChunk::Error { error_text: error.to_string() };
+            }
+            End::Completed(_) => unreachable!("a completed reply returned above"),
+        }
+    }
+}
+
+/// The parts of a reply, wrapped so that whatever ends it (completion, stop,
+/// failure, or the client going away) is counted, logged and timed.
+///
+/// When the client disconnects, dropping this is the only code that runs, so
+/// the bookkeeping lives in its `Drop`: code after the stream's last `yield`
+/// would never run.
+pub struct ReplyStream {
+    parts: Option<Pin<Box<dyn Stream<Item = UiMessageChunk> + Send>>>,
+    outcome: Arc<OnceLock<Outcome>>,
+    metrics: Metrics,
+    span: tracing::Span,
+    started: Instant,
+    /// The stream's slot; given back after the upstream is dropped.
+    _admission: Admission,
+}
+
+impl Stream for ReplyStream {
+    type Item = UiMessageChunk;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<UiMessageChunk>> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        let Some(parts) = this.parts.as_mut() else { return Poll::Ready(None) };
+        let polled = parts.poll_next_unpin(cx);
+        if let Poll::Ready(Some(
+            UiMessageChunk::TextDelta { delta, .. } | UiMessageChunk::ReasoningDelta { delta, .. },
+        )) = &polled
+        {
+            this.metrics.delta_relayed(delta.len());
+        }
+        polled
+    }
+}
+
+impl Drop for ReplyStream {
+    fn drop(&mut self) {
+        let _entered = self.span.enter();
+        let outcome = match self.outcome.get() {
+            Some(outcome) => *outcome,
+            None => {
+                // The client went away mid-reply: dropping the parts drops
+                // the upstream request, right here.
+                let noticed = Instant::now();
+                drop(self.parts.take());
+                self.metrics.upstream_dropped(noticed.elapsed());
+                Outcome::ClientClosed
+            }
+        };
+        self.metrics.stream_closed(outcome);
+        tracing::info!(
+            outcome = outcome.as_str(),
+            duration_ms = self.started.elapsed().as_millis() as u64,
+            "chat stream ended"
+        );
+    }
+}
+
+/// Opens and closes the text and reasoning blocks of a reply, giving each
+/// block a fresh id, so the parts always nest the way the protocol wants.
+#[derive(Debug, Default)]
+struct Blocks {
+    open: Option<Block>,
+    count: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BlockKind {
+    Text,
+    Reasoning,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Block {
+    kind: BlockKind,
+    id: String,
+}
+
+impl Blocks {
+    fn text(&mut self, delta: String) -> Vec<UiMessageChunk> {
+        let mut parts = self.switch_to(BlockKind::Text);
+        let id = self.open_id();
+        parts.push(UiMessageChunk::TextDelta { id, delta });
+        parts
+    }
+
+    fn reasoning(&mut self, delta: String) -> Vec<UiMessageChunk> {
+        let mut parts = self.switch_to(BlockKind::Reasoning);
+        let id = self.open_id();
+        parts.push(UiMessageChunk::ReasoningDelta { id, delta });
+        parts
+    }
+
+    /// Ends the open block, if any.
+    fn close(&mut self) -> Vec<UiMessageChunk> {
+        match self.open.take() {
+            Some(Block { kind: BlockKind::Text, id }) => vec![UiMessageChunk::TextEnd { id }],
+            Some(Block { kind: BlockKind::Reasoning, id }) => {
+                vec![UiMessageChunk::ReasoningEnd { id }]
+            }
+            None => vec![],
+        }
+    }
+
+    fn switch_to(&mut self, kind: BlockKind) -> Vec<UiMessageChunk> {
+        if self.open.as_ref().is_some_and(|block| block.kind == kind) {
+            return vec![];
+        }
+        let mut parts = self.close();
+        self.count += 1;
+        let id = match kind {
+            BlockKind::Text => format!("text-{}", self.count),
+            BlockKind::Reasoning => format!("reasoning-{}", self.count),
+        };
+        parts.push(match kind {
+            BlockKind::Text => UiMessageChunk::TextStart { id: id.clone() },
+            BlockKind::Reasoning => UiMessageChunk::ReasoningStart { id: id.clone() },
+        });
+        self.open = Some(Block { kind, id });
+        parts
+    }
+
+    fn open_id(&self) -> String {
+        self.open.as_ref().map(|block| block.id.clone()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_open_once_and_close_when_the_kind_changes() {
+        let mut blocks = Blocks::default();
+        let mut parts = blocks.reasoning("think".into());
+        parts.extend(blocks.reasoning("ing".into()));
+        parts.extend(blocks.text("Hel".into()));
+        parts.extend(blocks.text("lo".into()));
+        parts.extend(blocks.close());
+        parts.extend(blocks.close());
+        assert_eq!(
+            parts,
+            vec![
+                UiMessageChunk::ReasoningStart { id: "reasoning-1".into() },
+                UiMessageChunk::ReasoningDelta { id: "reasoning-1".into(), delta: "think".into() },
+                UiMessageChunk::ReasoningDelta { id: "reasoning-1".into(), delta: "ing".into() },
+                UiMessageChunk::ReasoningEnd { id: "reasoning-1".into() },
+                UiMessageChunk::TextStart { id: "text-2".into() },
+                UiMessageChunk::TextDelta { id: "text-2".into(), delta: "Hel".into() },
+                UiMessageChunk::TextDelta { id: "text-2".into(), delta: "lo".into() },
+                UiMessageChunk::TextEnd { id: "text-2".into() },
+            ]
+        );
+    }
+}

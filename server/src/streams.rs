@@ -1,0 +1,222 @@
+//! The open chat streams: how many there may be, and how to stop one.
+//!
+//! Admission happens before a stream opens (503 when the server is full, 429
+//! when one client holds too many). The returned [`Admission`] lives inside
+//! the response stream, so the slot is held for the whole stream, not just
+//! until the headers go out, and is given back however the stream ends.
+//! Each admission carries a cancellation token: `POST /api/chat/{id}/stop`
+//! cancels one, and shutdown cancels them all.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Limits;
+
+/// Why a stream was not admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The server has as many streams open as it allows.
+    ServerFull,
+    /// This client has as many streams open as one client may.
+    ClientFull { limit: usize },
+}
+
+/// Every open stream. Cloning shares them.
+#[derive(Clone, Debug)]
+pub struct Streams {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    slots: Arc<Semaphore>,
+    per_client_limit: usize,
+    per_client: Mutex<HashMap<IpAddr, usize>>,
+    /// The stop token of each open stream, by message id.
+    open: Mutex<HashMap<String, CancellationToken>>,
+    /// The parent of every stop token: cancelling it stops them all.
+    shutdown: CancellationToken,
+}
+
+impl Streams {
+    /// No streams yet, and room for as many as `limits` allows.
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                slots: Arc::new(Semaphore::new(limits.max_streams)),
+                per_client_limit: limits.max_streams_per_client,
+                per_client: Mutex::default(),
+                open: Mutex::default(),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// Admits a stream for `client` under `message_id`, or says why not.
+    pub fn admit(&self, client: IpAddr, message_id: String) -> Result<Admission, Refusal> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(Refusal::ServerFull);
+        }
+        let mut per_client = lock(&self.inner.per_client);
+        let count = per_client.entry(client).or_default();
+        if *count >= self.inner.per_client_limit {
+            return Err(Refusal::ClientFull { limit: self.inner.per_client_limit });
+        }
+        let permit =
+            self.inner.slots.clone().try_acquire_owned().map_err(|_| Refusal::ServerFull)?;
+        *count += 1;
+        drop(per_client);
+        let stop = self.inner.shutdown.child_token();
+        lock(&self.inner.open).insert(message_id.clone(), stop.clone());
+        Ok(Admission { streams: self.clone(), client, message_id, stop, _permit: permit })
+    }
+
+    /// Stops the open stream with this message id; false if there is none.
+    pub fn stop(&self, message_id: &str) -> bool {
+        match lock(&self.inner.open).get(message_id) {
+            Some(stop) => {
+                stop.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops every open stream and admits no more.
+    pub fn shut_down(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    /// Whether [`Streams::shut_down`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
+
+    /// How many streams are open.
+    pub fn open(&self) -> usize {
+        lock(&self.inner.open).len()
+    }
+}
+
+/// A stream's slot and its stop token; dropping it gives the slot back.
+#[derive(Debug)]
+pub struct Admission {
+    streams: Streams,
+    client: IpAddr,
+    message_id: String,
+    stop: CancellationToken,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Admission {
+    /// The token that is cancelled when this stream must stop.
+    pub fn stop_token(&self) -> &CancellationToken {
+        &self.stop
+    }
+
+    /// Whether the stop came from a shutdown rather than a stop request.
+    pub fn is_shutdown(&self) -> bool {
+        self.streams.is_shutting_down()
+    }
+
+    /// [`Admission::is_shutdown`] as a function the stream can keep.
+    pub fn shutdown_check(&self) -> impl Fn() -> bool + Send + 'static {
+        let streams = self.streams.clone();
+        move || streams.is_shutting_down()
+    }
+
+    /// The stream's message id.
+    pub fn message_id(&self) -> &str {
+        &self.message_id
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        lock(&self.streams.inner.open).remove(&self.message_id);
+        let mut per_client = lock(&self.streams.inner.per_client);
+        if let Some(count) = per_client.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                per_client.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// Locks a map whose every update is a single insert or remove, so a panic
+/// elsewhere cannot leave it half-changed: a poisoned lock is still good.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn streams(max_streams: usize, max_streams_per_client: usize) -> Streams {
+        Streams::new(&Limits { max_streams, max_streams_per_client, ..Limits::default() })
+    }
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn one_client_cannot_hold_more_than_its_share() {
+        let streams = streams(10, 2);
+        let first = streams.admit(A, "1".into()).unwrap();
+        let _second = streams.admit(A, "2".into()).unwrap();
+        assert_eq!(streams.admit(A, "3".into()).unwrap_err(), Refusal::ClientFull { limit: 2 });
+        assert!(streams.admit(B, "4".into()).is_ok(), "other clients are not affected");
+        drop(first);
+        assert!(streams.admit(A, "5".into()).is_ok(), "a finished stream gives its slot back");
+    }
+
+    #[test]
+    fn the_server_cannot_hold_more_than_its_limit() {
+        let streams = streams(2, 10);
+        let _a = streams.admit(A, "1".into()).unwrap();
+        let b = streams.admit(B, "2".into()).unwrap();
+        assert_eq!(streams.admit(A, "3".into()).unwrap_err(), Refusal::ServerFull);
+        drop(b);
+        assert!(streams.admit(A, "3".into()).is_ok());
+    }
+
+    #[test]
+    fn a_refusal_does_not_take_a_client_slot() {
+        let streams = streams(1, 1);
+        let _held = streams.admit(A, "1".into()).unwrap();
+        assert_eq!(streams.admit(B, "2".into()).unwrap_err(), Refusal::ServerFull);
+        drop(_held);
+        assert!(streams.admit(B, "3".into()).is_ok(), "B was not left counted as holding a stream");
+    }
+
+    #[test]
+    fn stop_cancels_that_stream_only_and_finished_ids_are_unknown() {
+        let streams = streams(10, 10);
+        let one = streams.admit(A, "one".into()).unwrap();
+        let two = streams.admit(A, "two".into()).unwrap();
+        assert!(streams.stop("one"));
+        assert!(one.stop_token().is_cancelled());
+        assert!(!two.stop_token().is_cancelled());
+        assert!(!one.is_shutdown());
+        drop(one);
+        assert!(!streams.stop("one"), "a finished stream cannot be stopped");
+        assert!(!streams.stop("never"));
+        assert_eq!(streams.open(), 1);
+    }
+
+    #[test]
+    fn shutdown_stops_everything_and_admits_nothing() {
+        let streams = streams(10, 10);
+        let open = streams.admit(A, "1".into()).unwrap();
+        streams.shut_down();
+        assert!(open.stop_token().is_cancelled());
+        assert!(open.is_shutdown());
+        assert_eq!(streams.admit(B, "2".into()).unwrap_err(), Refusal::ServerFull);
+    }
+}
