@@ -10,7 +10,7 @@ use leptos::prelude::*;
 
 use crate::conversation::Conversation;
 use composer::Composer;
-use inflight::InFlight;
+use inflight::{InFlight, request_stop};
 use message_list::MessageList;
 
 /// The endpoint a [`Chat`] posts to unless told otherwise.
@@ -42,6 +42,7 @@ pub fn Chat(
             let _ = textarea.focus();
         }
     };
+    let stop_endpoint = endpoint.clone();
     let send = Callback::new(move |()| {
         let text = draft.get_untracked();
         let Some(Ok(pending)) = conversation.try_update(|chat| chat.submit(&text)) else {
@@ -56,10 +57,14 @@ pub fn Chat(
     // Freeze the reply first, then cancel the request: whatever is still in
     // flight after this line can no longer change the text on screen.
     let stop = Callback::new(move |()| {
-        conversation.update(|chat| {
-            chat.stop();
+        let stopped = conversation.try_update(|chat| {
+            let reply = chat.stop()?;
+            chat.message(&reply)?.server_id.clone()
         });
         abort();
+        if let Some(message_id) = stopped.flatten() {
+            request_stop(&stop_endpoint, &message_id);
+        }
         focus_composer();
     });
     on_cleanup(abort);

@@ -84,6 +84,14 @@ struct CompletionRequest {
     stream: bool,
     #[serde(default)]
     max_tokens: Option<u32>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +131,13 @@ async fn completions(
     } else {
         "stop"
     };
+    let include_usage = request.stream_options.is_some_and(|options| options.include_usage);
+    // The demo's "tokens" are words, so it counts the prompt's words too.
+    let prompt_tokens: usize = request
+        .messages
+        .iter()
+        .map(|message| script::tokenize(&text_of(&message.content)).len())
+        .sum();
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let first_token_at = Instant::now() + state.config.first_token_delay();
     let interval = state.config.token_interval();
@@ -131,12 +146,16 @@ async fn completions(
     let stream = async_stream::stream! {
         let mut generation = generations.begin(id.clone());
         yield chunk(&id, json!({"role": "assistant", "content": ""}), None);
+        let completion_tokens = tokens.len();
         for (index, token) in tokens.into_iter().enumerate() {
             sleep_until(first_token_at + interval.mul_f64(index as f64)).await;
             yield chunk(&id, json!({"content": token}), None);
             generation.token_sent();
         }
         yield chunk(&id, json!({}), Some(finish_reason));
+        if include_usage {
+            yield usage_chunk(&id, prompt_tokens, completion_tokens);
+        }
         generation.complete();
         yield Event::default().data("[DONE]");
     };
@@ -152,6 +171,23 @@ fn chunk(id: &str, delta: Value, finish_reason: Option<&str>) -> Event {
         "created": created,
         "model": MODEL_NAME,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    });
+    Event::default().data(body.to_string())
+}
+
+/// The closing chunk with the token counts, as OpenAI sends it when asked
+/// with `stream_options.include_usage`: no choices, only usage.
+fn usage_chunk(id: &str, prompt_tokens: usize, completion_tokens: usize) -> Event {
+    let body = json!({
+        "id": id,
+        "object": "chat.completion.chunk",
+        "model": MODEL_NAME,
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     });
     Event::default().data(body.to_string())
 }

@@ -102,7 +102,8 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|source| StartupError::Listen { addr: config.addr, source })?;
-    tracing::info!("listening on http://{}", config.addr);
+    let addr = listener.local_addr().map_err(StartupError::Serve)?;
+    tracing::info!("listening on http://{addr}");
     let deadline = Duration::from_secs(config.shutdown_timeout_secs);
     let streams = state.streams.clone();
     let shutdown = async move {

@@ -114,6 +114,8 @@ pub enum RelayError {
     Interrupted,
     #[error("The model API sent a reply Reins could not read.")]
     Malformed,
+    #[error("The model API sent one event larger than {} KiB; Reins stopped reading.", MAX_EVENT_BYTES / 1024)]
+    EventTooLarge,
 }
 
 impl RelayError {
@@ -269,6 +271,9 @@ impl Upstream {
                         UpstreamKind::Openai => openai::parse(&event.data),
                         UpstreamKind::Anthropic => anthropic::parse(&event.event, &event.data),
                     },
+                    Err(eventsource_stream::EventStreamError::Transport(
+                        CapError::EventTooLarge(_),
+                    )) => Err(RelayError::EventTooLarge),
                     Err(error) => {
                         tracing::warn!(%error, "upstream stream failed");
                         Err(RelayError::Interrupted)

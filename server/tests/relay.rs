@@ -235,3 +235,151 @@ async fn keep_alive_comments_and_missing_done_are_tolerated() {
         ]
     );
 }
+
+#[tokio::test]
+async fn reasoning_and_usage_are_relayed() {
+    let frames = relay(vec![
+        Step::Head,
+        Step::Raw("data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"Think\"}}]}\n\n"),
+        Step::Raw("data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"ing\"}}]}\n\n"),
+        Step::Token("Answer"),
+        Step::Raw("data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"),
+        Step::Raw("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n"),
+        Step::Raw("data: [DONE]\n\n"),
+    ])
+    .await;
+    assert_eq!(
+        part_types(&frames),
+        [
+            "start",
+            "start-step",
+            "reasoning-start",
+            "reasoning-delta",
+            "reasoning-delta",
+            "reasoning-end",
+            "text-start",
+            "text-delta",
+            "text-end",
+            "finish-step",
+            "finish",
+            "[DONE]",
+        ]
+    );
+    let finish: Value = serde_json::from_str(&frames[10]).unwrap();
+    assert_eq!(
+        finish,
+        json!({
+            "type": "finish",
+            "finishReason": "stop",
+            "messageMetadata": {"usage": {"inputTokens": 7, "outputTokens": 3, "totalTokens": 10}},
+        })
+    );
+}
+
+#[tokio::test]
+async fn the_system_prompt_and_token_cap_go_upstream() {
+    let mut upstream = FakeUpstream::start(vec![Step::Head, Step::Finish("stop")]).await;
+    let url = upstream.base_url().to_string();
+    let reins = Reins::with_args(&[
+        "--upstream-url",
+        &url,
+        "--model",
+        "m",
+        "--system-prompt",
+        "Be brief.",
+        "--max-tokens",
+        "64",
+    ])
+    .await;
+    let body = json!({"messages": [{"role": "user", "content": "Hi"}], "maxOutputTokens": 1000});
+    post(&reins, body.to_string()).await.text().await.unwrap();
+    let (_, sent) = upstream.request().await;
+    let sent: Value = serde_json::from_str(&sent).unwrap();
+    assert_eq!(sent["max_tokens"], 64, "the server's cap wins over the client's wish");
+    assert_eq!(
+        sent["messages"],
+        json!([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
+    );
+}
+
+#[tokio::test]
+async fn an_anthropic_upstream_is_relayed() {
+    let event = |name: &str, data: &str| -> &'static str {
+        Box::leak(format!("event: {name}\ndata: {data}\n\n").into_boxed_str())
+    };
+    let mut upstream = FakeUpstream::start(vec![
+        Step::Head,
+        Step::Raw(event("message_start", r#"{"type":"message_start","message":{"id":"m","usage":{"input_tokens":12,"output_tokens":1}}}"#)),
+        Step::Raw(event("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#)),
+        Step::Raw(event("ping", r#"{"type":"ping"}"#)),
+        Step::Raw(event("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Bonjour"}}"#)),
+        Step::Raw(event("content_block_stop", r#"{"type":"content_block_stop","index":0}"#)),
+        Step::Raw(event("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":4}}"#)),
+        Step::Raw(event("message_stop", r#"{"type":"message_stop"}"#)),
+    ])
+    .await;
+    let url = upstream.base_url().to_string();
+    let reins = Reins::with_args(&[
+        "--upstream-url",
+        &url,
+        "--model",
+        "claude-x",
+        "--upstream-kind",
+        "anthropic",
+        "--api-key",
+        "ak-secret",
+        "--system-prompt",
+        "Be kind.",
+    ])
+    .await;
+    let body = post(&reins, chat_body("Salut")).await.text().await.unwrap();
+    let frames = data_frames(&body);
+    assert_eq!(
+        part_types(&frames),
+        [
+            "start",
+            "start-step",
+            "text-start",
+            "text-delta",
+            "text-end",
+            "finish-step",
+            "finish",
+            "[DONE]"
+        ]
+    );
+    assert!(frames[3].contains("Bonjour"));
+    let finish: Value = serde_json::from_str(&frames[6]).unwrap();
+    assert_eq!(finish["finishReason"], "stop");
+    assert_eq!(
+        finish["messageMetadata"]["usage"],
+        json!({"inputTokens": 12, "outputTokens": 4, "totalTokens": 16})
+    );
+
+    let (head, sent) = upstream.request().await;
+    let head = head.to_lowercase();
+    assert!(head.starts_with("post /v1/messages http/1.1"), "{head}");
+    assert!(
+        head.contains("x-api-key: ak-secret") && head.contains("anthropic-version: 2023-06-01"),
+        "{head}"
+    );
+    assert!(!head.contains("authorization"), "{head}");
+    let sent: Value = serde_json::from_str(&sent).unwrap();
+    assert_eq!(sent["system"], "Be kind.");
+    assert_eq!(sent["messages"], json!([{"role": "user", "content": "Salut"}]));
+}
+
+#[tokio::test]
+async fn an_anthropic_error_event_is_relayed() {
+    let mut upstream = FakeUpstream::start(vec![
+        Step::Head,
+        Step::Raw("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"),
+    ])
+    .await;
+    let url = upstream.base_url().to_string();
+    let reins =
+        Reins::with_args(&["--upstream-url", &url, "--model", "c", "--upstream-kind", "anthropic"])
+            .await;
+    let body = post(&reins, chat_body("Hi")).await.text().await.unwrap();
+    assert_eq!(error_text(&data_frames(&body)), "The model API reported an error: Overloaded");
+    upstream.request().await;
+}

@@ -57,3 +57,21 @@ impl InFlight {
         self.controller.abort();
     }
 }
+
+/// Asks the backend to stop the reply it named `message_id`, with
+/// `POST {endpoint}/{message_id}/stop`.
+///
+/// Aborting the request is what stops the reply when the connection runs
+/// straight to the Reins server; this reaches it too when a proxy in between
+/// keeps its upstream connection open after the browser's is gone. It goes
+/// out as a beacon: queued by the browser without delaying anything, sent even
+/// as the page unloads, and with its answer (404 once the reply has already
+/// ended, which is the usual case) never reported as an error.
+#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+pub fn request_stop(endpoint: &str, message_id: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let url = format!("{}/{}/stop", endpoint.trim_end_matches('/'), message_id);
+        let _ = window.navigator().send_beacon(&url);
+    }
+}

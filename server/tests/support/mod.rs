@@ -293,6 +293,30 @@ impl RawClient {
         String::from_utf8_lossy(&self.received).into_owned()
     }
 
+    /// The message id from the `start` part, once it has arrived.
+    pub fn message_id(&self) -> String {
+        let text = self.text();
+        let start = text.find("\"messageId\":\"").expect("a start part") + "\"messageId\":\"".len();
+        text[start..].split('"').next().unwrap().to_owned()
+    }
+
+    /// Reads until the server ends the response, and returns it all.
+    pub async fn read_to_end(&mut self) -> String {
+        let mut buffer = [0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.received.ends_with(b"0\r\n\r\n") {
+            let read = tokio::time::timeout_at(deadline, self.socket.read(&mut buffer))
+                .await
+                .unwrap_or_else(|_| panic!("the response did not end within 5 s: {}", self.text()))
+                .unwrap();
+            if read == 0 {
+                break;
+            }
+            self.received.extend_from_slice(&buffer[..read]);
+        }
+        self.text()
+    }
+
     /// Closes the connection and returns the moment it did.
     pub fn disconnect(self) -> Instant {
         drop(self.socket);

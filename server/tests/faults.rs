@@ -1,0 +1,157 @@
+//! Every upstream fault ends the reply in the documented way, nothing hangs
+//! past its limit, and the upstream connection is always closed.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{FakeUpstream, RawClient, Reins, Step, chat_body, data_frames, part_types};
+use tokio::time::Instant;
+
+/// Relays one reply from an upstream following `script`, with `args` added to
+/// the configuration; returns the frames, how long the reply took, and the
+/// upstream's record of the close.
+async fn relay(script: Vec<Step>, args: &[&str]) -> (Vec<String>, Duration, bool) {
+    let mut upstream = FakeUpstream::start(script).await;
+    let url = upstream.base_url().to_string();
+    let mut all = vec!["--upstream-url", url.as_str(), "--model", "m"];
+    all.extend_from_slice(args);
+    let reins = Reins::with_args(&all).await;
+    let started = Instant::now();
+    let mut client = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
+    let body = client.read_to_end().await;
+    let took = started.elapsed();
+    upstream.request().await;
+    let (_, _, script_finished) = upstream.closed().await;
+    (data_frames(&dechunk(&body)), took, script_finished)
+}
+
+/// The body of a chunked HTTP/1.1 response, without its head and framing.
+fn dechunk(response: &str) -> String {
+    let mut body = String::new();
+    let mut rest = &response[response.find("\r\n\r\n").unwrap() + 4..];
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        body.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+    body
+}
+
+fn error_text(frames: &[String]) -> String {
+    frames
+        .iter()
+        .filter_map(|frame| serde_json::from_str::<Value>(frame).ok())
+        .find(|part| part["type"] == "error")
+        .map(|part| part["errorText"].as_str().unwrap().to_owned())
+        .expect("an error part")
+}
+
+#[tokio::test]
+async fn an_upstream_that_never_answers_times_out_on_the_first_byte() {
+    let (frames, took, finished) = relay(
+        vec![Step::Wait(Duration::from_secs(30)), Step::Head],
+        &["--first-byte-timeout-ms", "200"],
+    )
+    .await;
+    assert_eq!(part_types(&frames), ["start", "error", "[DONE]"]);
+    assert_eq!(error_text(&frames), "The model API did not answer within 200ms.");
+    assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(2), "{took:?}");
+    assert!(!finished, "the upstream connection was closed");
+}
+
+#[tokio::test]
+async fn an_upstream_that_stalls_mid_stream_times_out_and_keeps_the_partial_text() {
+    let (frames, took, finished) = relay(
+        vec![
+            Step::Head,
+            Step::Token("Half"),
+            Step::Wait(Duration::from_secs(30)),
+            Step::Token("never"),
+        ],
+        &["--idle-timeout-ms", "200"],
+    )
+    .await;
+    assert_eq!(
+        part_types(&frames),
+        ["start", "start-step", "text-start", "text-delta", "text-end", "error", "[DONE]"]
+    );
+    assert!(frames[3].contains("Half"));
+    assert_eq!(
+        error_text(&frames),
+        "The model API went silent for 200ms in the middle of the reply."
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(!finished);
+}
+
+#[tokio::test]
+async fn a_reply_longer_than_the_total_limit_is_cut() {
+    let mut script = vec![Step::Head];
+    for _ in 0..100 {
+        script.push(Step::Token("tick "));
+        script.push(Step::Wait(Duration::from_millis(20)));
+    }
+    let (frames, took, finished) =
+        relay(script, &["--total-timeout-ms", "300", "--idle-timeout-ms", "1000"]).await;
+    assert_eq!(error_text(&frames), "The reply took longer than the 300ms allowed for one reply.");
+    assert!(part_types(&frames).contains(&"text-delta".to_owned()));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(!finished);
+}
+
+#[tokio::test]
+async fn rate_limits_and_auth_errors_are_explained() {
+    let (frames, _, _) = relay(
+        vec![Step::Fail(
+            429,
+            r#"{"error":{"message":"Rate limit reached for requests","type":"requests"}}"#,
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        error_text(&frames),
+        "The model API answered 429 Too Many Requests: Rate limit reached for requests"
+    );
+    let (frames, _, _) =
+        relay(vec![Step::Fail(401, r#"{"error":{"message":"Invalid API key"}}"#)], &[]).await;
+    assert_eq!(error_text(&frames), "The model API answered 401 Unauthorized: Invalid API key");
+}
+
+#[tokio::test]
+async fn an_event_that_never_ends_is_refused_instead_of_buffered() {
+    let huge = Box::leak(format!("data: {}", "x".repeat(2 * 1024 * 1024)).into_boxed_str());
+    let (frames, _, finished) =
+        relay(vec![Step::Head, Step::Token("Some"), Step::Raw(huge)], &[]).await;
+    assert_eq!(
+        error_text(&frames),
+        "The model API sent one event larger than 1024 KiB; Reins stopped reading."
+    );
+    assert!(!finished);
+}
+
+#[tokio::test]
+async fn a_slow_client_still_gets_every_token() {
+    // 2000 tokens of 100 bytes as fast as the upstream can write them, to a
+    // client that reads nothing for a second: backpressure, not loss.
+    let token: &'static str = Box::leak("y".repeat(100).into_boxed_str());
+    let mut script = vec![Step::Head];
+    script.extend(std::iter::repeat_n(Step::Token(token), 2000));
+    script.push(Step::Finish("stop"));
+    let mut upstream = FakeUpstream::start(script).await;
+    let reins = Reins::start(upstream.base_url(), None).await;
+    let mut client = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let body = dechunk(&client.read_to_end().await);
+    let frames = data_frames(&body);
+    let deltas = part_types(&frames).iter().filter(|t| *t == "text-delta").count();
+    assert_eq!(deltas, 2000);
+    assert!(part_types(&frames).ends_with(&["finish".into(), "[DONE]".into()]));
+    upstream.request().await;
+    upstream.closed().await;
+}
