@@ -272,6 +272,10 @@ mod tests {
         UiMessageChunk::TextDelta { id: "t".into(), delta: text.into() }
     }
 
+    fn finish() -> UiMessageChunk {
+        UiMessageChunk::Finish { finish_reason: None, message_metadata: None }
+    }
+
     fn reply(conversation: &Conversation, id: &str) -> Message {
         conversation.message(id).unwrap().clone()
     }
@@ -310,7 +314,7 @@ mod tests {
         assert!(chat.apply(&id, delta("Hel")));
         assert_eq!(chat.phase(), Phase::Streaming);
         assert!(chat.apply(&id, delta("lo")));
-        assert!(chat.apply(&id, UiMessageChunk::Finish { finish_reason: None }));
+        assert!(chat.apply(&id, finish()));
         let message = reply(&chat, &id);
         assert_eq!((message.text.as_str(), message.status), ("Hello", MessageStatus::Done));
         assert_eq!(message.server_id.as_deref(), Some("msg_9"));
@@ -328,7 +332,7 @@ mod tests {
 
         // Bytes that were already in flight when Stop was pressed.
         assert!(!chat.apply(&id, delta(" more")));
-        assert!(!chat.apply(&id, UiMessageChunk::Finish { finish_reason: None }));
+        assert!(!chat.apply(&id, finish()));
         assert!(!chat.end_stream(&id, StreamEnd::Closed));
         assert!(!chat.fail(&id, "aborted"));
         assert_eq!(reply(&chat, &id), stopped);
@@ -356,7 +360,7 @@ mod tests {
         let mut chat = Conversation::new("c");
         assert_eq!(chat.stop(), None);
         let id = chat.submit("Hi").unwrap().reply_id;
-        chat.apply(&id, UiMessageChunk::Finish { finish_reason: None });
+        chat.apply(&id, finish());
         assert_eq!(chat.stop(), None);
         assert_eq!(reply(&chat, &id).status, MessageStatus::Done);
     }

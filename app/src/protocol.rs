@@ -198,10 +198,27 @@ mod tests {
         );
         round_trip(UiMessageChunk::FinishStep, json!({"type": "finish-step"}));
         round_trip(
-            UiMessageChunk::Finish { finish_reason: Some(FinishReason::ContentFilter) },
-            json!({"type": "finish", "finishReason": "content-filter"}),
+            UiMessageChunk::Finish {
+                finish_reason: Some(FinishReason::ContentFilter),
+                message_metadata: Some(MessageMetadata {
+                    usage: Some(Usage {
+                        input_tokens: 3,
+                        output_tokens: 5,
+                        total_tokens: 8,
+                        reasoning_tokens: None,
+                    }),
+                }),
+            },
+            json!({
+                "type": "finish",
+                "finishReason": "content-filter",
+                "messageMetadata": {"usage": {"inputTokens": 3, "outputTokens": 5, "totalTokens": 8}},
+            }),
         );
-        round_trip(UiMessageChunk::Finish { finish_reason: None }, json!({"type": "finish"}));
+        round_trip(
+            UiMessageChunk::Finish { finish_reason: None, message_metadata: None },
+            json!({"type": "finish"}),
+        );
         round_trip(
             UiMessageChunk::Error { error_text: "boom".into() },
             json!({"type": "error", "errorText": "boom"}),

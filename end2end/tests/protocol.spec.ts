@@ -62,6 +62,8 @@ test('the AI SDK reads a whole reply from /api/chat', async () => {
   expect(text).toContain('Reins demo model');
   // The AI SDK's reading and a plain reading of the frames agree exactly.
   expect(text).toBe(await rawText(FAST_URL, prompt));
+  // Usage arrives as the message's metadata.
+  expect(message?.metadata).toMatchObject({ usage: { inputTokens: 5 } });
 });
 
 test('every part passes the AI SDK schema and the stream ends with finish', async () => {
@@ -77,7 +79,13 @@ test('every part passes the AI SDK schema and the stream ends with finish', asyn
   expect(types.slice(0, 3)).toEqual(['start', 'start-step', 'text-start']);
   expect(types.slice(-3)).toEqual(['text-end', 'finish-step', 'finish']);
   expect(new Set(types.slice(3, -3))).toEqual(new Set(['text-delta']));
-  expect(finish).toEqual({ type: 'finish', finishReason: 'stop' });
+  // The demo model counts words as tokens: three in, one per delta out.
+  const deltas = types.filter((type) => type === 'text-delta').length;
+  expect(finish).toEqual({
+    type: 'finish',
+    finishReason: 'stop',
+    messageMetadata: { usage: { inputTokens: 3, outputTokens: deltas, totalTokens: 3 + deltas } },
+  });
 });
 
 test("aborting the AI SDK's request stops the model", async ({ request }) => {

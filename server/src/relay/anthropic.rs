@@ -54,8 +54,8 @@ pub fn parse(event_name: &str, data: &str) -> Result<Vec<ModelEvent>, RelayError
             reasoning_tokens: None,
         })],
         Event::ContentBlockDelta { delta } => match delta {
-            Delta::TextDelta { text } if !text.is_empty() => vec![ModelEvent::Text(text)],
-            Delta::ThinkingDelta { thinking } if !thinking.is_empty() => {
+            Delta::Text { text } if !text.is_empty() => vec![ModelEvent::Text(text)],
+            Delta::Thinking { thinking } if !thinking.is_empty() => {
                 vec![ModelEvent::Reasoning(thinking)]
             }
             _ => vec![],
@@ -134,12 +134,10 @@ struct EventUsage {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Delta {
-    TextDelta {
-        text: String,
-    },
-    ThinkingDelta {
-        thinking: String,
-    },
+    #[serde(rename = "text_delta")]
+    Text { text: String },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: String },
     /// `signature_delta`, `input_json_delta`, `citations_delta`, ...
     #[serde(other)]
     Other,
