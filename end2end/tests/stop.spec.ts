@@ -38,9 +38,13 @@ test('Stop mid-stream freezes the text, marks it stopped, and stops the model', 
   // The toggle sits still while the text streams beside it.
   expect(await chat.stop.boundingBox()).toEqual(sendBox);
 
+  const stopRequest = page.waitForRequest((request) => /\/api\/chat\/msg_[0-9a-f]{32}\/stop$/.test(request.url()));
   await chat.stop.click();
   const clickedUs = await chat.lastClickUs();
   const textAtStop = await chat.lastReplyText();
+  // Besides aborting, the component asks the server to stop the reply by id,
+  // for proxies that keep the upstream connection open.
+  expect((await stopRequest).method()).toBe('POST');
 
   await expect(chat.lastReply()).toHaveAttribute('data-status', 'stopped');
   await expect(chat.lastReply().getByText('Stopped', { exact: true })).toBeVisible();
