@@ -1,0 +1,548 @@
+//! What the relay costs: Reins between clients and a model API, against the
+//! same clients talking to the same API directly. Prints figures; asserts
+//! nothing.
+//!
+//! Run with `cargo bench -p reins --bench relay`.
+//!
+//! The relay is the real `reins` binary (release build) in its own process,
+//! so its memory can be read from `/proc`. The upstream and the clients run
+//! here, on raw TCP, with as little work per chunk as possible: every token
+//! carries the time it was written (`t<nanoseconds>;`), and the clients find
+//! those marks in the raw bytes without parsing JSON, so both paths pay the
+//! same client and upstream costs and the difference is the relay's.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// Tokens per stream in the delivery runs, at [`TOKEN_INTERVAL`] apart.
+const TOKENS: usize = 40;
+/// Requests whose time to first token is measured while the streams run.
+const PROBES: usize = 30;
+/// 20 tokens per second.
+const TOKEN_INTERVAL: Duration = Duration::from_millis(50);
+const CONCURRENCY: [usize; 3] = [1, 50, 500];
+/// Disconnects measured for each of the three cases.
+const CLOSES: usize = 200;
+/// Streams held open to measure memory.
+const MEMORY_STREAMS: usize = 500;
+
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    origin().elapsed().as_nanos() as u64
+}
+
+// ---------------------------------------------------------------------------
+// The upstream: an OpenAI-compatible stream whose behaviour the prompt picks.
+// ---------------------------------------------------------------------------
+
+/// What the upstream does with one request, written into the prompt.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// Head, then `tokens` tokens at `interval`, then `[DONE]`.
+    Stream { tokens: usize, interval: Duration },
+    /// Head, then silence.
+    Think,
+    /// Silence, not even a head.
+    NoHead,
+}
+
+impl Mode {
+    fn prompt(self, id: u64) -> String {
+        match self {
+            Self::Stream { tokens, interval } => {
+                format!("id={id} mode=stream tokens={tokens} interval_us={}", interval.as_micros())
+            }
+            Self::Think => format!("id={id} mode=think"),
+            Self::NoHead => format!("id={id} mode=nohead"),
+        }
+    }
+
+    fn parse(prompt: &str) -> (u64, Self) {
+        let field = |name: &str| {
+            prompt
+                .split_whitespace()
+                .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+                .unwrap_or("0")
+        };
+        let id = field("id").parse().unwrap_or(0);
+        let mode = match field("mode") {
+            "stream" => Self::Stream {
+                tokens: field("tokens").parse().unwrap_or(1),
+                interval: Duration::from_micros(field("interval_us").parse().unwrap_or(0)),
+            },
+            "think" => Self::Think,
+            _ => Self::NoHead,
+        };
+        (id, mode)
+    }
+}
+
+/// When the upstream saw each request arrive and each connection close, by id.
+#[derive(Default)]
+struct Sightings {
+    requests: Mutex<HashMap<u64, Instant>>,
+    closes: Mutex<HashMap<u64, Instant>>,
+    changed: Notify,
+}
+
+impl Sightings {
+    async fn wait_for(
+        &self,
+        map: impl Fn(&Self) -> &Mutex<HashMap<u64, Instant>>,
+        id: u64,
+    ) -> Instant {
+        loop {
+            let notified = self.changed.notified();
+            if let Some(at) = map(self).lock().unwrap().get(&id) {
+                return *at;
+            }
+            if tokio::time::timeout(Duration::from_secs(10), notified).await.is_err() {
+                panic!("upstream never saw {id}");
+            }
+        }
+    }
+}
+
+async fn start_upstream() -> (SocketAddr, Arc<Sightings>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sightings = Arc::new(Sightings::default());
+    let shared = sightings.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(upstream_connection(socket, shared.clone()));
+        }
+    });
+    (addr, sightings)
+}
+
+async fn upstream_connection(socket: TcpStream, sightings: Arc<Sightings>) {
+    socket.set_nodelay(true).unwrap();
+    let (mut reader, mut writer) = socket.into_split();
+    let Some(body) = read_request_body(&mut reader).await else { return };
+    let prompt = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.pointer("/messages/0/content")?.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let (id, mode) = Mode::parse(&prompt);
+    sightings.requests.lock().unwrap().insert(id, Instant::now());
+    sightings.changed.notify_waiters();
+
+    let write = async {
+        let head =
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+        match mode {
+            Mode::NoHead => std::future::pending::<()>().await,
+            Mode::Think => {
+                writer.write_all(head.as_bytes()).await.ok()?;
+                std::future::pending::<()>().await;
+            }
+            Mode::Stream { tokens, interval } => {
+                writer.write_all(head.as_bytes()).await.ok()?;
+                let start = tokio::time::Instant::now();
+                for index in 0..tokens {
+                    tokio::time::sleep_until(start + interval * index as u32).await;
+                    let chunk = format!(
+                        "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"t{};\"}}}}]}}\n\n",
+                        now_ns()
+                    );
+                    writer.write_all(chunk.as_bytes()).await.ok()?;
+                }
+                let end = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+                writer.write_all(end.as_bytes()).await.ok()?;
+                std::future::pending::<()>().await;
+            }
+        }
+        Some(())
+    };
+    let closed = async {
+        let mut buffer = [0u8; 512];
+        while let Ok(read) = reader.read(&mut buffer).await {
+            if read == 0 {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        _ = write => {}
+        () = closed => {}
+    }
+    sightings.closes.lock().unwrap().insert(id, Instant::now());
+    sightings.changed.notify_waiters();
+}
+
+async fn read_request_body(reader: &mut tokio::net::tcp::OwnedReadHalf) -> Option<String> {
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = reader.read(&mut buffer).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buffer[..read]);
+        let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&data[..end]).to_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0);
+        if data.len() >= end + 4 + length {
+            return Some(String::from_utf8_lossy(&data[end + 4..end + 4 + length]).into_owned());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The clients.
+// ---------------------------------------------------------------------------
+
+/// Where a client sends its request: through the relay, or straight upstream.
+#[derive(Clone, Copy)]
+enum Target {
+    Relay(SocketAddr),
+    Direct(SocketAddr),
+}
+
+impl Target {
+    async fn open(self, prompt: &str) -> TcpStream {
+        let (addr, path, body) = match self {
+            Self::Relay(addr) => (
+                addr,
+                "/api/chat",
+                serde_json::json!({"messages": [{"role": "user", "content": prompt}]}),
+            ),
+            Self::Direct(addr) => (
+                addr,
+                "/v1/chat/completions",
+                serde_json::json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": prompt}]}),
+            ),
+        };
+        let body = body.to_string();
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        socket.set_nodelay(true).unwrap();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        socket
+    }
+}
+
+/// Finds `t<digits>;` marks in a byte stream fed in pieces.
+#[derive(Default)]
+struct MarkScanner {
+    /// Digits of a mark cut by a read boundary.
+    partial: Option<u64>,
+}
+
+impl MarkScanner {
+    fn feed(&mut self, bytes: &[u8], mut on_mark: impl FnMut(u64)) {
+        let mut index = 0;
+        while index < bytes.len() {
+            if let Some(value) = self.partial.as_mut() {
+                match bytes[index] {
+                    digit @ b'0'..=b'9' => *value = *value * 10 + u64::from(digit - b'0'),
+                    b';' => on_mark(self.partial.take().unwrap()),
+                    _ => self.partial = None,
+                }
+            } else if bytes[index] == b't' && bytes.get(index + 1).is_none_or(u8::is_ascii_digit) {
+                self.partial = Some(0);
+            }
+            index += 1;
+        }
+    }
+}
+
+/// One streamed reply: the time to its first token and each token's delay.
+struct Delivery {
+    first_token: Duration,
+    delays_us: Vec<f64>,
+}
+
+async fn stream_one(target: Target, id: u64, tokens: usize, start_after: Duration) -> Delivery {
+    tokio::time::sleep(start_after).await;
+    let prompt = Mode::Stream { tokens, interval: TOKEN_INTERVAL }.prompt(id);
+    let mut socket = target.open(&prompt).await;
+    // From the request written: connection setup is the same either way.
+    let sent = Instant::now();
+    let mut scanner = MarkScanner::default();
+    let mut buffer = vec![0u8; 16 * 1024];
+    let mut first_token = None;
+    let mut delays_us = Vec::with_capacity(tokens);
+    while delays_us.len() < tokens {
+        let read = socket.read(&mut buffer).await.unwrap();
+        assert!(read > 0, "stream {id} ended early");
+        let now = now_ns();
+        scanner.feed(&buffer[..read], |sent_ns| {
+            first_token.get_or_insert_with(|| sent.elapsed());
+            delays_us.push(now.saturating_sub(sent_ns) as f64 / 1000.0);
+        });
+    }
+    Delivery { first_token: first_token.unwrap(), delays_us }
+}
+
+async fn read_until(socket: &mut TcpStream, needle: &[u8]) {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !seen.windows(needle.len()).any(|w| w == needle) {
+        let read = socket.read(&mut buffer).await.unwrap();
+        assert!(read > 0, "closed before {:?}", String::from_utf8_lossy(needle));
+        seen.extend_from_slice(&buffer[..read]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The relay, as its own process.
+// ---------------------------------------------------------------------------
+
+struct Relay {
+    process: tokio::process::Child,
+    addr: SocketAddr,
+}
+
+impl Relay {
+    async fn start(upstream: SocketAddr) -> Self {
+        let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_reins"))
+            .env("REINS_ADDR", "127.0.0.1:0")
+            .env("REINS_UPSTREAM_URL", format!("http://{upstream}/v1"))
+            .env("REINS_MODEL", "m")
+            .env("REINS_MAX_STREAMS", "100000")
+            .env("REINS_MAX_STREAMS_PER_CLIENT", "100000")
+            .env("RUST_LOG", "warn,reins=info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the reins binary runs");
+        let mut log = BufReader::new(process.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = log.next_line().await.unwrap().expect("reins exited before listening");
+            if let Some((_, addr)) = line.split_once("listening on http://") {
+                break addr.trim().parse().unwrap();
+            }
+        };
+        // Keep reading the log (one line per stream) so the pipe never fills.
+        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+        Self { process, addr }
+    }
+
+    /// CPU time the relay process has used (user + system), from `/proc`.
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.process.id().unwrap()))
+            .expect("/proc is readable");
+        // Fields after the command name, which is in parentheses.
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // Linux reports in clock ticks of 1/100 s (USER_HZ) on every common platform.
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Resident memory of the relay process, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.process.id().unwrap()))
+                .expect("/proc is readable");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Figures.
+// ---------------------------------------------------------------------------
+
+fn percentile(sorted: &[f64], fraction: f64) -> f64 {
+    let index = ((sorted.len() - 1) as f64 * fraction).round() as usize;
+    sorted[index]
+}
+
+fn sorted(mut values: Vec<f64>) -> Vec<f64> {
+    values.sort_by(f64::total_cmp);
+    values
+}
+
+struct Summary {
+    first_token_median_us: f64,
+    delay_median_us: f64,
+    delay_p99_us: f64,
+}
+
+/// Runs `streams` streams at once and, while they all run, [`PROBES`]
+/// requests one after another whose time to first token is measured.
+async fn deliver(target: Target, streams: usize, next_id: &mut u64) -> Summary {
+    let mut tasks = Vec::with_capacity(streams);
+    for index in 0..streams {
+        *next_id += 1;
+        // People do not press Send in lockstep: the streams start spread
+        // over one token interval, so their tokens are too.
+        let start_after = TOKEN_INTERVAL * index as u32 / streams as u32;
+        tasks.push(tokio::spawn(stream_one(target, *next_id, TOKENS, start_after)));
+    }
+    // Probe once every stream is running.
+    tokio::time::sleep(TOKEN_INTERVAL * 2).await;
+    let mut first_tokens = Vec::with_capacity(PROBES);
+    for _ in 0..PROBES {
+        *next_id += 1;
+        let probe = stream_one(target, *next_id, 1, Duration::ZERO).await;
+        first_tokens.push(probe.first_token.as_secs_f64() * 1e6);
+    }
+    let mut delays = Vec::new();
+    for task in tasks {
+        delays.extend(task.await.unwrap().delays_us);
+    }
+    let first_tokens = sorted(first_tokens);
+    let delays = sorted(delays);
+    Summary {
+        first_token_median_us: percentile(&first_tokens, 0.5),
+        delay_median_us: percentile(&delays, 0.5),
+        delay_p99_us: percentile(&delays, 0.99),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum CloseCase {
+    MidStream,
+    Thinking,
+    BeforeHeaders,
+}
+
+async fn close_to_close(
+    relay: SocketAddr,
+    sightings: &Sightings,
+    case: CloseCase,
+    next_id: &mut u64,
+) -> Vec<f64> {
+    let mut lags = Vec::with_capacity(CLOSES);
+    for _ in 0..CLOSES {
+        *next_id += 1;
+        let id = *next_id;
+        let mode = match case {
+            CloseCase::MidStream => {
+                Mode::Stream { tokens: 1000, interval: Duration::from_millis(2) }
+            }
+            CloseCase::Thinking => Mode::Think,
+            CloseCase::BeforeHeaders => Mode::NoHead,
+        };
+        let mut socket = Target::Relay(relay).open(&mode.prompt(id)).await;
+        match case {
+            CloseCase::MidStream => {
+                let mut scanner = MarkScanner::default();
+                let mut marks = 0;
+                let mut buffer = [0u8; 4096];
+                while marks < 3 {
+                    let read = socket.read(&mut buffer).await.unwrap();
+                    scanner.feed(&buffer[..read], |_| marks += 1);
+                }
+            }
+            CloseCase::Thinking => read_until(&mut socket, b"start-step").await,
+            CloseCase::BeforeHeaders => {
+                read_until(&mut socket, b"\"start\"").await;
+                sightings.wait_for(|s| &s.requests, id).await;
+            }
+        }
+        // Stamped before the close: on loopback, the relay can see it and
+        // close its own upstream connection before `drop` has even returned.
+        let client_closed = Instant::now();
+        drop(socket);
+        let upstream_closed = sightings.wait_for(|s| &s.closes, id).await;
+        lags.push((upstream_closed - client_closed).as_secs_f64() * 1e6);
+    }
+    sorted(lags)
+}
+
+// One thread for the upstream and the clients, so they take as little as
+// possible of the two cores away from the relay being measured.
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    origin();
+    let (upstream, sightings) = start_upstream().await;
+    let relay = Relay::start(upstream).await;
+    let mut next_id = 0u64;
+
+    println!("Reins relay benchmark: relay minus direct, same upstream on loopback");
+    println!(
+        "({TOKENS} tokens per stream at 20 tokens/s, streams started over one token interval; {} cores)\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    // Warm both paths: connections, allocator, page cache.
+    deliver(Target::Relay(relay.addr), 10, &mut next_id).await;
+    deliver(Target::Direct(upstream), 10, &mut next_id).await;
+
+    println!(
+        "streams  first token overhead (median)  delivery overhead median / p99   (direct median / p99)"
+    );
+    println!("         ({PROBES} requests made while the streams run)");
+    let mut cpu_per_chunk = Duration::ZERO;
+    for streams in CONCURRENCY {
+        let direct = deliver(Target::Direct(upstream), streams, &mut next_id).await;
+        let cpu_before = relay.cpu_time();
+        let relayed = deliver(Target::Relay(relay.addr), streams, &mut next_id).await;
+        let chunks = streams * TOKENS + PROBES;
+        cpu_per_chunk = (relay.cpu_time() - cpu_before) / chunks as u32;
+        println!(
+            "{streams:>7}  {:>27.3} ms  {:>12.3} ms / {:>8.3} ms   ({:.3} ms / {:.3} ms)",
+            (relayed.first_token_median_us - direct.first_token_median_us) / 1000.0,
+            (relayed.delay_median_us - direct.delay_median_us) / 1000.0,
+            (relayed.delay_p99_us - direct.delay_p99_us) / 1000.0,
+            direct.delay_median_us / 1000.0,
+            direct.delay_p99_us / 1000.0,
+        );
+    }
+
+    println!(
+        "relay CPU per relayed token at 500 streams: {:.1} µs",
+        cpu_per_chunk.as_secs_f64() * 1e6
+    );
+
+    println!("\nclient close -> upstream close, through the relay ({CLOSES} each)");
+    println!("case               median        p99        max");
+    for (name, case) in [
+        ("mid-stream", CloseCase::MidStream),
+        ("model thinking", CloseCase::Thinking),
+        ("before headers", CloseCase::BeforeHeaders),
+    ] {
+        let lags = close_to_close(relay.addr, &sightings, case, &mut next_id).await;
+        println!(
+            "{name:<15} {:>7.3} ms {:>7.3} ms {:>7.3} ms",
+            percentile(&lags, 0.5) / 1000.0,
+            percentile(&lags, 0.99) / 1000.0,
+            lags.last().unwrap() / 1000.0,
+        );
+    }
+
+    // Memory: streams that stay open and keep delivering slowly.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = relay.rss_kib();
+    let mut open = Vec::with_capacity(MEMORY_STREAMS);
+    for _ in 0..MEMORY_STREAMS {
+        next_id += 1;
+        let prompt =
+            Mode::Stream { tokens: 10_000, interval: Duration::from_millis(500) }.prompt(next_id);
+        open.push(Target::Relay(relay.addr).open(&prompt).await);
+    }
+    for socket in &mut open {
+        read_until(socket, b"text-delta").await;
+    }
+    let loaded = relay.rss_kib();
+    println!(
+        "\nmemory: {MEMORY_STREAMS} open relayed streams: {:.1} KiB each (relay RSS {idle} KiB idle, {loaded} KiB loaded)",
+        (loaded.saturating_sub(idle)) as f64 / MEMORY_STREAMS as f64
+    );
+}
