@@ -155,3 +155,33 @@ async fn a_slow_client_still_gets_every_token() {
     upstream.request().await;
     upstream.closed().await;
 }
+
+#[tokio::test]
+async fn an_upstream_that_never_accepts_times_out_on_connect() {
+    // A listener that never accepts, with its queue filled: the kernel stops
+    // answering the handshake, so the next connection attempt hangs.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match tokio::time::timeout(Duration::from_millis(100), tokio::net::TcpStream::connect(addr))
+            .await
+        {
+            Ok(Ok(stream)) => fillers.push(stream),
+            _ => break,
+        }
+    }
+    let url = format!("http://{addr}/v1");
+    let reins =
+        Reins::with_args(&["--upstream-url", &url, "--model", "m", "--connect-timeout-ms", "300"])
+            .await;
+    let started = Instant::now();
+    let mut client = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
+    let frames = data_frames(&dechunk(&client.read_to_end().await));
+    assert_eq!(part_types(&frames), ["start", "error", "[DONE]"]);
+    assert_eq!(error_text(&frames), "The model API did not connect within 300ms.");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    drop(listener);
+}
