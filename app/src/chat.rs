@@ -1,20 +1,33 @@
 //! The `Chat` component: a message list over a composer whose one button sends
-//! and stops.
+//! and stops, with the actions people expect on replies.
 
 mod composer;
+mod demo_report;
 mod inflight;
+mod markdown_view;
+mod message;
 mod message_list;
+
+use std::time::Duration;
 
 use leptos::html::Textarea;
 use leptos::prelude::*;
 
-use crate::conversation::Conversation;
+use crate::browser;
+use crate::conversation::{ActionError, Conversation, PendingReply};
 use composer::Composer;
 use inflight::{InFlight, request_stop};
 use message_list::MessageList;
 
 /// The endpoint a [`Chat`] posts to unless told otherwise.
 pub const DEFAULT_ENDPOINT: &str = "/api/chat";
+
+/// The local storage key a [`Chat`] keeps its conversation under unless told otherwise.
+pub const DEFAULT_STORAGE_KEY: &str = "reins-chat";
+
+/// How long after a change the conversation is saved (it is also saved when
+/// the page is hidden or closed).
+const SAVE_DELAY: Duration = Duration::from_millis(300);
 
 /// A streaming chat that talks to any backend speaking the AI SDK UI message
 /// stream, with a Send button that turns into Stop while a reply is in flight.
@@ -23,6 +36,10 @@ pub fn Chat(
     /// The URL the conversation is POSTed to.
     #[prop(into, default = DEFAULT_ENDPOINT.into())]
     endpoint: String,
+    /// The local storage key the conversation is kept under, so it survives a
+    /// reload; give each chat on a page its own.
+    #[prop(into, default = DEFAULT_STORAGE_KEY.into())]
+    storage_key: String,
 ) -> impl IntoView {
     let conversation = RwSignal::new(Conversation::new(new_chat_id()));
     let draft = RwSignal::new(String::new());
@@ -31,6 +48,8 @@ pub fn Chat(
     // thread-safe) storage; the `StoredValue` handle itself is `Copy`.
     let in_flight = StoredValue::new_local(None::<InFlight>);
     let phase = Memo::new(move |_| conversation.with(|chat| chat.phase()));
+    let endpoint = StoredValue::new(endpoint);
+    let storage_key = StoredValue::new(storage_key);
 
     let abort = move || {
         if let Some(request) = in_flight.try_update_value(Option::take).flatten() {
@@ -42,32 +61,97 @@ pub fn Chat(
             let _ = textarea.focus();
         }
     };
-    let stop_endpoint = endpoint.clone();
+    // Every action that asks for a reply ends here.
+    let start =
+        move |action: &dyn Fn(&mut Conversation, f64) -> Result<PendingReply, ActionError>| {
+            let now = browser::now_ms();
+            let Some(Ok(pending)) = conversation.try_update(|chat| action(chat, now)) else {
+                return false;
+            };
+            abort();
+            let request = InFlight::start(endpoint.get_value(), pending, conversation);
+            in_flight.set_value(request);
+            true
+        };
     let send = Callback::new(move |()| {
         let text = draft.get_untracked();
-        let Some(Ok(pending)) = conversation.try_update(|chat| chat.submit(&text)) else {
-            return;
-        };
-        draft.set(String::new());
-        abort();
-        let request = InFlight::start(endpoint.clone(), pending, conversation);
-        in_flight.set_value(request);
+        if start(&|chat, now| chat.submit(&text, now)) {
+            draft.set(String::new());
+        }
         focus_composer();
     });
     // Freeze the reply first, then cancel the request: whatever is still in
     // flight after this line can no longer change the text on screen.
     let stop = Callback::new(move |()| {
         let stopped = conversation.try_update(|chat| {
-            let reply = chat.stop()?;
+            let reply = chat.stop(browser::now_ms())?;
             chat.message(&reply)?.server_id.clone()
         });
         abort();
         if let Some(message_id) = stopped.flatten() {
-            request_stop(&stop_endpoint, &message_id);
+            request_stop(&endpoint.get_value(), &message_id);
         }
         focus_composer();
     });
+    let actions = ChatActions {
+        regenerate: Callback::new(move |()| {
+            start(&|chat, now| chat.regenerate(now));
+            focus_composer();
+        }),
+        continue_reply: Callback::new(move |()| {
+            start(&|chat, now| chat.continue_reply(now));
+            focus_composer();
+        }),
+        edit_and_resend: Callback::new(move |(id, text): (String, String)| {
+            start(&|chat, now| chat.edit_and_resend(&id, &text, now));
+            focus_composer();
+        }),
+    };
+    provide_context(actions);
+    let new_chat = move |_| {
+        abort();
+        conversation.update(|chat| chat.clear(new_chat_id()));
+        draft.set(String::new());
+        focus_composer();
+    };
     on_cleanup(abort);
+
+    // The saved conversation is loaded once the page is interactive: loading
+    // it while hydrating would not match what the server rendered.
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(saved) = storage_key.with_value(|key: &String| browser::load(key))
+            && let Ok(saved) = serde_json::from_str::<Conversation>(&saved)
+        {
+            conversation.set(saved.restored());
+        }
+        ready.set(true);
+    });
+    let save = move || {
+        if !ready.get_untracked() {
+            return;
+        }
+        let json = conversation.with_untracked(|chat| {
+            (!chat.messages().is_empty()).then(|| serde_json::to_string(chat).ok()).flatten()
+        });
+        storage_key.with_value(|key: &String| browser::store(key, json.as_deref()));
+    };
+    let save_scheduled = StoredValue::new(false);
+    Effect::new(move |_| {
+        conversation.track();
+        if ready.get() && !save_scheduled.get_value() {
+            save_scheduled.set_value(true);
+            set_timeout(
+                move || {
+                    save_scheduled.set_value(false);
+                    save();
+                },
+                SAVE_DELAY,
+            );
+        }
+    });
+    // A reply streaming when the page goes away is saved as it stands.
+    let _ = window_event_listener(leptos::ev::pagehide, move |_| save());
 
     let on_keydown = move |event: leptos::ev::KeyboardEvent| {
         if event.key() == "Escape" && phase.get_untracked().is_busy() {
@@ -76,11 +160,6 @@ pub fn Chat(
         }
     };
 
-    // Effects run only in the browser, so this turns true once the chat is
-    // hydrated and interactive: a hook for tests and for host page styles.
-    let ready = RwSignal::new(false);
-    Effect::new(move |_| ready.set(true));
-
     view! {
         <section
             class="reins-chat"
@@ -88,10 +167,24 @@ pub fn Chat(
             data-ready=move || ready.get().to_string()
             on:keydown=on_keydown
         >
+            <div class="reins-toolbar">
+                <button type="button" class="reins-action" on:click=new_chat>
+                    "New chat"
+                </button>
+            </div>
             <MessageList conversation/>
             <Composer draft phase textarea on_send=send on_stop=stop/>
         </section>
     }
+}
+
+/// What a message's buttons can ask the chat to do.
+#[derive(Clone, Copy)]
+pub(crate) struct ChatActions {
+    pub regenerate: Callback<()>,
+    pub continue_reply: Callback<()>,
+    /// The id of a user message and its new text.
+    pub edit_and_resend: Callback<(String, String)>,
 }
 
 /// An id for a new chat; it also prefixes the ids of the chat's messages.

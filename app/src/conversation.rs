@@ -6,10 +6,20 @@
 //! tested, above all this one: once a reply is stopped, nothing that arrives
 //! for it afterwards (bytes already in flight, a late `finish`) changes it.
 
-use crate::protocol::{ChatRequest, Role, UiMessage, UiMessageChunk, UiMessagePart};
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{ChatRequest, Role, UiMessage, UiMessageChunk, UiMessagePart, Usage};
+
+/// What the chat asks the model when the user continues a stopped reply.
+///
+/// Chat Completions has no standard way to extend the last assistant message,
+/// so the partial reply is sent as it is, followed by this request.
+pub const CONTINUE_PROMPT: &str =
+    "Continue your previous reply exactly where it stopped, without repeating anything.";
 
 /// Where one message is in its life; shown in the message's `data-status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
     /// Submitted, no text yet.
     Pending,
@@ -59,8 +69,36 @@ impl Phase {
     }
 }
 
+/// How a reply went, for the quiet line under it. Times are in milliseconds
+/// on the clock the caller passes in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplyStats {
+    pub asked_at: f64,
+    pub first_token_at: Option<f64>,
+    pub ended_at: Option<f64>,
+    /// Text deltas received.
+    pub deltas: u64,
+    /// Token counts, when the backend reports them.
+    pub usage: Option<Usage>,
+}
+
+impl ReplyStats {
+    /// Milliseconds from asking to the first token.
+    pub fn time_to_first_token(&self) -> Option<f64> {
+        Some(self.first_token_at? - self.asked_at)
+    }
+
+    /// Output tokens per second while the text streamed: the reported count
+    /// when there is one, else the number of deltas.
+    pub fn tokens_per_second(&self) -> Option<f64> {
+        let seconds = (self.ended_at? - self.first_token_at?) / 1000.0;
+        let tokens = self.usage.map_or(self.deltas, |usage| usage.output_tokens);
+        (seconds > 0.0 && tokens > 1).then(|| tokens as f64 / seconds)
+    }
+}
+
 /// One message of the conversation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// The client-side id; stable for the life of the message.
     pub id: String,
@@ -71,23 +109,30 @@ pub struct Message {
     pub error: Option<String>,
     /// The id the backend gave the reply in its `start` part.
     pub server_id: Option<String>,
+    /// How the reply went (assistant messages only).
+    pub stats: Option<ReplyStats>,
+    /// When the user stopped this reply, in the caller's milliseconds.
+    pub stopped_at: Option<f64>,
     /// Bumped on every change, so a view can tell cheaply whether to redraw.
+    #[serde(skip)]
     pub revision: u64,
 }
 
-/// Why a message could not be sent.
+/// Why an action could not be taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SubmitError {
+pub enum ActionError {
     /// The message has no visible text.
     Empty,
     /// A reply is still in flight; stop it first.
     Busy,
+    /// The action does not apply to that message (or there is none).
+    NotApplicable,
 }
 
 /// A reply that has just been asked for: its id and the request that asks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PendingReply {
-    /// The id of the new assistant message; later events name it.
+    /// The id of the assistant message that receives the reply.
     pub reply_id: String,
     pub request: ChatRequest,
 }
@@ -102,11 +147,12 @@ pub enum StreamEnd {
 }
 
 /// The messages of one chat and the reply in flight, if any.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Conversation {
     chat_id: String,
     messages: Vec<Message>,
     /// Index of the assistant message still open, if any.
+    #[serde(skip)]
     active: Option<usize>,
     next_id: u64,
 }
@@ -115,6 +161,18 @@ impl Conversation {
     /// An empty conversation; `chat_id` also prefixes the ids of its messages.
     pub fn new(chat_id: impl Into<String>) -> Self {
         Self { chat_id: chat_id.into(), messages: Vec::new(), active: None, next_id: 1 }
+    }
+
+    /// A conversation saved earlier: any reply that was still streaming when
+    /// it was saved cannot be resumed, so it comes back stopped.
+    pub fn restored(mut self) -> Self {
+        self.active = None;
+        for message in &mut self.messages {
+            if message.status.is_open() {
+                message.status = MessageStatus::Stopped;
+            }
+        }
+        self
     }
 
     /// The chat's id, sent with every request.
@@ -132,6 +190,11 @@ impl Conversation {
         self.messages.iter().find(|message| message.id == id)
     }
 
+    /// Whether `id` is the last message.
+    pub fn is_last(&self, id: &str) -> bool {
+        self.messages.last().is_some_and(|message| message.id == id)
+    }
+
     /// What the composer's button offers now.
     pub fn phase(&self) -> Phase {
         match self.active.map(|index| self.messages[index].status) {
@@ -143,25 +206,85 @@ impl Conversation {
 
     /// Adds the user's message and an empty reply, and returns the request
     /// that asks for the reply.
-    pub fn submit(&mut self, text: &str) -> Result<PendingReply, SubmitError> {
+    pub fn submit(&mut self, text: &str, now: f64) -> Result<PendingReply, ActionError> {
         if text.trim().is_empty() {
-            return Err(SubmitError::Empty);
+            return Err(ActionError::Empty);
         }
-        if self.active.is_some() {
-            return Err(SubmitError::Busy);
-        }
+        self.ensure_idle()?;
         self.push(Role::User, text.to_owned(), MessageStatus::Done);
-        let request = self.request();
-        let reply_id = self.push(Role::Assistant, String::new(), MessageStatus::Pending);
-        self.active = Some(self.messages.len() - 1);
-        Ok(PendingReply { reply_id, request })
+        Ok(self.ask(now, None))
+    }
+
+    /// Replaces the last reply with a new one to the same conversation.
+    pub fn regenerate(&mut self, now: f64) -> Result<PendingReply, ActionError> {
+        self.ensure_idle()?;
+        let last = self.messages.last().ok_or(ActionError::NotApplicable)?;
+        if last.role != Role::Assistant {
+            return Err(ActionError::NotApplicable);
+        }
+        let replaced = self.messages.pop().and_then(|message| message.server_id);
+        let mut pending = self.ask(now, None);
+        pending.request.trigger = "regenerate-message";
+        pending.request.message_id = replaced;
+        Ok(pending)
+    }
+
+    /// Asks the model to carry on from the last reply, which was stopped; the
+    /// new text is added to it.
+    pub fn continue_reply(&mut self, now: f64) -> Result<PendingReply, ActionError> {
+        self.ensure_idle()?;
+        let index = self.messages.len().checked_sub(1).ok_or(ActionError::NotApplicable)?;
+        let last = &self.messages[index];
+        if last.role != Role::Assistant || last.status != MessageStatus::Stopped {
+            return Err(ActionError::NotApplicable);
+        }
+        let mut request = self.request();
+        request.messages.push(UiMessage {
+            id: format!("{}-continue", last.id),
+            role: Role::User,
+            parts: vec![UiMessagePart::Text { text: CONTINUE_PROMPT.into() }],
+        });
+        let reply = &mut self.messages[index];
+        reply.status = MessageStatus::Pending;
+        reply.stopped_at = None;
+        reply.error = None;
+        reply.stats = Some(ReplyStats { asked_at: now, ..ReplyStats::default() });
+        reply.revision += 1;
+        self.active = Some(index);
+        Ok(PendingReply { reply_id: reply.id.clone(), request })
+    }
+
+    /// Replaces the text of an earlier user message, drops everything after
+    /// it, and asks for a new reply.
+    pub fn edit_and_resend(
+        &mut self,
+        id: &str,
+        text: &str,
+        now: f64,
+    ) -> Result<PendingReply, ActionError> {
+        if text.trim().is_empty() {
+            return Err(ActionError::Empty);
+        }
+        self.ensure_idle()?;
+        let index = self.messages.iter().position(|m| m.id == id && m.role == Role::User);
+        let index = index.ok_or(ActionError::NotApplicable)?;
+        self.messages.truncate(index + 1);
+        let message = &mut self.messages[index];
+        message.text = text.to_owned();
+        message.revision += 1;
+        Ok(self.ask(now, None))
+    }
+
+    /// Empties the conversation for a new chat under `chat_id`.
+    pub fn clear(&mut self, chat_id: impl Into<String>) {
+        *self = Self::new(chat_id);
     }
 
     /// Applies one part of the reply stream to the reply it belongs to.
     ///
     /// Returns whether anything changed. Parts for a reply that is no longer
     /// open are ignored: that is what keeps a stopped reply frozen.
-    pub fn apply(&mut self, reply_id: &str, chunk: UiMessageChunk) -> bool {
+    pub fn apply(&mut self, reply_id: &str, chunk: UiMessageChunk, now: f64) -> bool {
         let Some(reply) = self.open_reply(reply_id) else {
             return false;
         };
@@ -170,11 +293,22 @@ impl Conversation {
             UiMessageChunk::TextDelta { delta, .. } => {
                 reply.text.push_str(&delta);
                 reply.status = MessageStatus::Streaming;
+                if let Some(stats) = &mut reply.stats {
+                    stats.first_token_at.get_or_insert(now);
+                    stats.deltas += 1;
+                }
             }
-            UiMessageChunk::Finish { .. } => return self.close(MessageStatus::Done, None),
-            UiMessageChunk::Abort { .. } => return self.close(MessageStatus::Stopped, None),
+            UiMessageChunk::Finish { message_metadata, .. } => {
+                if let (Some(stats), Some(usage)) =
+                    (&mut reply.stats, message_metadata.and_then(|m| m.usage))
+                {
+                    stats.usage = Some(usage);
+                }
+                return self.close(MessageStatus::Done, None, now);
+            }
+            UiMessageChunk::Abort { .. } => return self.close(MessageStatus::Stopped, None, now),
             UiMessageChunk::Error { error_text } => {
-                return self.close(MessageStatus::Error, Some(error_text));
+                return self.close(MessageStatus::Error, Some(error_text), now);
             }
             _ => return false,
         }
@@ -184,32 +318,49 @@ impl Conversation {
 
     /// Records that the response stream ended. A reply still open then was cut
     /// short unless the stream closed properly.
-    pub fn end_stream(&mut self, reply_id: &str, end: StreamEnd) -> bool {
+    pub fn end_stream(&mut self, reply_id: &str, end: StreamEnd, now: f64) -> bool {
         if self.open_reply(reply_id).is_none() {
             return false;
         }
         match end {
-            StreamEnd::Done => self.close(MessageStatus::Done, None),
+            StreamEnd::Done => self.close(MessageStatus::Done, None, now),
             StreamEnd::Closed => self.close(
                 MessageStatus::Error,
                 Some("The connection closed before the reply was complete.".into()),
+                now,
             ),
         }
     }
 
     /// Marks the reply as failed, keeping whatever text it has.
-    pub fn fail(&mut self, reply_id: &str, reason: impl Into<String>) -> bool {
+    pub fn fail(&mut self, reply_id: &str, reason: impl Into<String>, now: f64) -> bool {
         if self.open_reply(reply_id).is_none() {
             return false;
         }
-        self.close(MessageStatus::Error, Some(reason.into()))
+        self.close(MessageStatus::Error, Some(reason.into()), now)
     }
 
     /// Stops the reply in flight, keeping its text; returns its id.
-    pub fn stop(&mut self) -> Option<String> {
+    pub fn stop(&mut self, now: f64) -> Option<String> {
         let index = self.active?;
-        self.close(MessageStatus::Stopped, None);
+        self.messages[index].stopped_at = Some(now);
+        self.close(MessageStatus::Stopped, None, now);
         Some(self.messages[index].id.clone())
+    }
+
+    fn ensure_idle(&self) -> Result<(), ActionError> {
+        if self.active.is_some() { Err(ActionError::Busy) } else { Ok(()) }
+    }
+
+    /// Adds an empty reply and returns the request for it.
+    fn ask(&mut self, now: f64, message_id: Option<String>) -> PendingReply {
+        let mut request = self.request();
+        request.message_id = message_id;
+        let reply_id = self.push(Role::Assistant, String::new(), MessageStatus::Pending);
+        let index = self.messages.len() - 1;
+        self.messages[index].stats = Some(ReplyStats { asked_at: now, ..ReplyStats::default() });
+        self.active = Some(index);
+        PendingReply { reply_id, request }
     }
 
     /// The request body for the conversation as it stands.
@@ -241,6 +392,8 @@ impl Conversation {
             status,
             error: None,
             server_id: None,
+            stats: None,
+            stopped_at: None,
             revision: 0,
         });
         id
@@ -252,13 +405,16 @@ impl Conversation {
         (reply.id == reply_id).then_some(reply)
     }
 
-    fn close(&mut self, status: MessageStatus, error: Option<String>) -> bool {
+    fn close(&mut self, status: MessageStatus, error: Option<String>, now: f64) -> bool {
         let Some(index) = self.active.take() else {
             return false;
         };
         let reply = &mut self.messages[index];
         reply.status = status;
         reply.error = error;
+        if let Some(stats) = &mut reply.stats {
+            stats.ended_at = Some(now);
+        }
         reply.revision += 1;
         true
     }
@@ -267,6 +423,9 @@ impl Conversation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A time, in milliseconds, for tests that do not look at time.
+    const T: f64 = 1_000.0;
 
     fn delta(text: &str) -> UiMessageChunk {
         UiMessageChunk::TextDelta { id: "t".into(), delta: text.into() }
@@ -283,7 +442,7 @@ mod tests {
     #[test]
     fn submit_adds_the_message_and_a_pending_reply() {
         let mut chat = Conversation::new("c");
-        let pending = chat.submit("Hello").unwrap();
+        let pending = chat.submit("Hello", T).unwrap();
         assert_eq!(chat.phase(), Phase::Submitted);
         assert_eq!(chat.messages().len(), 2);
         assert_eq!(chat.messages()[0].role, Role::User);
@@ -299,22 +458,22 @@ mod tests {
     #[test]
     fn blank_and_concurrent_submits_are_refused() {
         let mut chat = Conversation::new("c");
-        assert_eq!(chat.submit("  \n ").unwrap_err(), SubmitError::Empty);
-        chat.submit("one").unwrap();
-        assert_eq!(chat.submit("two").unwrap_err(), SubmitError::Busy);
+        assert_eq!(chat.submit("  \n ", T).unwrap_err(), ActionError::Empty);
+        chat.submit("one", T).unwrap();
+        assert_eq!(chat.submit("two", T).unwrap_err(), ActionError::Busy);
         assert_eq!(chat.messages().len(), 2, "nothing was added by the refused submits");
     }
 
     #[test]
     fn a_reply_streams_then_finishes() {
         let mut chat = Conversation::new("c");
-        let id = chat.submit("Hi").unwrap().reply_id;
-        assert!(chat.apply(&id, UiMessageChunk::Start { message_id: Some("msg_9".into()) }));
+        let id = chat.submit("Hi", T).unwrap().reply_id;
+        assert!(chat.apply(&id, UiMessageChunk::Start { message_id: Some("msg_9".into()) }, T));
         assert_eq!(chat.phase(), Phase::Submitted, "a start part carries no text yet");
-        assert!(chat.apply(&id, delta("Hel")));
+        assert!(chat.apply(&id, delta("Hel"), T));
         assert_eq!(chat.phase(), Phase::Streaming);
-        assert!(chat.apply(&id, delta("lo")));
-        assert!(chat.apply(&id, finish()));
+        assert!(chat.apply(&id, delta("lo"), T));
+        assert!(chat.apply(&id, finish(), T));
         let message = reply(&chat, &id);
         assert_eq!((message.text.as_str(), message.status), ("Hello", MessageStatus::Done));
         assert_eq!(message.server_id.as_deref(), Some("msg_9"));
@@ -324,17 +483,17 @@ mod tests {
     #[test]
     fn a_stopped_reply_keeps_its_text_and_ignores_everything_after() {
         let mut chat = Conversation::new("c");
-        let id = chat.submit("Hi").unwrap().reply_id;
-        chat.apply(&id, delta("Partial"));
-        assert_eq!(chat.stop().as_deref(), Some(id.as_str()));
+        let id = chat.submit("Hi", T).unwrap().reply_id;
+        chat.apply(&id, delta("Partial"), T);
+        assert_eq!(chat.stop(T).as_deref(), Some(id.as_str()));
         assert_eq!(chat.phase(), Phase::Idle);
         let stopped = reply(&chat, &id);
 
         // Bytes that were already in flight when Stop was pressed.
-        assert!(!chat.apply(&id, delta(" more")));
-        assert!(!chat.apply(&id, finish()));
-        assert!(!chat.end_stream(&id, StreamEnd::Closed));
-        assert!(!chat.fail(&id, "aborted"));
+        assert!(!chat.apply(&id, delta(" more"), T));
+        assert!(!chat.apply(&id, finish(), T));
+        assert!(!chat.end_stream(&id, StreamEnd::Closed, T));
+        assert!(!chat.fail(&id, "aborted", T));
         assert_eq!(reply(&chat, &id), stopped);
         assert_eq!(stopped.text, "Partial");
         assert_eq!(stopped.status, MessageStatus::Stopped);
@@ -343,34 +502,34 @@ mod tests {
     #[test]
     fn stop_before_the_first_token_works_and_the_user_can_send_again() {
         let mut chat = Conversation::new("c");
-        let first = chat.submit("Hi").unwrap().reply_id;
-        assert!(chat.stop().is_some());
+        let first = chat.submit("Hi", T).unwrap().reply_id;
+        assert!(chat.stop(T).is_some());
         assert_eq!(reply(&chat, &first).status, MessageStatus::Stopped);
-        let second = chat.submit("Again").unwrap();
+        let second = chat.submit("Again", T).unwrap();
         assert_eq!(chat.phase(), Phase::Submitted);
         // The stopped reply is part of the history sent with the next request.
         assert_eq!(second.request.messages.len(), 3);
         // A late part for the first reply cannot touch the second.
-        assert!(!chat.apply(&first, delta("late")));
+        assert!(!chat.apply(&first, delta("late"), T));
         assert_eq!(reply(&chat, &second.reply_id).text, "");
     }
 
     #[test]
     fn stop_with_nothing_in_flight_does_nothing() {
         let mut chat = Conversation::new("c");
-        assert_eq!(chat.stop(), None);
-        let id = chat.submit("Hi").unwrap().reply_id;
-        chat.apply(&id, finish());
-        assert_eq!(chat.stop(), None);
+        assert_eq!(chat.stop(T), None);
+        let id = chat.submit("Hi", T).unwrap().reply_id;
+        chat.apply(&id, finish(), T);
+        assert_eq!(chat.stop(T), None);
         assert_eq!(reply(&chat, &id).status, MessageStatus::Done);
     }
 
     #[test]
     fn errors_keep_the_partial_text() {
         let mut chat = Conversation::new("c");
-        let id = chat.submit("Hi").unwrap().reply_id;
-        chat.apply(&id, delta("Half"));
-        chat.apply(&id, UiMessageChunk::Error { error_text: "upstream failed".into() });
+        let id = chat.submit("Hi", T).unwrap().reply_id;
+        chat.apply(&id, delta("Half"), T);
+        chat.apply(&id, UiMessageChunk::Error { error_text: "upstream failed".into() }, T);
         let message = reply(&chat, &id);
         assert_eq!(message.status, MessageStatus::Error);
         assert_eq!(message.text, "Half");
@@ -381,40 +540,175 @@ mod tests {
     #[test]
     fn a_stream_that_closes_early_is_an_error_and_done_without_finish_is_done() {
         let mut chat = Conversation::new("c");
-        let cut = chat.submit("Hi").unwrap().reply_id;
-        chat.apply(&cut, delta("Half"));
-        assert!(chat.end_stream(&cut, StreamEnd::Closed));
+        let cut = chat.submit("Hi", T).unwrap().reply_id;
+        chat.apply(&cut, delta("Half"), T);
+        assert!(chat.end_stream(&cut, StreamEnd::Closed, T));
         assert_eq!(reply(&chat, &cut).status, MessageStatus::Error);
 
-        let done = chat.submit("Again").unwrap().reply_id;
-        chat.apply(&done, delta("Whole"));
-        assert!(chat.end_stream(&done, StreamEnd::Done));
+        let done = chat.submit("Again", T).unwrap().reply_id;
+        chat.apply(&done, delta("Whole"), T);
+        assert!(chat.end_stream(&done, StreamEnd::Done, T));
         assert_eq!(reply(&chat, &done).status, MessageStatus::Done);
     }
 
     #[test]
     fn an_abort_part_from_the_backend_marks_the_reply_stopped() {
         let mut chat = Conversation::new("c");
-        let id = chat.submit("Hi").unwrap().reply_id;
-        chat.apply(&id, delta("Some"));
-        chat.apply(&id, UiMessageChunk::Abort { reason: None });
+        let id = chat.submit("Hi", T).unwrap().reply_id;
+        chat.apply(&id, delta("Some"), T);
+        chat.apply(&id, UiMessageChunk::Abort { reason: None }, T);
         assert_eq!(reply(&chat, &id).status, MessageStatus::Stopped);
     }
 
     #[test]
     fn every_visible_change_bumps_the_revision() {
         let mut chat = Conversation::new("c");
-        let id = chat.submit("Hi").unwrap().reply_id;
+        let id = chat.submit("Hi", T).unwrap().reply_id;
         let before = reply(&chat, &id).revision;
-        chat.apply(&id, delta("a"));
+        chat.apply(&id, delta("a"), T);
         let after_delta = reply(&chat, &id).revision;
         assert!(after_delta > before);
-        chat.stop();
+        chat.stop(T);
         assert!(reply(&chat, &id).revision > after_delta);
         // Parts that change nothing visible leave it alone.
         let mut other = Conversation::new("d");
-        let id = other.submit("Hi").unwrap().reply_id;
-        assert!(!other.apply(&id, UiMessageChunk::StartStep));
+        let id = other.submit("Hi", T).unwrap().reply_id;
+        assert!(!other.apply(&id, UiMessageChunk::StartStep, T));
         assert_eq!(reply(&other, &id).revision, 0);
+    }
+
+    fn finished_exchange(chat: &mut Conversation, question: &str, answer: &str) -> String {
+        let id = chat.submit(question, T).unwrap().reply_id;
+        chat.apply(&id, UiMessageChunk::Start { message_id: Some(format!("srv-{id}")) }, T);
+        chat.apply(&id, delta(answer), T);
+        chat.apply(&id, finish(), T);
+        id
+    }
+
+    fn texts(chat: &Conversation) -> Vec<(Role, String)> {
+        chat.messages().iter().map(|m| (m.role, m.text.clone())).collect()
+    }
+
+    #[test]
+    fn regenerate_replaces_the_last_reply() {
+        let mut chat = Conversation::new("c");
+        let old = finished_exchange(&mut chat, "Q", "A");
+        let pending = chat.regenerate(T).unwrap();
+        assert_ne!(pending.reply_id, old);
+        assert_eq!(texts(&chat), vec![(Role::User, "Q".into()), (Role::Assistant, "".into())]);
+        assert_eq!(pending.request.trigger, "regenerate-message");
+        assert_eq!(pending.request.message_id.as_deref(), Some(format!("srv-{old}").as_str()));
+        assert_eq!(pending.request.messages.len(), 1, "the replaced reply is not sent");
+        assert_eq!(chat.regenerate(T).unwrap_err(), ActionError::Busy);
+    }
+
+    #[test]
+    fn regenerate_needs_a_reply_to_replace() {
+        let mut chat = Conversation::new("c");
+        assert_eq!(chat.regenerate(T).unwrap_err(), ActionError::NotApplicable);
+    }
+
+    #[test]
+    fn continue_extends_a_stopped_reply_with_its_partial_text_in_the_request() {
+        let mut chat = Conversation::new("c");
+        let id = chat.submit("Q", T).unwrap().reply_id;
+        chat.apply(&id, delta("Half"), T);
+        chat.stop(T);
+        let pending = chat.continue_reply(T).unwrap();
+        assert_eq!(pending.reply_id, id, "the same message grows");
+        let sent: Vec<_> =
+            pending.request.messages.iter().map(|m| (m.role, m.parts.clone())).collect();
+        assert_eq!(
+            sent,
+            vec![
+                (Role::User, vec![UiMessagePart::Text { text: "Q".into() }]),
+                (Role::Assistant, vec![UiMessagePart::Text { text: "Half".into() }]),
+                (Role::User, vec![UiMessagePart::Text { text: CONTINUE_PROMPT.into() }]),
+            ]
+        );
+        assert_eq!(chat.phase(), Phase::Submitted);
+        chat.apply(&id, delta(" and the rest"), T);
+        chat.apply(&id, finish(), T);
+        assert_eq!(reply(&chat, &id).text, "Half and the rest");
+        assert_eq!(reply(&chat, &id).status, MessageStatus::Done);
+        assert_eq!(chat.messages().len(), 2, "the continue request is not shown");
+    }
+
+    #[test]
+    fn only_a_stopped_last_reply_can_be_continued() {
+        let mut chat = Conversation::new("c");
+        finished_exchange(&mut chat, "Q", "A");
+        assert_eq!(chat.continue_reply(T).unwrap_err(), ActionError::NotApplicable);
+    }
+
+    #[test]
+    fn edit_and_resend_replaces_everything_after_the_edited_message() {
+        let mut chat = Conversation::new("c");
+        finished_exchange(&mut chat, "Q1", "A1");
+        finished_exchange(&mut chat, "Q2", "A2");
+        let first_question = chat.messages()[0].id.clone();
+        let pending = chat.edit_and_resend(&first_question, "Q1 edited", T).unwrap();
+        assert_eq!(
+            texts(&chat),
+            vec![(Role::User, "Q1 edited".into()), (Role::Assistant, "".into())]
+        );
+        assert_eq!(pending.request.messages.len(), 1);
+        let assistant = chat.messages()[1].id.clone();
+        chat.stop(T);
+        assert_eq!(
+            chat.edit_and_resend(&assistant, "x", T).unwrap_err(),
+            ActionError::NotApplicable,
+            "only user messages are edited"
+        );
+        assert_eq!(chat.edit_and_resend(&first_question, " ", T).unwrap_err(), ActionError::Empty);
+    }
+
+    #[test]
+    fn stats_time_the_reply_and_keep_the_usage() {
+        let mut chat = Conversation::new("c");
+        let id = chat.submit("Q", 1_000.0).unwrap().reply_id;
+        chat.apply(&id, delta("a"), 1_300.0);
+        chat.apply(&id, delta("b"), 1_800.0);
+        let usage =
+            Usage { input_tokens: 4, output_tokens: 20, total_tokens: 24, reasoning_tokens: None };
+        let metadata = crate::protocol::MessageMetadata { usage: Some(usage) };
+        chat.apply(
+            &id,
+            UiMessageChunk::Finish { finish_reason: None, message_metadata: Some(metadata) },
+            2_300.0,
+        );
+        let stats = reply(&chat, &id).stats.unwrap();
+        assert_eq!(stats.time_to_first_token(), Some(300.0));
+        assert_eq!(stats.deltas, 2);
+        assert_eq!(stats.usage, Some(usage));
+        // 20 reported tokens over the 1 s from the first token to the end.
+        assert_eq!(stats.tokens_per_second(), Some(20.0));
+    }
+
+    #[test]
+    fn a_saved_conversation_comes_back_with_its_streaming_reply_stopped() {
+        let mut chat = Conversation::new("c");
+        finished_exchange(&mut chat, "Q1", "A1");
+        let streaming = chat.submit("Q2", T).unwrap().reply_id;
+        chat.apply(&streaming, delta("Part"), T);
+        let saved = serde_json::to_string(&chat).unwrap();
+
+        let mut restored = serde_json::from_str::<Conversation>(&saved).unwrap().restored();
+        assert_eq!(restored.phase(), Phase::Idle);
+        assert_eq!(reply(&restored, &streaming).status, MessageStatus::Stopped);
+        assert_eq!(reply(&restored, &streaming).text, "Part");
+        assert_eq!(texts(&restored), texts(&chat));
+        // New messages do not reuse old ids.
+        let next = restored.submit("Q3", T).unwrap().reply_id;
+        assert!(chat.messages().iter().all(|m| m.id != next));
+    }
+
+    #[test]
+    fn clear_starts_a_new_chat() {
+        let mut chat = Conversation::new("c");
+        finished_exchange(&mut chat, "Q", "A");
+        chat.clear("d");
+        assert!(chat.messages().is_empty());
+        assert_eq!(chat.chat_id(), "d");
     }
 }

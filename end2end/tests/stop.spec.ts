@@ -25,7 +25,7 @@ test('a reply streams in, and the button turns into Stop before the first token'
   await expect.poll(() => chat.lastReplyText()).not.toBe(early);
   const later = await chat.lastReplyText();
   expect(later.startsWith(early), 'text is only ever appended').toBe(true);
-  await expect(chat.log.locator('[data-role="user"]')).toHaveText('Tell me about streaming');
+  await expect(chat.log.locator('[data-role="user"] .reins-text')).toHaveText('Tell me about streaming');
 });
 
 test('Stop mid-stream freezes the text, marks it stopped, and stops the model', async ({ chat, page }) => {
@@ -109,7 +109,7 @@ test('the user can send again at once after Stop, and the stopped reply stays', 
   await chat.stop.click();
   const stoppedReply = chat.log.locator('[data-role="assistant"]').first();
   await expect(stoppedReply).toHaveAttribute('data-status', 'stopped');
-  const stoppedText = await stoppedReply.locator('.reins-text').textContent();
+  const stoppedText = await chat.replyBody(stoppedReply).textContent();
 
   // Enter sends, Shift+Enter makes a new line.
   await chat.input.pressSequentially('Second');
@@ -123,7 +123,7 @@ test('the user can send again at once after Stop, and the stopped reply stays', 
   await expect(chat.stop).toBeVisible();
   await expect(chat.lastReply()).toHaveAttribute('data-status', 'streaming');
   await expect(stoppedReply).toHaveAttribute('data-status', 'stopped');
-  await expect(stoppedReply.locator('.reins-text')).toHaveText(stoppedText!);
+  await expect(chat.replyBody(stoppedReply)).toHaveText(stoppedText!);
   await chat.stop.click();
 });
 

@@ -28,6 +28,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::time::{Instant, sleep_until};
 
+use app::conversation::CONTINUE_PROMPT;
+
 use crate::config::DemoConfig;
 pub use generations::{Generation, GenerationGuard, Generations, Outcome};
 
@@ -103,8 +105,13 @@ struct RequestMessage {
 
 async fn completions(
     State(state): State<DemoState>,
+    headers: axum::http::HeaderMap,
     request: Result<Json<CompletionRequest>, JsonRejection>,
 ) -> Response {
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.chars().take(100).collect());
     let request = match request {
         Ok(Json(request)) => request,
         Err(rejection) => return openai_error(rejection.status(), &rejection.body_text()),
@@ -115,16 +122,9 @@ async fn completions(
             "The demo model only streams: send \"stream\": true.",
         );
     }
-    let prompt = request
-        .messages
-        .iter()
-        .rev()
-        .find(|message| message.role == "user")
-        .map(|message| text_of(&message.content))
-        .unwrap_or_default();
-    let mut tokens = script::reply_tokens(&prompt);
     let limit =
         request.max_tokens.map_or(state.config.max_tokens, |n| n.min(state.config.max_tokens));
+    let mut tokens = reply_to(&request.messages, limit as usize);
     let finish_reason = if tokens.len() > limit as usize {
         tokens.truncate(limit as usize);
         "length"
@@ -144,7 +144,7 @@ async fn completions(
     let generations = state.generations;
 
     let stream = async_stream::stream! {
-        let mut generation = generations.begin(id.clone());
+        let mut generation = generations.begin(id.clone(), request_id);
         yield chunk(&id, json!({"role": "assistant", "content": ""}), None);
         let completion_tokens = tokens.len();
         for (index, token) in tokens.into_iter().enumerate() {
@@ -160,6 +160,23 @@ async fn completions(
         yield Event::default().data("[DONE]");
     };
     Sse::new(stream.map(Ok::<_, Infallible>)).into_response()
+}
+
+/// The demo's reply to a conversation: its script for the last user message,
+/// or, when asked to continue a stopped reply, the rest of that reply.
+fn reply_to(messages: &[RequestMessage], max_tokens: usize) -> Vec<String> {
+    let texts: Vec<(&str, String)> =
+        messages.iter().map(|m| (m.role.as_str(), text_of(&m.content))).collect();
+    if let [.., ("user", prompt), ("assistant", partial), ("user", last)] = texts.as_slice() {
+        if last == CONTINUE_PROMPT {
+            if let Some(rest) = script::continuation(prompt, partial, max_tokens) {
+                return rest;
+            }
+        }
+    }
+    let prompt =
+        texts.iter().rev().find(|(role, _)| *role == "user").map(|(_, text)| text.as_str());
+    script::reply_tokens(prompt.unwrap_or_default(), max_tokens)
 }
 
 /// One `chat.completion.chunk` frame.

@@ -215,9 +215,17 @@ impl Upstream {
     }
 
     /// Sends the streaming request and waits for a successful response head.
-    pub async fn send(&self, request: &ModelRequest) -> Result<reqwest::Response, RelayError> {
+    ///
+    /// `request_id` (the reply's message id) goes along as `x-request-id`, so
+    /// the upstream's logs (and the demo model's record) can be matched with
+    /// Reins' own.
+    pub async fn send(
+        &self,
+        request: &ModelRequest,
+        request_id: &str,
+    ) -> Result<reqwest::Response, RelayError> {
         let system = self.system_prompt.as_deref();
-        let mut builder = self.client.post(self.url.clone());
+        let mut builder = self.client.post(self.url.clone()).header("x-request-id", request_id);
         builder = match self.kind {
             UpstreamKind::Openai => {
                 let body = openai::request_body(&self.model, system, request);

@@ -10,7 +10,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
-use app::{App, shell};
+use app::{App, hosted_shell, shell};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -24,11 +24,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(async || ApiError::NotFound("There is no such API route.".into()));
     let page_routes = generate_route_list(App);
     let options = state.leptos_options.clone();
+    let demo = state.demo.is_some();
     Router::new()
         .nest("/api", api)
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
-        .leptos_routes(&state, page_routes, move || shell(options.clone()))
+        .leptos_routes(&state, page_routes, move || hosted_shell(options.clone(), demo))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
 }

@@ -53,7 +53,7 @@ async fn the_demo_reply_streams_whole_and_is_recorded_completed() {
         .await
         .unwrap();
     let frames = data_frames(&body);
-    assert_eq!(text_of(&frames), demo::script::reply_text("What is backpressure?"));
+    assert_eq!(text_of(&frames), demo::script::reply_text("What is backpressure?", 400));
     assert!(part_types(&frames).ends_with(&[
         "finish-step".into(),
         "finish".into(),
@@ -77,7 +77,7 @@ async fn the_demo_reply_streams_whole_and_is_recorded_completed() {
     }
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["outcome"], "completed");
-    let tokens = demo::script::reply_tokens("What is backpressure?").len();
+    let tokens = demo::script::reply_tokens("What is backpressure?", 400).len();
     assert_eq!(records[0]["tokens_sent"], tokens);
     assert!(records[0]["ended_at_us"].as_u64() >= records[0]["started_at_us"].as_u64());
     assert_eq!(generations.newest_first()[0].outcome, Outcome::Completed);
@@ -97,7 +97,7 @@ async fn the_demo_stops_at_its_token_limit() {
         .await
         .unwrap();
     let frames = data_frames(&body);
-    assert_eq!(text_of(&frames), demo::script::reply_tokens("Hi")[..5].concat());
+    assert_eq!(text_of(&frames), demo::script::reply_tokens("Hi", 5)[..5].concat());
     assert!(body.contains(r#""finishReason":"length""#));
 }
 

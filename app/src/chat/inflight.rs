@@ -32,17 +32,19 @@ impl InFlight {
                 let PendingReply { reply_id, request } = pending;
                 let apply = |parts: Vec<_>| {
                     // `try_update`: the chat may have been unmounted meanwhile.
+                    let now = crate::browser::now_ms();
                     conversation.try_update(|chat| {
                         for part in parts {
-                            chat.apply(&reply_id, part);
+                            chat.apply(&reply_id, part, now);
                         }
                     });
                 };
                 let outcome = stream_reply(&endpoint, &request, &signal, apply).await;
                 // After a Stop the reply is already closed and these change nothing.
+                let now = crate::browser::now_ms();
                 conversation.try_update(|chat| match outcome {
-                    Ok(end) => chat.end_stream(&reply_id, end),
-                    Err(error) => chat.fail(&reply_id, error.0),
+                    Ok(end) => chat.end_stream(&reply_id, end, now),
+                    Err(error) => chat.fail(&reply_id, error.0, now),
                 });
             });
             Some(Self { controller })

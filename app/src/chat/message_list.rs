@@ -1,8 +1,14 @@
-//! The message list: the conversation as a `role="log"` region.
+//! The message list: the conversation as a `role="log"` region that follows
+//! the newest text while, and only while, the reader is at the bottom.
 
+use leptos::html::Div;
 use leptos::prelude::*;
 
-use crate::conversation::{Conversation, Message, MessageStatus};
+use super::message::MessageView;
+use crate::conversation::Conversation;
+
+/// How close to the bottom (in CSS pixels) still counts as at the bottom.
+const AT_BOTTOM_SLACK: f64 = 24.0;
 
 /// Every message of the conversation, oldest first.
 #[component]
@@ -10,61 +16,93 @@ pub fn MessageList(conversation: RwSignal<Conversation>) -> impl IntoView {
     let ids = Memo::new(move |_| {
         conversation.with(|chat| chat.messages().iter().map(|m| m.id.clone()).collect::<Vec<_>>())
     });
-    // A log is a live region: keep assistive technology from reading the
-    // reply token by token while it is still being written.
+    // A log is a polite live region: `aria-busy` keeps assistive technology
+    // from reading a reply token by token; it announces it once, when done.
     let busy = move || conversation.with(|chat| chat.phase().is_busy()).to_string();
+    let log = NodeRef::<Div>::new();
+    let content = NodeRef::<Div>::new();
+    let following = RwSignal::new(true);
+
+    let scroll_to_bottom = move || {
+        if let Some(log) = log.get_untracked() {
+            log.set_scroll_top(log.scroll_height());
+        }
+    };
+    let at_bottom = move || {
+        log.get_untracked().is_none_or(|log| {
+            let distance = f64::from(log.scroll_height() - log.scroll_top() - log.client_height());
+            distance <= AT_BOTTOM_SLACK
+        })
+    };
+    // Any scroll, by wheel, keyboard, scrollbar or touch, decides whether to
+    // follow: at the bottom, follow; anywhere else, stay put.
+    let on_scroll = move |_| following.set(at_bottom());
+    // A wheel turned upwards stops following at once, before the scroll
+    // itself lands, so a token arriving meanwhile cannot pull the view back.
+    let on_wheel = move |event: leptos::ev::WheelEvent| {
+        let scrollable =
+            log.get_untracked().is_some_and(|log| log.scroll_height() > log.client_height());
+        if event.delta_y() < 0.0 && scrollable {
+            following.set(false);
+        }
+    };
+    let jump = move |_| {
+        following.set(true);
+        scroll_to_bottom();
+    };
+    follow_growth(content, move || {
+        if following.get_untracked() {
+            scroll_to_bottom();
+        }
+    });
 
     view! {
-        <div class="reins-log" role="log" aria-label="Conversation" aria-busy=busy>
-            <For each=move || ids.get() key=String::clone let:id>
-                <MessageView conversation id/>
-            </For>
+        <div class="reins-log-frame">
+            <div
+                node_ref=log
+                class="reins-log"
+                role="log"
+                aria-label="Conversation"
+                aria-busy=busy
+                tabindex="0"
+                on:scroll=on_scroll
+                on:wheel=on_wheel
+            >
+                <div node_ref=content class="reins-log-content">
+                    <For each=move || ids.get() key=String::clone let:id>
+                        <MessageView conversation id/>
+                    </For>
+                </div>
+            </div>
+            <Show when=move || !following.get()>
+                <button type="button" class="reins-jump" on:click=jump>
+                    "Jump to latest"
+                </button>
+            </Show>
         </div>
     }
 }
 
-/// One message. It redraws only when its own revision changes, not on every
-/// update of the conversation.
-#[component]
-fn MessageView(conversation: RwSignal<Conversation>, id: String) -> impl IntoView {
-    let id = StoredValue::new(id);
-    let revision = Memo::new(move |_| {
-        conversation.with(|chat| id.with_value(|id| chat.message(id).map(|m| m.revision)))
-    });
-    let field = move |read: fn(&Message) -> Option<String>| {
-        move || {
-            // Read, not just `track()`: a memo recomputes only when read, and
-            // one never recomputed stops passing changes on.
-            revision.get()?;
-            conversation.with_untracked(|chat| id.with_value(|id| chat.message(id).and_then(read)))
-        }
-    };
-    let text = field(|message| Some(message.text.clone()));
-    let status = field(|message| Some(message.status.as_str().to_owned()));
-    let error = field(|message| message.error.clone());
-    let is = move |wanted: MessageStatus| move || status().as_deref() == Some(wanted.as_str());
-    let role = conversation
-        .with_untracked(|chat| id.with_value(|id| chat.message(id).map(|m| m.role.as_str())))
-        .unwrap_or("assistant");
+/// Calls `on_grow` whenever the element's size changes, after layout and
+/// before paint, so following the text never shows a frame out of place.
+#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+fn follow_growth(element: NodeRef<Div>, on_grow: impl Fn() + Clone + 'static) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen::closure::Closure;
 
-    view! {
-        <article class="reins-message" data-role=role data-status=status>
-            <div class="reins-text">{text}</div>
-            <Show when=is(MessageStatus::Pending)>
-                <p class="reins-pending" aria-label="Waiting for the reply">
-                    <span></span>
-                    <span></span>
-                    <span></span>
-                </p>
-            </Show>
-            <Show when=is(MessageStatus::Stopped)>
-                <p class="reins-note reins-stopped">"Stopped"</p>
-            </Show>
-            <Show when=is(MessageStatus::Error)>
-                <p class="reins-note reins-error" role="alert">
-                    {error}
-                </p>
-            </Show>
-        </article>
+        Effect::new(move |_| {
+            let Some(element) = element.get() else { return };
+            let on_grow = on_grow.clone();
+            let callback = Closure::<dyn Fn()>::new(on_grow);
+            let Ok(observer) = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref())
+            else {
+                return;
+            };
+            observer.observe(&element);
+            let observer = send_wrapper::SendWrapper::new((observer, callback));
+            on_cleanup(move || observer.take().0.disconnect());
+        });
     }
 }

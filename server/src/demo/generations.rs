@@ -28,6 +28,9 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Generation {
     pub id: String,
+    /// The `x-request-id` of the request, which Reins sets to the reply's
+    /// message id: how a client finds the generation behind its reply.
+    pub request_id: Option<String>,
     /// Unix-epoch microseconds.
     pub started_at_us: u64,
     /// Unix-epoch microseconds; `null` while running.
@@ -48,13 +51,14 @@ impl Generations {
 
     /// Records a new running generation. The returned guard ends it: as
     /// completed if told so, and otherwise, when dropped, as client-closed.
-    pub fn begin(&self, id: String) -> GenerationGuard {
+    pub fn begin(&self, id: String, request_id: Option<String>) -> GenerationGuard {
         let mut generations = self.lock();
         if generations.len() == CAPACITY {
             generations.pop_front();
         }
         generations.push_back(Generation {
             id: id.clone(),
+            request_id,
             started_at_us: now_us(),
             ended_at_us: None,
             tokens_sent: 0,
@@ -132,7 +136,7 @@ mod tests {
     #[test]
     fn a_dropped_generation_is_client_closed_with_its_token_count() {
         let generations = Generations::default();
-        let mut guard = generations.begin("a".into());
+        let mut guard = generations.begin("a".into(), None);
         guard.token_sent();
         guard.token_sent();
         assert_eq!(generations.newest_first()[0].outcome, Outcome::Running);
@@ -147,10 +151,10 @@ mod tests {
     #[test]
     fn a_completed_generation_says_so_and_the_newest_comes_first() {
         let generations = Generations::default();
-        let mut first = generations.begin("first".into());
+        let mut first = generations.begin("first".into(), None);
         first.complete();
         drop(first);
-        drop(generations.begin("second".into()));
+        drop(generations.begin("second".into(), None));
         let records = generations.newest_first();
         assert_eq!(records[0].id, "second");
         assert_eq!(records[1].outcome, Outcome::Completed);
@@ -160,7 +164,7 @@ mod tests {
     fn old_generations_are_forgotten() {
         let generations = Generations::default();
         for index in 0..CAPACITY + 5 {
-            drop(generations.begin(index.to_string()));
+            drop(generations.begin(index.to_string(), None));
         }
         let records = generations.newest_first();
         assert_eq!(records.len(), CAPACITY);
@@ -171,6 +175,7 @@ mod tests {
     fn serializes_as_documented() {
         let generation = Generation {
             id: "g".into(),
+            request_id: Some("msg_1".into()),
             started_at_us: 1,
             ended_at_us: Some(2),
             tokens_sent: 3,
@@ -178,7 +183,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(generation).unwrap(),
-            serde_json::json!({"id": "g", "started_at_us": 1, "ended_at_us": 2, "tokens_sent": 3, "outcome": "client_closed"})
+            serde_json::json!({"id": "g", "request_id": "msg_1", "started_at_us": 1, "ended_at_us": 2, "tokens_sent": 3, "outcome": "client_closed"})
         );
     }
 }

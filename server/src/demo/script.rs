@@ -2,13 +2,31 @@
 //! prompt, with some Markdown, cut into word-sized tokens.
 
 /// The reply to `prompt`, as tokens: each is a word with the whitespace that
-/// follows it, so joining them gives back the text exactly.
-pub fn reply_tokens(prompt: &str) -> Vec<String> {
-    tokenize(&reply_text(prompt))
+/// follows it, so joining them gives back the text exactly. The reply fills
+/// out to about `max_tokens` with whole sections, and always ends with its
+/// closing line when it fits.
+pub fn reply_tokens(prompt: &str, max_tokens: usize) -> Vec<String> {
+    tokenize(&reply_text(prompt, max_tokens))
 }
 
-/// The full text of the reply to `prompt`.
-pub fn reply_text(prompt: &str) -> String {
+/// The rest of the reply to `prompt` after `partial`, when `partial` is how
+/// that reply began (a reply that was stopped); `None` otherwise.
+pub fn continuation(prompt: &str, partial: &str, max_tokens: usize) -> Option<Vec<String>> {
+    let mut tokens = reply_tokens(prompt, max_tokens);
+    let mut said = String::new();
+    let already = tokens.iter().take_while(|token| {
+        let fits = partial.starts_with(&format!("{said}{token}"));
+        if fits {
+            said.push_str(token);
+        }
+        fits
+    });
+    let count = already.count();
+    (said == partial).then(|| tokens.split_off(count))
+}
+
+/// The full text of the reply to `prompt`, about `max_tokens` long.
+pub fn reply_text(prompt: &str, max_tokens: usize) -> String {
     let words: Vec<&str> = prompt.split_whitespace().collect();
     let topic = if words.is_empty() { "nothing at all".to_owned() } else { excerpt(&words, 12) };
     let seed = fnv1a(prompt.as_bytes());
@@ -36,12 +54,35 @@ pub fn reply_text(prompt: &str) -> String {
     for (index, sentence) in THOUGHTS.iter().cycle().skip((seed % 7) as usize).take(6).enumerate() {
         text.push_str(&format!("{}. {}\n", index + 1, sentence.replace("{}", keyword)));
     }
-    text.push_str(&format!(
+    text.push_str(
         "\n> Every token you see was paced by the demo model; every token you did not see \
-         after pressing Stop was never generated.\n\n\
-         That is all the demo model has to say about *{topic}*."
-    ));
+         after pressing Stop was never generated.\n\n",
+    );
+    let closing = format!("That is all the demo model has to say about *{topic}*.");
+    let budget = max_tokens.saturating_sub(tokenize(&closing).len());
+    let mut section = 1;
+    loop {
+        let extra = extra_section(section, keyword, seed);
+        if tokenize(&text).len() + tokenize(&extra).len() > budget {
+            break;
+        }
+        text.push_str(&extra);
+        section += 1;
+    }
+    text.push_str(&closing);
     text
+}
+
+/// One more section for a long reply: a heading, a paragraph and a table.
+fn extra_section(number: usize, keyword: &str, seed: u64) -> String {
+    let offset = (seed as usize + number) % THOUGHTS.len();
+    let first = THOUGHTS[offset].replace("{}", keyword);
+    let second = THOUGHTS[(offset + 3) % THOUGHTS.len()].replace("{}", keyword);
+    format!(
+        "## Part {number}: more on `{keyword}`\n\n\
+         {first} {second} Then look again with fresh eyes, and keep what still holds.\n\n\
+         | Step | What to do |\n|---|---|\n| {number}.1 | Write it down |\n| {number}.2 | Try it small |\n\n"
+    )
 }
 
 /// Splits `text` into tokens of one word and the whitespace after it.
@@ -99,22 +140,41 @@ mod tests {
 
     #[test]
     fn tokens_join_back_into_the_text() {
-        let text = reply_text("How do I stop a runaway model?");
+        let text = reply_text("How do I stop a runaway model?", 400);
         let tokens = tokenize(&text);
         assert_eq!(tokens.concat(), text);
-        assert!(tokens.len() > 150, "long enough to stop midway: {} tokens", tokens.len());
+        assert!(tokens.len() > 300 && tokens.len() <= 400, "{} tokens", tokens.len());
         assert!(tokens.iter().all(|token| !token.trim().is_empty()), "no whitespace-only tokens");
     }
 
     #[test]
+    fn the_reply_fills_out_to_the_limit_and_ends_properly() {
+        for max in [400, 2_000] {
+            let tokens = reply_tokens("Tell me everything", max);
+            assert!(tokens.len() <= max && tokens.len() + 60 > max, "{max}: {}", tokens.len());
+            assert!(tokens.concat().ends_with("to say about *Tell me everything*."));
+        }
+    }
+
+    #[test]
+    fn a_stopped_reply_continues_where_it_stopped() {
+        let tokens = reply_tokens("Go on", 400);
+        let partial = tokens[..25].concat();
+        let rest = continuation("Go on", &partial, 400).unwrap();
+        assert_eq!(format!("{partial}{}", rest.concat()), tokens.concat());
+        assert_eq!(continuation("Go on", "Something else entirely", 400), None);
+        assert_eq!(continuation("Go on", "", 400).unwrap(), tokens);
+    }
+
+    #[test]
     fn same_prompt_same_reply_different_prompt_different_reply() {
-        assert_eq!(reply_text("tell me about rust"), reply_text("tell me about rust"));
-        assert_ne!(reply_text("tell me about rust"), reply_text("tell me about tokio"));
+        assert_eq!(reply_text("tell me about rust", 400), reply_text("tell me about rust", 400));
+        assert_ne!(reply_text("tell me about rust", 400), reply_text("tell me about tokio", 400));
     }
 
     #[test]
     fn the_reply_uses_the_prompt_and_markdown() {
-        let text = reply_text("Explain backpressure in streams");
+        let text = reply_text("Explain backpressure in streams", 400);
         assert!(text.contains("*Explain backpressure in streams*"));
         assert!(text.contains("backpressure"), "the longest word is the keyword");
         assert!(text.contains("## ") && text.contains("```rust") && text.contains("- "));
@@ -122,8 +182,8 @@ mod tests {
 
     #[test]
     fn an_empty_or_markdown_heavy_prompt_still_reads_well() {
-        assert!(reply_text("").contains("*nothing at all*"));
-        let text = reply_text("**bold** _x_ `code`");
+        assert!(reply_text("", 400).contains("*nothing at all*"));
+        let text = reply_text("**bold** _x_ `code`", 400);
         assert!(text.contains("*bold x code*"), "prompt Markdown cannot break the emphasis");
     }
 

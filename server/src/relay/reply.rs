@@ -82,7 +82,7 @@ fn parts(
 ) -> impl Stream<Item = UiMessageChunk> + Send {
     let stopped = move || if is_shutdown() { End::Shutdown } else { End::Stopped };
     async_stream::stream! {
-        yield UiMessageChunk::Start { message_id: Some(message_id) };
+        yield UiMessageChunk::Start { message_id: Some(message_id.clone()) };
 
         let timeouts = upstream.timeouts();
         let deadline = TokioInstant::now() + timeouts.total.duration();
@@ -91,7 +91,7 @@ fn parts(
             biased;
             () = stop.cancelled() => Err(stopped()),
             () = sleep_until(deadline) => Err(End::Failed(RelayError::TotalTimeout(timeouts.total.duration()))),
-            response = timeout(timeouts.first_byte.duration(), upstream.send(&request)) => match response {
+            response = timeout(timeouts.first_byte.duration(), upstream.send(&request, &message_id)) => match response {
                 Ok(Ok(response)) => Ok(response),
                 Ok(Err(error)) => Err(End::Failed(error)),
                 Err(_) => Err(End::Failed(RelayError::FirstByteTimeout(timeouts.first_byte.duration()))),

@@ -1,0 +1,64 @@
+//! The few browser facilities the chat uses besides `fetch`: the clock, the
+//! clipboard, local storage, and the page's own settings.
+//!
+//! During server rendering none of them is ever reached (they are called from
+//! event handlers and effects, which run only in the browser), so there they
+//! are inert.
+
+/// Milliseconds since the Unix epoch, with sub-millisecond precision.
+pub fn now_ms() -> f64 {
+    #[cfg(feature = "hydrate")]
+    if let Some(performance) = web_sys::window().and_then(|window| window.performance()) {
+        return performance.time_origin() + performance.now();
+    }
+    0.0
+}
+
+/// Copies `text` to the clipboard; the browser may refuse without a word.
+#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+pub fn copy_to_clipboard(text: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.navigator().clipboard().write_text(text);
+    }
+}
+
+/// The text stored under `key` in local storage, if any.
+#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+pub fn load(key: &str) -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        let storage = web_sys::window()?.local_storage().ok()??;
+        storage.get_item(key).ok()?
+    }
+    #[cfg(not(feature = "hydrate"))]
+    None
+}
+
+/// Stores `value` under `key` in local storage. Storage can be full or
+/// switched off; the chat then simply does not survive a reload.
+#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+pub fn store(key: &str, value: Option<&str>) {
+    #[cfg(feature = "hydrate")]
+    if let Some(Ok(Some(storage))) = web_sys::window().map(|window| window.local_storage()) {
+        let _ = match value {
+            Some(value) => storage.set_item(key, value),
+            None => storage.remove_item(key),
+        };
+    }
+}
+
+/// Whether the page is the hosted chat on the built-in demo model, which the
+/// server marks with `<meta name="reins-demo">`.
+pub fn is_demo_page() -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::window()
+            .and_then(|window| window.document())
+            .and_then(|document| document.query_selector("meta[name=\"reins-demo\"]").ok())
+            .flatten()
+            .is_some()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    false
+}

@@ -1,0 +1,117 @@
+//! Under a stopped reply on the hosted demo: what the demo model itself says
+//! about that generation, the proof that Stop stopped the model.
+
+use leptos::prelude::*;
+
+use crate::conversation::Conversation;
+
+/// "The model stopped after 42 tokens, 4 ms after your click." Shown only on
+/// the hosted demo page, once the demo model has recorded the generation.
+#[component]
+pub fn DemoReport(conversation: RwSignal<Conversation>, id: StoredValue<String>) -> impl IntoView {
+    let report = RwSignal::new(None::<String>);
+    // Effects run only in the browser.
+    Effect::new(move |_| {
+        if !crate::browser::is_demo_page() {
+            return;
+        }
+        let Some((request_id, stopped_at)) = conversation.with_untracked(|chat| {
+            id.with_value(|id| {
+                chat.message(id).and_then(|m| Some((m.server_id.clone()?, m.stopped_at?)))
+            })
+        }) else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            if let Some(found) = fetch::ended_generation(&request_id).await {
+                report.try_set(Some(describe(found.tokens_sent, found.ended_at_us, stopped_at)));
+            }
+        });
+    });
+    move || report.get().map(|text| view! { <p class="reins-stats reins-demo-report">{text}</p> })
+}
+
+/// The sentence for a generation that ended at `ended_at_us` (Unix-epoch
+/// microseconds) after `tokens` tokens, for a Stop at `stopped_at` (Unix-epoch
+/// milliseconds).
+fn describe(tokens: u64, ended_at_us: u64, stopped_at: f64) -> String {
+    let after_ms = (ended_at_us as f64 / 1000.0 - stopped_at).max(0.0);
+    let noun = if tokens == 1 { "token" } else { "tokens" };
+    format!("The demo model stopped after {tokens} {noun}, {after_ms:.0} ms after your click.")
+}
+
+/// Server rendering never reaches this; it only has to compile.
+#[cfg(not(feature = "hydrate"))]
+mod fetch {
+    pub struct Generation {
+        pub ended_at_us: u64,
+        pub tokens_sent: u64,
+    }
+
+    pub async fn ended_generation(_request_id: &str) -> Option<Generation> {
+        None
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod fetch {
+    use std::time::Duration;
+
+    use gloo_net::http::Request;
+    use serde::Deserialize;
+
+    /// What the report needs of one record of `GET /api/demo/generations`.
+    #[derive(Deserialize)]
+    pub struct Generation {
+        request_id: Option<String>,
+        pub ended_at_us: u64,
+        pub tokens_sent: u64,
+    }
+
+    /// The record of the generation for `request_id`, once it has ended;
+    /// gives up after a second.
+    pub async fn ended_generation(request_id: &str) -> Option<Generation> {
+        for _ in 0..10 {
+            let response = Request::get("/api/demo/generations").send().await.ok()?;
+            let records: Vec<serde_json::Value> = response.json().await.ok()?;
+            let found = records
+                .into_iter()
+                .filter(|record| record["outcome"] != "running")
+                .filter_map(|record| serde_json::from_value::<Generation>(record).ok())
+                .find(|record| record.request_id.as_deref() == Some(request_id));
+            if found.is_some() {
+                return found;
+            }
+            gloo_timers_sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    async fn gloo_timers_sleep(duration: Duration) {
+        let (sender, receiver) = futures::channel::oneshot::channel::<()>();
+        leptos::prelude::set_timeout(
+            move || {
+                let _ = sender.send(());
+            },
+            duration,
+        );
+        let _ = receiver.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_reads_well() {
+        assert_eq!(
+            describe(42, 1_000_004_000, 1_000_000.0),
+            "The demo model stopped after 42 tokens, 4 ms after your click."
+        );
+        assert_eq!(
+            describe(1, 1_000_000_000, 1_000_000.0),
+            "The demo model stopped after 1 token, 0 ms after your click."
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! One message: its text (Markdown for replies), its status, how it went, and
+//! the buttons that act on it.
+
+use leptos::prelude::*;
+
+use super::ChatActions;
+use super::demo_report::DemoReport;
+use super::markdown_view::Markdown;
+use crate::browser;
+use crate::conversation::{Conversation, Message, MessageStatus, ReplyStats};
+use crate::protocol::Role;
+
+/// One message. It redraws only when its own revision changes, not on every
+/// update of the conversation.
+#[component]
+pub fn MessageView(conversation: RwSignal<Conversation>, id: String) -> impl IntoView {
+    let id = StoredValue::new(id);
+    let revision = Memo::new(move |_| {
+        conversation.with(|chat| id.with_value(|id| chat.message(id).map(|m| m.revision)))
+    });
+    // Reads one field of this message, tracking only its revision.
+    let field = move |read: fn(&Message) -> Option<String>| {
+        move || {
+            // Read, not just `track()`: a memo recomputes only when read, and
+            // one never recomputed stops passing changes on.
+            revision.get()?;
+            conversation.with_untracked(|chat| id.with_value(|id| chat.message(id).and_then(read)))
+        }
+    };
+    let text = field(|message| Some(message.text.clone()));
+    let status = field(|message| Some(message.status.as_str().to_owned()));
+    let is = move |wanted: MessageStatus| move || status().as_deref() == Some(wanted.as_str());
+    let error = field(|message| message.error.clone());
+    let role = conversation
+        .with_untracked(|chat| id.with_value(|id| chat.message(id).map(|m| m.role)))
+        .unwrap_or(Role::Assistant);
+    let idle = move || conversation.with(|chat| !chat.phase().is_busy());
+    let is_last = move || conversation.with(|chat| id.with_value(|id| chat.is_last(id)));
+
+    let body = match role {
+        Role::Assistant => view! { <Markdown text is_open=Signal::derive(move || {
+            let status = status();
+            status.as_deref() == Some("pending") || status.as_deref() == Some("streaming")
+        })/> }
+        .into_any(),
+        _ => view! { <UserText conversation id text/> }.into_any(),
+    };
+
+    view! {
+        <article class="reins-message" data-role=role.as_str() data-status=status>
+            {body}
+            <Show when=is(MessageStatus::Pending)>
+                <p class="reins-pending" role="status" aria-label="Waiting for the reply">
+                    <span></span>
+                    <span></span>
+                    <span></span>
+                </p>
+            </Show>
+            <Show when=is(MessageStatus::Stopped)>
+                <p class="reins-note reins-stopped">"Stopped"</p>
+                <DemoReport conversation id/>
+            </Show>
+            <Show when=is(MessageStatus::Error)>
+                <p class="reins-note reins-error" role="alert">
+                    {error}
+                </p>
+            </Show>
+            <Show when=move || role == Role::Assistant && !status().is_some_and(|s| s == "pending" || s == "streaming")>
+                <Stats conversation id/>
+                <ReplyActions conversation id idle is_last/>
+            </Show>
+        </article>
+    }
+}
+
+/// A user's message: its text as written, with Copy and Edit.
+#[component]
+fn UserText(
+    conversation: RwSignal<Conversation>,
+    id: StoredValue<String>,
+    text: impl Fn() -> Option<String> + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let editing = RwSignal::new(false);
+    let edited = RwSignal::new(String::new());
+    let idle = move || conversation.with(|chat| !chat.phase().is_busy());
+    let actions = expect_context::<ChatActions>();
+    let start_editing = move |_| {
+        edited.set(text().unwrap_or_default());
+        editing.set(true);
+    };
+    let resend = move || {
+        editing.set(false);
+        actions.edit_and_resend.run((id.get_value(), edited.get_untracked()));
+    };
+    let on_keydown = move |event: leptos::ev::KeyboardEvent| match event.key().as_str() {
+        "Enter" if !event.shift_key() && !event.is_composing() => {
+            event.prevent_default();
+            resend();
+        }
+        "Escape" => {
+            event.stop_propagation();
+            editing.set(false);
+        }
+        _ => {}
+    };
+
+    view! {
+        <Show
+            when=move || editing.get()
+            fallback=move || {
+                view! {
+                    <div class="reins-text">{text}</div>
+                    <div class="reins-actions">
+                        <CopyButton text=Signal::derive(move || text().unwrap_or_default()) label="Copy message"/>
+                        <button
+                            type="button"
+                            class="reins-action"
+                            aria-label="Edit message"
+                            disabled=move || !idle()
+                            on:click=start_editing
+                        >
+                            "Edit"
+                        </button>
+                    </div>
+                }
+            }
+        >
+            <div class="reins-edit">
+                <textarea
+                    class="reins-input"
+                    aria-label="Edit message"
+                    prop:value=move || edited.get()
+                    on:input=move |event| edited.set(event_target_value(&event))
+                    on:keydown=on_keydown
+                    autofocus
+                ></textarea>
+                <div class="reins-actions">
+                    <button
+                        type="button"
+                        class="reins-action reins-primary"
+                        disabled=move || !idle() || edited.with(|t| t.trim().is_empty())
+                        on:click=move |_| resend()
+                    >
+                        "Save and send"
+                    </button>
+                    <button type="button" class="reins-action" on:click=move |_| editing.set(false)>
+                        "Cancel"
+                    </button>
+                </div>
+            </div>
+        </Show>
+    }
+}
+
+/// The buttons under a finished reply: Copy always; Regenerate, Continue or
+/// Retry on the last reply, when nothing is streaming.
+#[component]
+fn ReplyActions(
+    conversation: RwSignal<Conversation>,
+    id: StoredValue<String>,
+    idle: impl Fn() -> bool + Copy + Send + Sync + 'static,
+    is_last: impl Fn() -> bool + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let actions = expect_context::<ChatActions>();
+    let status =
+        move || conversation.with(|chat| id.with_value(|id| chat.message(id).map(|m| m.status)));
+    let text = Signal::derive(move || {
+        conversation
+            .with(|chat| id.with_value(|id| chat.message(id).map(|m| m.text.clone())))
+            .unwrap_or_default()
+    });
+    let offer = move |wanted: &'static [MessageStatus]| {
+        move || idle() && is_last() && status().is_some_and(|s| wanted.contains(&s))
+    };
+
+    view! {
+        <div class="reins-actions">
+            <CopyButton text label="Copy reply"/>
+            <Show when=offer(&[MessageStatus::Done, MessageStatus::Stopped])>
+                <button type="button" class="reins-action" on:click=move |_| actions.regenerate.run(())>
+                    "Regenerate"
+                </button>
+            </Show>
+            <Show when=offer(&[MessageStatus::Stopped])>
+                <button type="button" class="reins-action" on:click=move |_| actions.continue_reply.run(())>
+                    "Continue"
+                </button>
+            </Show>
+            <Show when=offer(&[MessageStatus::Error])>
+                <button type="button" class="reins-action reins-primary" on:click=move |_| actions.regenerate.run(())>
+                    "Retry"
+                </button>
+            </Show>
+        </div>
+    }
+}
+
+/// A button that copies `text` and says so for a moment.
+#[component]
+pub fn CopyButton(text: Signal<String>, label: &'static str) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let copy = move |_| {
+        browser::copy_to_clipboard(&text.get_untracked());
+        copied.set(true);
+        set_timeout(move || copied.set(false), std::time::Duration::from_secs(2));
+    };
+    view! {
+        <button type="button" class="reins-action" aria-label=label on:click=copy>
+            {move || if copied.get() { "Copied" } else { "Copy" }}
+        </button>
+    }
+}
+
+/// The quiet line under a reply: time to first token, pace, and tokens used.
+#[component]
+fn Stats(conversation: RwSignal<Conversation>, id: StoredValue<String>) -> impl IntoView {
+    let stats = move || {
+        conversation.with(|chat| id.with_value(|id| chat.message(id).and_then(|m| m.stats)))
+    };
+    move || {
+        stats()
+            .and_then(|stats| describe(&stats))
+            .map(|line| view! { <p class="reins-stats">{line}</p> })
+    }
+}
+
+/// `0.42 s to first token · 31 tokens/s · 12 in, 230 out`, with what is known.
+fn describe(stats: &ReplyStats) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(ttft) = stats.time_to_first_token() {
+        parts.push(format!("{:.2} s to first token", ttft / 1000.0));
+    }
+    if let Some(rate) = stats.tokens_per_second() {
+        parts.push(format!("{rate:.0} tokens/s"));
+    }
+    if let Some(usage) = stats.usage {
+        parts.push(format!("{} in, {} out", usage.input_tokens, usage.output_tokens));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Usage;
+
+    #[test]
+    fn the_stats_line_says_what_is_known() {
+        let mut stats = ReplyStats { asked_at: 0.0, ..ReplyStats::default() };
+        assert_eq!(describe(&stats), None);
+        stats.first_token_at = Some(420.0);
+        stats.ended_at = Some(1_420.0);
+        stats.deltas = 31;
+        assert_eq!(describe(&stats).unwrap(), "0.42 s to first token · 31 tokens/s");
+        stats.usage = Some(Usage {
+            input_tokens: 12,
+            output_tokens: 230,
+            total_tokens: 242,
+            reasoning_tokens: None,
+        });
+        assert_eq!(
+            describe(&stats).unwrap(),
+            "0.42 s to first token · 230 tokens/s · 12 in, 230 out"
+        );
+    }
+}
