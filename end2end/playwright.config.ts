@@ -1,13 +1,20 @@
 import { defineConfig, devices } from '@playwright/test';
 
 /**
- * Two instances of the hosted chat on the built-in demo model:
- * - a "paced" one, slow enough to press Stop before the first token and mid-reply;
- * - a "fast" one, for replies that should run to the end.
- * Both run the debug build that `cargo leptos build` leaves in ../target.
+ * Instances of the hosted chat, all from the debug build that
+ * `cargo leptos build` leaves in ../target:
+ * - "paced" (demo model), slow enough to press Stop before the first token and mid-reply;
+ * - "fast" (demo model), for replies that should run to the end;
+ * - "medium" (demo model), for replies long enough to scroll, yet quick;
+ * - "echo", relaying to support/echo-model.mjs, for replies a test writes itself.
  */
 export const PACED_URL = 'http://127.0.0.1:3100';
 export const FAST_URL = 'http://127.0.0.1:3101';
+/** The demo model at a pace between the two, for replies that overflow the screen. */
+export const MEDIUM_URL = 'http://127.0.0.1:3102';
+/** Relays to the echo model in support/, which replies with the user's own message. */
+export const ECHO_URL = 'http://127.0.0.1:3103';
+const ECHO_MODEL_PORT = '3199';
 
 const server = (url: string, env: Record<string, string>) => ({
   command: '../target/debug/reins',
@@ -59,5 +66,23 @@ export default defineConfig({
       REINS_DEMO_TOKENS_PER_SECOND: '2000',
       REINS_DEMO_FIRST_TOKEN_DELAY_MS: '0',
     }),
+    server(MEDIUM_URL, {
+      REINS_DEMO_TOKENS_PER_SECOND: '60',
+      REINS_DEMO_FIRST_TOKEN_DELAY_MS: '0',
+    }),
+    {
+      command: 'node support/echo-model.mjs',
+      port: Number(ECHO_MODEL_PORT),
+      reuseExistingServer: !process.env.CI,
+      env: { ECHO_PORT: ECHO_MODEL_PORT },
+    },
+    {
+      ...server(ECHO_URL, {
+        REINS_UPSTREAM_URL: `http://127.0.0.1:${ECHO_MODEL_PORT}/v1`,
+        REINS_MODEL: 'echo',
+      }),
+      // This one has no demo model: wait for its health check instead.
+      url: `${ECHO_URL}/healthz`,
+    },
   ],
 });

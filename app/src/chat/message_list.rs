@@ -34,9 +34,20 @@ pub fn MessageList(conversation: RwSignal<Conversation>) -> impl IntoView {
             distance <= AT_BOTTOM_SLACK
         })
     };
-    // Any scroll, by wheel, keyboard, scrollbar or touch, decides whether to
-    // follow: at the bottom, follow; anywhere else, stay put.
-    let on_scroll = move |_| following.set(at_bottom());
+    // Any scroll, by wheel, keyboard, scrollbar or touch: back at the bottom,
+    // follow again; moved up, stop. Only a move up stops it: text can arrive
+    // between a scroll to the bottom and its event, so "not at the bottom"
+    // alone does not mean the reader left.
+    let last_top = StoredValue::new(0);
+    let on_scroll = move |_| {
+        let Some(top) = log.get_untracked().map(|log| log.scroll_top()) else { return };
+        if at_bottom() {
+            following.set(true);
+        } else if top < last_top.get_value() {
+            following.set(false);
+        }
+        last_top.set_value(top);
+    };
     // A wheel turned upwards stops following at once, before the scroll
     // itself lands, so a token arriving meanwhile cannot pull the view back.
     let on_wheel = move |event: leptos::ev::WheelEvent| {
@@ -69,6 +80,12 @@ pub fn MessageList(conversation: RwSignal<Conversation>) -> impl IntoView {
                 on:wheel=on_wheel
             >
                 <div node_ref=content class="reins-log-content">
+                    <Show when=move || ids.with(Vec::is_empty)>
+                        <p class="reins-empty">
+                            "Ask anything. If the reply goes the wrong way, press Stop (or Esc): "
+                            "the text stops at once and so does the model."
+                        </p>
+                    </Show>
                     <For each=move || ids.get() key=String::clone let:id>
                         <MessageView conversation id/>
                     </For>

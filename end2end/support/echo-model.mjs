@@ -1,0 +1,37 @@
+// An OpenAI-compatible streaming model for the end-to-end tests: it replies
+// with the last user message, word by word, so a test decides exactly what
+// the chat has to render. A message starting with "fail once:" gets half a
+// reply and a cut connection the first time, and a whole reply after that.
+import { createServer } from 'node:http';
+
+const port = Number(process.env.ECHO_PORT ?? 3199);
+const failedOnce = new Set();
+
+createServer((request, response) => {
+  if (request.method !== 'POST' || !request.url.endsWith('/chat/completions')) {
+    response.writeHead(404).end();
+    return;
+  }
+  let body = '';
+  request.on('data', (chunk) => (body += chunk));
+  request.on('end', async () => {
+    const { messages } = JSON.parse(body);
+    const prompt = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+    const words = prompt.match(/\S+\s*/g) ?? [];
+    const failNow = prompt.startsWith('fail once:') && !failedOnce.has(prompt);
+    if (failNow) failedOnce.add(prompt);
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const send = (delta, finish = null) =>
+      response.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`);
+    for (const [index, word] of words.entries()) {
+      if (failNow && index === Math.floor(words.length / 2)) {
+        response.destroy();
+        return;
+      }
+      send({ content: word });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    send({}, 'stop');
+    response.end('data: [DONE]\n\n');
+  });
+}).listen(port, '127.0.0.1');

@@ -1,0 +1,307 @@
+import AxeBuilder from '@axe-core/playwright';
+import { test, expect } from './fixtures/test';
+import { nowUs } from './fixtures/chat-page';
+import { ECHO_URL, FAST_URL, MEDIUM_URL, PACED_URL } from '../playwright.config';
+
+/** Everything the chat is not allowed to do with a hostile reply. */
+const HOSTILE_REPLY = [
+  '<img src=x onerror="window.pwned=1">',
+  '',
+  'Text with <script>window.pwned=2</script> inline.',
+  '',
+  '[click me](javascript:window.pwned=3) and [a real link](https://example.com/page)',
+  '',
+  '![tracking pixel](http://127.0.0.1:9/leak.png?q=secret)',
+].join('\n');
+
+test.describe('reading a reply', () => {
+  test('Markdown is rendered: headings, lists, quotes, tables, code with a Copy button', async ({ chat, page, context }) => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+    await chat.goto(FAST_URL);
+    await chat.sendMessage('Show me some Markdown');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    const body = chat.replyBody(chat.lastReply());
+    await expect(body.getByRole('heading', { level: 2 }).first()).toBeVisible();
+    await expect(body.locator('ul > li').first()).toBeVisible();
+    await expect(body.locator('ol > li').first()).toBeVisible();
+    await expect(body.locator('blockquote')).toBeVisible();
+    await expect(body.getByRole('table').first()).toBeVisible();
+    await expect(body.locator('em').first()).toBeVisible();
+    await expect(body.locator('strong').first()).toBeVisible();
+
+    const code = body.locator('.reins-code pre code');
+    await expect(code).toHaveClass('language-rust');
+    await expect(code).toHaveCSS('font-family', /mono/i);
+    await expect(body.locator('.reins-code pre')).toHaveCSS('overflow-x', 'auto');
+    await body.getByRole('button', { name: 'Copy code' }).click();
+    await expect(body.getByRole('button', { name: 'Copy code' })).toHaveText('Copied');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(await code.textContent());
+  });
+
+  test('a hostile reply runs no script, loads no image and makes no request', async ({ chat, page }) => {
+    const requests: string[] = [];
+    const dialogs: string[] = [];
+    page.on('request', (request) => requests.push(request.url()));
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    await chat.goto(ECHO_URL);
+    requests.length = 0;
+    await chat.sendMessage(HOSTILE_REPLY);
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    const body = chat.replyBody(chat.lastReply());
+
+    // Raw HTML is shown as text, never parsed.
+    await expect(body).toContainText('<img src=x onerror="window.pwned=1">');
+    await expect(body).toContainText('<script>window.pwned=2</script>');
+    await expect(body.locator('img, script, iframe, object, embed')).toHaveCount(0);
+
+    // Only the https link is a link, and it cannot reach back to this page.
+    const links = body.getByRole('link');
+    await expect(links).toHaveCount(2);
+    const real = body.getByRole('link', { name: 'a real link' });
+    await expect(real).toHaveAttribute('href', 'https://example.com/page');
+    await expect(real).toHaveAttribute('rel', 'noopener noreferrer nofollow');
+    await expect(real).toHaveAttribute('target', '_blank');
+    await expect(body.getByText('click me')).toBeVisible();
+    await expect(body.locator('a[href^="javascript"]')).toHaveCount(0);
+
+    // The image is a link to click, not a picture that loads.
+    const image = body.getByRole('link', { name: /tracking pixel/ });
+    await expect(image).toHaveAttribute('href', 'http://127.0.0.1:9/leak.png?q=secret');
+    await expect(image).toHaveAttribute('rel', 'noopener noreferrer nofollow');
+
+    await page.waitForTimeout(500);
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+    expect(dialogs).toEqual([]);
+    const origin = new URL(ECHO_URL).origin;
+    expect(requests.filter((url) => !url.startsWith(origin))).toEqual([]);
+    expect(requests.filter((url) => url.includes('leak.png'))).toEqual([]);
+  });
+
+  test('the pending indicator shows between submit and the first token', async ({ chat }) => {
+    await chat.goto(PACED_URL);
+    await chat.sendMessage('Take your time');
+    await expect(chat.lastReply().getByRole('status', { name: 'Waiting for the reply' })).toBeVisible();
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'streaming');
+    await expect(chat.lastReply().getByRole('status', { name: 'Waiting for the reply' })).toHaveCount(0);
+    await chat.stop.click();
+  });
+
+  test('the log announces a reply once: busy while it streams, not after', async ({ chat }) => {
+    await chat.goto(MEDIUM_URL);
+    await chat.sendMessage('Announce this');
+    await expect(chat.log).toHaveAttribute('aria-busy', 'true');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done', { timeout: 15_000 });
+    await expect(chat.log).toHaveAttribute('aria-busy', 'false');
+  });
+});
+
+test.describe('scrolling', () => {
+  test.use({ viewport: { width: 800, height: 500 } });
+
+  test('follows the text at the bottom, stops when scrolled up, and Jump to latest resumes', async ({ chat, page }) => {
+    await chat.goto(MEDIUM_URL);
+    await chat.sendMessage('A long one, please');
+    const overflow = () => chat.log.evaluate((log) => log.scrollHeight - log.clientHeight);
+    const distanceFromBottom = () =>
+      chat.log.evaluate((log) => log.scrollHeight - log.scrollTop - log.clientHeight);
+    await expect.poll(overflow).toBeGreaterThan(400);
+    // Following: the newest text stays in view.
+    await expect.poll(distanceFromBottom).toBeLessThan(30);
+
+    await chat.log.hover();
+    await page.mouse.wheel(0, -300);
+    const jump = page.getByRole('button', { name: 'Jump to latest' });
+    await expect(jump).toBeVisible();
+    const heldAt = await chat.log.evaluate((log) => log.scrollTop);
+    await page.waitForTimeout(700);
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'streaming');
+    expect(await chat.log.evaluate((log) => log.scrollTop)).toBe(heldAt);
+    expect(await distanceFromBottom()).toBeGreaterThan(100);
+
+    await jump.click();
+    await expect(jump).toBeHidden();
+    await expect.poll(distanceFromBottom).toBeLessThan(30);
+    const grown = await overflow();
+    await expect.poll(overflow).toBeGreaterThan(grown + 50);
+    expect(await distanceFromBottom()).toBeLessThan(30);
+    await chat.stop.click();
+  });
+});
+
+test.describe('acting on replies', () => {
+  test('Regenerate replaces the last reply', async ({ chat, page }) => {
+    await chat.goto(FAST_URL);
+    await chat.sendMessage('Once more');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    const before = await chat.generations();
+    const request = page.waitForRequest((r) => r.url().endsWith('/api/chat') && r.method() === 'POST');
+    await chat.lastReply().getByRole('button', { name: 'Regenerate' }).click();
+    const body = (await request).postDataJSON();
+    expect(body.trigger).toBe('regenerate-message');
+    expect(body.messages).toHaveLength(1);
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    await expect(chat.log.locator('[data-role]')).toHaveCount(2);
+    expect((await chat.generations()).length).toBe(before.length + 1);
+  });
+
+  test('Continue carries a stopped reply on from where it stopped', async ({ chat }) => {
+    await chat.goto(MEDIUM_URL);
+    await chat.sendMessage('Go on and on');
+    await expect.poll(async () => (await chat.lastReplyText()).length).toBeGreaterThan(80);
+    await chat.stop.click();
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'stopped');
+    const partial = await chat.lastReplyText();
+
+    await chat.lastReply().getByRole('button', { name: 'Continue' }).click();
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'streaming');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done', { timeout: 15_000 });
+    const continued = await chat.lastReplyText();
+    expect(continued.startsWith(partial.trimEnd().slice(0, -20))).toBe(true);
+    await expect(chat.log.locator('[data-role]')).toHaveCount(2);
+
+    // The demo model carried on its own script: the whole reply is the same
+    // as an uninterrupted one.
+    await chat.goto(FAST_URL);
+    await chat.page.getByRole('button', { name: 'New chat' }).click();
+    await chat.sendMessage('Go on and on');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    expect(await chat.lastReplyText()).toBe(continued);
+  });
+
+  test('editing an earlier message resends it and replaces what came after', async ({ chat, page }) => {
+    await chat.goto(FAST_URL);
+    await chat.sendMessage('First question');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    await chat.sendMessage('Second question');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    await expect(chat.log.locator('[data-role]')).toHaveCount(4);
+
+    const first = chat.log.locator('[data-role="user"]').first();
+    await first.getByRole('button', { name: 'Edit message' }).click();
+    const editor = first.getByRole('textbox', { name: 'Edit message' });
+    await editor.fill('First question, edited');
+    const request = page.waitForRequest((r) => r.url().endsWith('/api/chat') && r.method() === 'POST');
+    await first.getByRole('button', { name: 'Save and send' }).click();
+    expect((await request).postDataJSON().messages).toHaveLength(1);
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    await expect(chat.log.locator('[data-role]')).toHaveCount(2);
+    await expect(first.locator('.reins-text')).toHaveText('First question, edited');
+    await expect(chat.lastReply()).toContainText('First question, edited');
+  });
+
+  test('Copy copies a message', async ({ chat, page, context }) => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+    await chat.goto(ECHO_URL);
+    await chat.sendMessage('Copy **this** reply');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    await chat.lastReply().getByRole('button', { name: 'Copy reply' }).click();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe('Copy **this** reply');
+  });
+
+  test('an error shows in the conversation, keeps the partial text, and Retry works', async ({ chat }) => {
+    await chat.goto(ECHO_URL);
+    await chat.sendMessage('fail once: one two three four five six seven eight');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'error');
+    await expect(chat.lastReply().getByRole('alert')).toContainText('closed the connection');
+    await expect(chat.replyBody(chat.lastReply())).toContainText('fail once: one two');
+    await chat.lastReply().getByRole('button', { name: 'Retry' }).click();
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    await expect(chat.replyBody(chat.lastReply())).toHaveText(
+      'fail once: one two three four five six seven eight',
+    );
+    await expect(chat.log.locator('[data-role]')).toHaveCount(2);
+  });
+});
+
+test.describe('keeping the conversation', () => {
+  test('the conversation survives a reload', async ({ chat, page }) => {
+    await chat.goto(FAST_URL);
+    await chat.sendMessage('Remember me');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    const reply = await chat.lastReplyText();
+    await page.waitForTimeout(500);
+    await chat.goto(FAST_URL);
+    await expect(chat.log.locator('[data-role="user"] .reins-text')).toHaveText('Remember me');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    expect(await chat.lastReplyText()).toBe(reply);
+  });
+
+  test('a reply streaming when the page went away comes back stopped', async ({ chat }) => {
+    await chat.goto(PACED_URL);
+    await chat.sendMessage('Interrupted by a reload');
+    await expect.poll(async () => (await chat.lastReplyText()).length).toBeGreaterThan(20);
+    await chat.goto(PACED_URL);
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'stopped');
+    expect((await chat.lastReplyText()).length).toBeGreaterThan(20);
+    await expect(chat.send).toBeVisible();
+  });
+
+  test('New chat starts empty, also after a reload', async ({ chat, page }) => {
+    await chat.goto(FAST_URL);
+    await chat.sendMessage('Forget me');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await expect(chat.log.locator('[data-role]')).toHaveCount(0);
+    await expect(chat.input).toBeFocused();
+    await page.waitForTimeout(500);
+    await chat.goto(FAST_URL);
+    await expect(chat.log.locator('[data-role]')).toHaveCount(0);
+  });
+});
+
+test.describe('status', () => {
+  test('each reply shows time to first token, pace and usage', async ({ chat }) => {
+    await chat.goto(FAST_URL);
+    await chat.sendMessage('How fast?');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    await expect(chat.lastReply().locator('.reins-stats')).toHaveText(
+      /^\d+\.\d\d s to first token · \d+ tokens\/s · 2 in, \d+ out$/,
+    );
+  });
+
+  test('after Stop, the demo shows when and after how many tokens the model stopped', async ({ chat }) => {
+    await chat.goto(PACED_URL);
+    const sentAt = nowUs();
+    await chat.sendMessage('Prove it');
+    await expect.poll(async () => (await chat.lastReplyText()).length).toBeGreaterThan(20);
+    await chat.stop.click();
+    const generation = await chat.endedGeneration(sentAt);
+    const report = chat.lastReply().locator('.reins-demo-report');
+    await expect(report).toHaveText(
+      new RegExp(`^The demo model stopped after ${generation.tokens_sent} tokens?, \\d+ ms after your click\\.$`),
+    );
+  });
+});
+
+test.describe('accessibility', () => {
+  test('no axe violations, with an empty and with a full conversation', async ({ chat, page }) => {
+    await chat.goto(FAST_URL);
+    await page.getByRole('button', { name: 'New chat' }).click();
+    const empty = await new AxeBuilder({ page }).analyze();
+    expect(empty.violations).toEqual([]);
+    await chat.sendMessage('Check **everything**');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    const full = await new AxeBuilder({ page }).analyze();
+    expect(full.violations).toEqual([]);
+  });
+
+  test('everything works from the keyboard', async ({ chat, page }) => {
+    await chat.goto(FAST_URL);
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await expect(chat.input).toBeFocused();
+    await page.keyboard.type('Keyboard only');
+    await page.keyboard.press('Enter');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    // Tab from the message box backwards reaches the reply's buttons.
+    await chat.input.focus();
+    const regenerate = chat.lastReply().getByRole('button', { name: 'Regenerate' });
+    await regenerate.focus();
+    await expect(regenerate).toBeFocused();
+    await page.keyboard.press('Enter');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    await expect(chat.input).toBeFocused();
+  });
+});
