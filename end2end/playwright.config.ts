@@ -1,8 +1,8 @@
 import { defineConfig, devices } from '@playwright/test';
 
 /**
- * Instances of the hosted chat, all from the debug build that
- * `cargo leptos build` leaves in ../target:
+ * Instances of the hosted chat, all from the release build that
+ * `cargo leptos build --release` leaves in ../target:
  * - "paced" (demo model), slow enough to press Stop before the first token and mid-reply;
  * - "fast" (demo model), for replies that should run to the end;
  * - "medium" (demo model), for replies long enough to scroll, yet quick;
@@ -17,7 +17,7 @@ export const ECHO_URL = 'http://127.0.0.1:3103';
 const ECHO_MODEL_PORT = '3199';
 
 const server = (url: string, env: Record<string, string>) => ({
-  command: '../target/debug/reins',
+  command: '../target/release/reins',
   url: `${url}/api/demo/generations`,
   reuseExistingServer: !process.env.CI,
   timeout: 30_000,

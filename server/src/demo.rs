@@ -167,12 +167,11 @@ async fn completions(
 fn reply_to(messages: &[RequestMessage], max_tokens: usize) -> Vec<String> {
     let texts: Vec<(&str, String)> =
         messages.iter().map(|m| (m.role.as_str(), text_of(&m.content))).collect();
-    if let [.., ("user", prompt), ("assistant", partial), ("user", last)] = texts.as_slice() {
-        if last == CONTINUE_PROMPT {
-            if let Some(rest) = script::continuation(prompt, partial, max_tokens) {
-                return rest;
-            }
-        }
+    if let [.., ("user", prompt), ("assistant", partial), ("user", last)] = texts.as_slice()
+        && last == CONTINUE_PROMPT
+        && let Some(rest) = script::continuation(prompt, partial, max_tokens)
+    {
+        return rest;
     }
     let prompt =
         texts.iter().rev().find(|(role, _)| *role == "user").map(|(_, text)| text.as_str());

@@ -1,0 +1,57 @@
+import { test, expect } from '@playwright/test';
+import { ChatPage } from '../tests/fixtures/chat-page';
+
+/**
+ * Streams a 2,000-token reply at 200 tokens/s into the hosted chat and reads
+ * Chrome's own trace of the page's main thread:
+ * - a rendered update is an animation frame task (a `RunTask` that ran a
+ *   `FireAnimationFrame`): the chat draws at most once per frame, and that
+ *   task also holds the style, layout and paint the drawing caused;
+ * - the longest task is the longest `RunTask` of any kind while streaming.
+ * Prints figures; asserts only that the reply arrived whole.
+ */
+
+type TraceEvent = { name: string; ph: string; ts: number; dur?: number; pid: number; tid: number; args?: { name?: string } };
+
+function percentile(sorted: number[], fraction: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.round((sorted.length - 1) * fraction))];
+}
+
+test('render cost of a 2,000-token reply at 200 tokens/s', async ({ page }) => {
+  const chat = new ChatPage(page);
+  await chat.goto('/');
+  const cdp = await page.context().newCDPSession(page);
+  const events: TraceEvent[] = [];
+  cdp.on('Tracing.dataCollected', ({ value }) => events.push(...(value as TraceEvent[])));
+  const complete = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
+  await cdp.send('Tracing.start', { categories: 'devtools.timeline,disabled-by-default-devtools.timeline', transferMode: 'ReportEvents' });
+
+  const started = Date.now();
+  await chat.sendMessage('Write the longest reply you can');
+  await expect(chat.lastReply()).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  const seconds = (Date.now() - started) / 1000;
+  await cdp.send('Tracing.end');
+  await complete;
+
+  const generations = await chat.generations();
+  const tokens = generations[0].tokens_sent;
+  expect(tokens).toBeGreaterThan(1900);
+
+  const main = events.find((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
+  expect(main, 'the renderer main thread is in the trace').toBeTruthy();
+  const onMain = events.filter((e) => e.pid === main!.pid && e.tid === main!.tid && e.ph === 'X');
+  const tasks = onMain.filter((e) => e.name === 'RunTask' && e.dur !== undefined);
+  const frames = onMain.filter((e) => e.name === 'FireAnimationFrame');
+  const frameTasks = tasks.filter((task) =>
+    frames.some((frame) => frame.ts >= task.ts && frame.ts <= task.ts + task.dur!),
+  );
+  const perUpdate = frameTasks.map((task) => task.dur! / 1000).sort((a, b) => a - b);
+  const longest = Math.max(...tasks.map((task) => task.dur! / 1000));
+  const busy = tasks.reduce((sum, task) => sum + task.dur! / 1000, 0);
+
+  console.log(`\nRender benchmark: ${tokens} tokens in ${seconds.toFixed(1)} s (${(tokens / seconds).toFixed(0)} tokens/s), release build, headless Chromium`);
+  console.log(`rendered updates (animation frame tasks): ${perUpdate.length} (the reply had ${tokens} tokens)`);
+  console.log(`main-thread time per rendered update: median ${percentile(perUpdate, 0.5).toFixed(2)} ms, p99 ${percentile(perUpdate, 0.99).toFixed(2)} ms`);
+  console.log(`longest task while streaming: ${longest.toFixed(2)} ms`);
+  console.log(`main thread busy: ${busy.toFixed(0)} ms of ${(seconds * 1000).toFixed(0)} ms (${((100 * busy) / (seconds * 1000)).toFixed(1)}%)`);
+});
