@@ -50,6 +50,17 @@ test('render cost of a 2,000-token reply at 200 tokens/s', async ({ page }) => {
   const quarter = Math.floor(inOrder.length / 4);
   const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 0.5);
   const longest = Math.max(...tasks.map((task) => task.dur! / 1000));
+  // Within the frame tasks: time in the animation frame callbacks (the
+  // chat's own drawing, wasm and DOM calls) against style and layout.
+  const within = (names: string[], task: TraceEvent) =>
+    onMain
+      .filter((e) => names.includes(e.name) && e.dur !== undefined && e.ts >= task.ts && e.ts <= task.ts + task.dur!)
+      .reduce((sum, e) => sum + e.dur! / 1000, 0);
+  const split = (slice: TraceEvent[]) => {
+    const script = slice.map((task) => within(['FireAnimationFrame', 'RunMicrotasks', 'FunctionCall'], task));
+    const layout = slice.map((task) => within(['UpdateLayoutTree', 'Layout'], task));
+    return `script ${median(script).toFixed(2)} ms, style and layout ${median(layout).toFixed(2)} ms`;
+  };
   const busy = tasks.reduce((sum, task) => sum + task.dur! / 1000, 0);
 
   console.log(`\nRender benchmark: ${tokens} tokens in ${seconds.toFixed(1)} s (${(tokens / seconds).toFixed(0)} tokens/s), release build, headless Chromium`);
@@ -58,6 +69,7 @@ test('render cost of a 2,000-token reply at 200 tokens/s', async ({ page }) => {
   console.log(
     `median per update, first quarter of the reply ${median(inOrder.slice(0, quarter)).toFixed(2)} ms, last quarter ${median(inOrder.slice(-quarter)).toFixed(2)} ms`,
   );
+  console.log(`  first quarter: ${split(frameTasks.slice(0, quarter))}; last quarter: ${split(frameTasks.slice(-quarter))}`);
   console.log(`longest task while streaming: ${longest.toFixed(2)} ms`);
   console.log(`main thread busy: ${busy.toFixed(0)} ms of ${(seconds * 1000).toFixed(0)} ms (${((100 * busy) / (seconds * 1000)).toFixed(1)}%)`);
 });
