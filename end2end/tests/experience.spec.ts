@@ -305,3 +305,21 @@ test.describe('accessibility', () => {
     await expect(chat.input).toBeFocused();
   });
 });
+
+test.describe('narrow screens and the dark theme', () => {
+  test.use({ viewport: { width: 360, height: 740 }, colorScheme: 'dark' });
+
+  test('at 360 px wide nothing overflows the page, and axe finds no violations in the dark theme', async ({ chat, page }) => {
+    await chat.goto(FAST_URL);
+    await chat.sendMessage('Tables and code on a phone');
+    await expect(chat.input).toBeFocused();
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    // Wide content scrolls inside its own box; the page itself never does.
+    const pageWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+    expect(pageWidth).toBeLessThanOrEqual(360);
+    await expect(chat.send).toBeInViewport();
+    await expect(chat.input).toBeInViewport();
+    const results = await new AxeBuilder({ page }).analyze();
+    expect(results.violations).toEqual([]);
+  });
+});
