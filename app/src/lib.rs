@@ -24,6 +24,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// The hosted chat page's document; `demo` marks a page answered by the
 /// built-in demo model, whose chat then reports what the model did on Stop.
 pub fn hosted_shell(options: LeptosOptions, demo: bool) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    set_content_security_policy();
     let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
     view! {
         <!DOCTYPE html>
@@ -42,6 +44,31 @@ pub fn hosted_shell(options: LeptosOptions, demo: bool) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// The Content Security Policy of the hosted page: its own scripts (the inline
+/// hydration script by its nonce), its wasm, its styles, and requests to
+/// itself; nothing else, and no framing.
+pub fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Sends [`content_security_policy`] with this response's nonce, which
+/// leptos_axum makes for every page and puts on the hydration script.
+#[cfg(feature = "ssr")]
+fn set_content_security_policy() {
+    use leptos_axum::ResponseOptions;
+
+    if let (Some(nonce), Some(response)) =
+        (leptos::nonce::use_nonce(), use_context::<ResponseOptions>())
+        && let Ok(value) = content_security_policy(&nonce.to_string()).parse()
+    {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
 

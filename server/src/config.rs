@@ -45,6 +45,12 @@ pub struct Config {
     #[arg(long, env = "REINS_ANTHROPIC_VERSION", default_value = "2023-06-01")]
     pub anthropic_version: String,
 
+    /// Origins of other sites whose pages may embed the chat and call the API,
+    /// comma-separated, like `https://example.com,https://app.example.com`.
+    /// The server's own pages are always allowed.
+    #[arg(long, env = "REINS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
     /// A system prompt put before every conversation, ahead of any system
     /// messages the client sends.
     #[arg(long, env = "REINS_SYSTEM_PROMPT")]

@@ -38,6 +38,11 @@ pub enum ApiError {
     /// The server has as many streams open as it allows.
     #[error("The server is busy; try again in a few seconds.")]
     Busy,
+    /// A page on another site, not on the allowlist, tried to use the server.
+    #[error(
+        "This Reins server does not accept requests from {0}; its operator can add that origin to REINS_ALLOWED_ORIGINS."
+    )]
+    OriginNotAllowed(String),
 }
 
 impl ApiError {
@@ -52,6 +57,7 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
             Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            Self::OriginNotAllowed(_) => (StatusCode::FORBIDDEN, "origin_not_allowed"),
         }
     }
 }

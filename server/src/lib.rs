@@ -7,6 +7,7 @@
 //! [`app`] and serve it with [`serve`].
 
 pub mod config;
+pub mod cors;
 pub mod demo;
 pub mod error;
 pub mod metrics;
@@ -82,6 +83,7 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
         metrics: Metrics::default(),
         limits: config.limits,
         max_tokens: config.max_tokens,
+        allowed_origins: cors::AllowedOrigins::new(config.allowed_origins.clone()),
     })
 }
 

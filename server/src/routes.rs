@@ -7,11 +7,18 @@ mod health;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderValue;
+use axum::http::header::{REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
+use axum::middleware;
 use axum::routing::{get, post};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
 use app::{App, hosted_shell, shell};
 
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::cors;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -22,6 +29,7 @@ pub fn app(state: AppState) -> Router {
         .route("/chat/{message_id}/stop", post(chat::stop))
         .route("/demo/generations", get(demo::generations))
         .fallback(async || ApiError::NotFound("There is no such API route.".into()));
+    let allowed_origins = state.allowed_origins.clone();
     let page_routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     let demo = state.demo.is_some();
@@ -32,4 +40,16 @@ pub fn app(state: AppState) -> Router {
         .leptos_routes(&state, page_routes, move || hosted_shell(options.clone(), demo))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
+        .layer(middleware::from_fn_with_state(allowed_origins, cors::cors))
+        // The default predicate never compresses `text/event-stream`: a
+        // compressed stream is a buffered stream.
+        .layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
 }

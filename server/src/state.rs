@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use crate::config::Limits;
+use crate::cors::AllowedOrigins;
 use crate::demo::Generations;
 use crate::metrics::Metrics;
 use crate::relay::Upstream;
@@ -27,4 +28,6 @@ pub struct AppState {
     pub limits: Limits,
     /// The most tokens one reply may use.
     pub max_tokens: u32,
+    /// Other sites that may use the server.
+    pub allowed_origins: AllowedOrigins,
 }

@@ -1,5 +1,5 @@
-//! The router's answers to bad input and to the hosted page, through
-//! `tower::ServiceExt::oneshot` on the real router.
+//! The router's answers to bad input, to other origins, and for the hosted
+//! page, through `tower::ServiceExt::oneshot` on the real router.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -10,10 +10,20 @@ use tower::ServiceExt;
 use reins::config::Config;
 
 async fn router() -> axum::Router {
-    // Never reached: every request here is answered before relaying.
-    let config =
-        Config::parse_from(["reins", "--upstream-url", "http://127.0.0.1:9/v1", "--model", "m"]);
+    router_with(&[]).await
+}
+
+/// The real router with these extra arguments. Its upstream refuses every
+/// connection: the tests here are answered without one.
+async fn router_with(args: &[&str]) -> axum::Router {
+    let base = ["reins", "--upstream-url", "http://127.0.0.1:9/v1", "--model", "m"];
+    let config = Config::parse_from(base.iter().chain(args));
     reins::app(reins::state_from_config(&config).await.unwrap())
+}
+
+async fn body_text(response: axum::response::Response) -> String {
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 async fn send(request: Request<Body>) -> (StatusCode, Value) {
@@ -85,4 +95,93 @@ async fn the_hosted_page_renders_the_chat() {
     assert!(html.contains(r#"aria-label="Message""#));
     assert!(html.contains(r#"aria-label="Send""#));
     assert!(html.contains("/pkg/reins.js") && html.contains("/pkg/reins.css"));
+}
+
+#[tokio::test]
+async fn the_page_has_a_strict_content_security_policy_with_its_nonce() {
+    let response =
+        router().await.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+    let headers = response.headers().clone();
+    let html = body_text(response).await;
+    let csp = headers["content-security-policy"].to_str().unwrap().to_owned();
+    let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap();
+    assert!(nonce.len() >= 16, "{csp}");
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "the hydration script carries the nonce: {html}"
+    );
+    assert!(csp.contains("'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+}
+
+#[tokio::test]
+async fn pages_are_compressed_and_event_streams_never_are() {
+    let page = Request::get("/").header("accept-encoding", "br").body(Body::empty()).unwrap();
+    let response = router().await.oneshot(page).await.unwrap();
+    assert_eq!(response.headers()["content-encoding"], "br");
+
+    let chat = Request::post("/api/chat")
+        .header("content-type", "application/json")
+        .header("accept-encoding", "gzip, br")
+        .body(Body::from(r#"{"messages":[{"role":"user","content":"Hi"}]}"#))
+        .unwrap();
+    let response = router().await.oneshot(chat).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert!(response.headers().get("content-encoding").is_none());
+    assert!(body_text(response).await.contains("data: [DONE]"), "readable as it is");
+}
+
+fn from_origin(method: &str, origin: &str) -> axum::http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri("/api/chat")
+        .header("host", "reins.test")
+        .header("origin", origin)
+}
+
+#[tokio::test]
+async fn listed_origins_may_call_the_api_others_are_told_why_not() {
+    let router =
+        router_with(&["--allowed-origins", "https://allowed.test,https://other.test"]).await;
+
+    // The preflight is answered for everyone...
+    let preflight = from_origin("OPTIONS", "https://allowed.test")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .body(Body::empty())
+        .unwrap();
+    let response = router.clone().oneshot(preflight).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(response.headers()["access-control-allow-origin"], "https://allowed.test");
+    assert_eq!(response.headers()["access-control-allow-headers"], "content-type");
+
+    // ...a listed origin gets the stream...
+    let allowed = from_origin("POST", "https://allowed.test")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"messages":[{"role":"user","content":"Hi"}]}"#))
+        .unwrap();
+    let response = router.clone().oneshot(allowed).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["access-control-allow-origin"], "https://allowed.test");
+
+    // ...and any other origin a refusal its page can read.
+    let refused = from_origin("POST", "https://evil.test")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"messages":[{"role":"user","content":"Hi"}]}"#))
+        .unwrap();
+    let response = router.clone().oneshot(refused).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(response.headers()["access-control-allow-origin"], "https://evil.test");
+    let body: Value = serde_json::from_str(&body_text(response).await).unwrap();
+    assert_eq!(code(&body), "origin_not_allowed");
+    assert!(body["error"]["message"].as_str().unwrap().contains("https://evil.test"));
+
+    // The server's own pages need no listing.
+    let own = Request::get("/healthz")
+        .header("host", "reins.test")
+        .header("origin", "https://reins.test");
+    let response = router.oneshot(own.body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
 }
