@@ -42,16 +42,7 @@ fn text_of(frames: &[String]) -> String {
 #[tokio::test]
 async fn the_demo_reply_streams_whole_and_is_recorded_completed() {
     let (reins, generations) = start(fast()).await;
-    let body = reqwest::Client::new()
-        .post(reins.url("/api/chat"))
-        .header("content-type", "application/json")
-        .body(chat_body("What is backpressure?"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = reins.post_chat(chat_body("What is backpressure?")).await.text().await.unwrap();
     let frames = data_frames(&body);
     assert_eq!(text_of(&frames), demo::script::reply_text("What is backpressure?", 400));
     assert!(part_types(&frames).ends_with(&[
@@ -86,16 +77,7 @@ async fn the_demo_reply_streams_whole_and_is_recorded_completed() {
 #[tokio::test]
 async fn the_demo_stops_at_its_token_limit() {
     let (reins, _) = start(DemoConfig { max_tokens: 5, ..fast() }).await;
-    let body = reqwest::Client::new()
-        .post(reins.url("/api/chat"))
-        .header("content-type", "application/json")
-        .body(chat_body("Hi"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = reins.post_chat(chat_body("Hi")).await.text().await.unwrap();
     let frames = data_frames(&body);
     assert_eq!(text_of(&frames), demo::script::reply_tokens("Hi", 5)[..5].concat());
     assert!(body.contains(r#""finishReason":"length""#));

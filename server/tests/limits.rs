@@ -13,16 +13,6 @@ fn thinking() -> Vec<Step> {
     vec![Step::Head, Step::Wait(Duration::from_secs(30))]
 }
 
-async fn post_chat(reins: &Reins, body: String) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(reins.url("/api/chat"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn error_code(response: reqwest::Response) -> String {
     let body: Value = response.json().await.unwrap();
     body["error"]["code"].as_str().unwrap().to_owned()
@@ -31,39 +21,29 @@ async fn error_code(response: reqwest::Response) -> String {
 #[tokio::test]
 async fn an_oversized_body_gets_413() {
     let upstream = FakeUpstream::start(thinking()).await;
-    let url = upstream.base_url().to_string();
-    let reins =
-        Reins::with_args(&["--upstream-url", &url, "--model", "m", "--max-body-bytes", "200"])
-            .await;
-    let response = post_chat(&reins, chat_body(&"x".repeat(300))).await;
+    let reins = Reins::relaying_to(&upstream.base_url(), &["--max-body-bytes", "200"]).await;
+    let response = reins.post_chat(chat_body(&"x".repeat(300))).await;
     assert_eq!(response.status(), 413);
     assert_eq!(error_code(response).await, "payload_too_large");
     // Just under the limit is fine.
-    assert_eq!(post_chat(&reins, chat_body(&"x".repeat(100))).await.status(), 200);
+    assert_eq!(reins.post_chat(chat_body(&"x".repeat(100))).await.status(), 200);
 }
 
 #[tokio::test]
 async fn too_many_or_too_long_messages_get_422() {
     let upstream = FakeUpstream::start(thinking()).await;
-    let url = upstream.base_url().to_string();
-    let reins = Reins::with_args(&[
-        "--upstream-url",
-        &url,
-        "--model",
-        "m",
-        "--max-messages",
-        "2",
-        "--max-message-chars",
-        "10",
-    ])
+    let reins = Reins::relaying_to(
+        &upstream.base_url(),
+        &["--max-messages", "2", "--max-message-chars", "10"],
+    )
     .await;
     let three = json!({"messages": [
         {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"},
     ]});
-    let response = post_chat(&reins, three.to_string()).await;
+    let response = reins.post_chat(three.to_string()).await;
     assert_eq!(response.status(), 422);
     assert_eq!(error_code(response).await, "too_many_messages");
-    let response = post_chat(&reins, chat_body("this is far too long")).await;
+    let response = reins.post_chat(chat_body("this is far too long")).await;
     assert_eq!(response.status(), 422);
     assert_eq!(error_code(response).await, "message_too_long");
 }
@@ -71,14 +51,12 @@ async fn too_many_or_too_long_messages_get_422() {
 #[tokio::test]
 async fn the_global_cap_holds_for_the_whole_stream_and_answers_503() {
     let upstream = FakeUpstream::start(thinking()).await;
-    let url = upstream.base_url().to_string();
-    let reins =
-        Reins::with_args(&["--upstream-url", &url, "--model", "m", "--max-streams", "1"]).await;
+    let reins = Reins::relaying_to(&upstream.base_url(), &["--max-streams", "1"]).await;
     let mut first = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
     // Headers and `start` are out; the stream is still open, so is its slot.
     first.read_until("\"start-step\"", 1).await;
 
-    let refused = post_chat(&reins, chat_body("Hi")).await;
+    let refused = reins.post_chat(chat_body("Hi")).await;
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "2");
     assert_eq!(error_code(refused).await, "busy");
@@ -86,7 +64,7 @@ async fn the_global_cap_holds_for_the_whole_stream_and_answers_503() {
     first.disconnect();
     let mut admitted = false;
     for _ in 0..50 {
-        if post_chat(&reins, chat_body("Hi")).await.status() == 200 {
+        if reins.post_chat(chat_body("Hi")).await.status() == 200 {
             admitted = true;
             break;
         }
@@ -100,23 +78,14 @@ async fn the_global_cap_holds_for_the_whole_stream_and_answers_503() {
 #[tokio::test]
 async fn one_client_gets_429_past_its_share() {
     let upstream = FakeUpstream::start(thinking()).await;
-    let url = upstream.base_url().to_string();
-    let reins = Reins::with_args(&[
-        "--upstream-url",
-        &url,
-        "--model",
-        "m",
-        "--max-streams-per-client",
-        "2",
-    ])
-    .await;
+    let reins = Reins::relaying_to(&upstream.base_url(), &["--max-streams-per-client", "2"]).await;
     let mut open = Vec::new();
     for _ in 0..2 {
         let mut client = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
         client.read_until("\"start\"", 1).await;
         open.push(client);
     }
-    let refused = post_chat(&reins, chat_body("Hi")).await;
+    let refused = reins.post_chat(chat_body("Hi")).await;
     assert_eq!(refused.status(), 429);
     assert_eq!(refused.headers()["retry-after"], "2");
     let body: Value = refused.json().await.unwrap();
@@ -133,7 +102,7 @@ async fn health_and_metrics_report_the_streams() {
     let health: Value = reqwest::get(reins.url("/healthz")).await.unwrap().json().await.unwrap();
     assert_eq!(health, json!({"status": "ok", "open_streams": 0}));
 
-    let body = post_chat(&reins, chat_body("Hi")).await.text().await.unwrap();
+    let body = reins.post_chat(chat_body("Hi")).await.text().await.unwrap();
     assert!(body.contains("[DONE]"));
     let response = reqwest::get(reins.url("/metrics")).await.unwrap();
     assert!(

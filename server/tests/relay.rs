@@ -9,22 +9,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::{FakeUpstream, Reins, Step, chat_body, data_frames, part_types};
 
-async fn post(reins: &Reins, body: String) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(reins.url("/api/chat"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Relays one reply from an upstream following `script` and returns the
 /// client's frames.
 async fn relay(script: Vec<Step>) -> Vec<String> {
     let upstream = FakeUpstream::start(script).await;
     let reins = Reins::start(upstream.base_url(), None).await;
-    let response = post(&reins, chat_body("Hi")).await;
+    let response = reins.post_chat(chat_body("Hi")).await;
     assert_eq!(response.status(), 200);
     let body =
         tokio::time::timeout(Duration::from_secs(5), response.text()).await.unwrap().unwrap();
@@ -50,7 +40,7 @@ async fn a_reply_is_relayed_as_a_ui_message_stream() {
     ])
     .await;
     let reins = Reins::start(upstream.base_url(), Some("sk-secret")).await;
-    let response = post(&reins, chat_body("Hi there")).await;
+    let response = reins.post_chat(chat_body("Hi there")).await;
 
     assert_eq!(response.status(), 200);
     let headers = response.headers();
@@ -116,7 +106,7 @@ async fn the_ai_sdk_request_shape_is_accepted() {
         "trigger": "submit-message",
         "messageId": null,
     });
-    let response = post(&reins, body.to_string()).await;
+    let response = reins.post_chat(body.to_string()).await;
     assert_eq!(response.status(), 200);
     let (_, sent) = upstream.request().await;
     let sent: Value = serde_json::from_str(&sent).unwrap();
@@ -135,7 +125,7 @@ async fn a_refused_connection_is_a_clear_error() {
     // A port that was just free: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let reins = Reins::start(format!("http://127.0.0.1:{port}/v1").parse().unwrap(), None).await;
-    let response = post(&reins, chat_body("Hi")).await;
+    let response = reins.post_chat(chat_body("Hi")).await;
     let frames = data_frames(&response.text().await.unwrap());
     assert_eq!(part_types(&frames), ["start", "error", "[DONE]"]);
     assert_eq!(
@@ -279,20 +269,13 @@ async fn reasoning_and_usage_are_relayed() {
 #[tokio::test]
 async fn the_system_prompt_and_token_cap_go_upstream() {
     let mut upstream = FakeUpstream::start(vec![Step::Head, Step::Finish("stop")]).await;
-    let url = upstream.base_url().to_string();
-    let reins = Reins::with_args(&[
-        "--upstream-url",
-        &url,
-        "--model",
-        "m",
-        "--system-prompt",
-        "Be brief.",
-        "--max-tokens",
-        "64",
-    ])
+    let reins = Reins::relaying_to(
+        &upstream.base_url(),
+        &["--system-prompt", "Be brief.", "--max-tokens", "64"],
+    )
     .await;
     let body = json!({"messages": [{"role": "user", "content": "Hi"}], "maxOutputTokens": 1000});
-    post(&reins, body.to_string()).await.text().await.unwrap();
+    reins.post_chat(body.to_string()).await.text().await.unwrap();
     let (_, sent) = upstream.request().await;
     let sent: Value = serde_json::from_str(&sent).unwrap();
     assert_eq!(sent["max_tokens"], 64, "the server's cap wins over the client's wish");
@@ -318,21 +301,12 @@ async fn an_anthropic_upstream_is_relayed() {
         Step::Raw(event("message_stop", r#"{"type":"message_stop"}"#)),
     ])
     .await;
-    let url = upstream.base_url().to_string();
-    let reins = Reins::with_args(&[
-        "--upstream-url",
-        &url,
-        "--model",
-        "claude-x",
-        "--upstream-kind",
-        "anthropic",
-        "--api-key",
-        "ak-secret",
-        "--system-prompt",
-        "Be kind.",
-    ])
+    let reins = Reins::relaying_to(
+        &upstream.base_url(),
+        &["--upstream-kind", "anthropic", "--api-key", "ak-secret", "--system-prompt", "Be kind."],
+    )
     .await;
-    let body = post(&reins, chat_body("Salut")).await.text().await.unwrap();
+    let body = reins.post_chat(chat_body("Salut")).await.text().await.unwrap();
     let frames = data_frames(&body);
     assert_eq!(
         part_types(&frames),
@@ -375,11 +349,8 @@ async fn an_anthropic_error_event_is_relayed() {
         Step::Raw("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"),
     ])
     .await;
-    let url = upstream.base_url().to_string();
-    let reins =
-        Reins::with_args(&["--upstream-url", &url, "--model", "c", "--upstream-kind", "anthropic"])
-            .await;
-    let body = post(&reins, chat_body("Hi")).await.text().await.unwrap();
+    let reins = Reins::relaying_to(&upstream.base_url(), &["--upstream-kind", "anthropic"]).await;
+    let body = reins.post_chat(chat_body("Hi")).await.text().await.unwrap();
     assert_eq!(error_text(&data_frames(&body)), "The model API reported an error: Overloaded");
     upstream.request().await;
 }

@@ -215,12 +215,29 @@ pub struct Reins {
 impl Reins {
     /// Serves the real router, relaying to `upstream`.
     pub async fn start(upstream: reqwest::Url, api_key: Option<&str>) -> Self {
-        let url = upstream.to_string();
-        let mut args = vec!["--upstream-url", &url, "--model", "test-model"];
-        if let Some(key) = api_key {
-            args.extend(["--api-key", key]);
+        match api_key {
+            Some(key) => Self::relaying_to(&upstream, &["--api-key", key]).await,
+            None => Self::relaying_to(&upstream, &[]).await,
         }
+    }
+
+    /// Serves the real router relaying to `upstream`, with `extra` arguments.
+    pub async fn relaying_to(upstream: &reqwest::Url, extra: &[&str]) -> Self {
+        let url = upstream.to_string();
+        let mut args = vec!["--upstream-url", url.as_str(), "--model", "test-model"];
+        args.extend_from_slice(extra);
         Self::with_args(&args).await
+    }
+
+    /// Posts `body` to `/api/chat` as JSON.
+    pub async fn post_chat(&self, body: impl Into<String>) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(self.url("/api/chat"))
+            .header("content-type", "application/json")
+            .body(body.into())
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Serves the real router, configured by these command-line arguments.
