@@ -128,13 +128,16 @@ pub fn Chat(
         ready.set(true);
     });
     let save = move || {
-        if !ready.get_untracked() {
+        // `try_`: a save scheduled just before the chat was removed finds it gone.
+        if ready.try_get_untracked() != Some(true) {
             return;
         }
-        let json = conversation.with_untracked(|chat| {
+        let Some(json) = conversation.try_with_untracked(|chat| {
             (!chat.messages().is_empty()).then(|| serde_json::to_string(chat).ok()).flatten()
-        });
-        storage_key.with_value(|key: &String| browser::store(key, json.as_deref()));
+        }) else {
+            return;
+        };
+        storage_key.try_with_value(|key: &String| browser::store(key, json.as_deref()));
     };
     let save_scheduled = StoredValue::new(false);
     Effect::new(move |_| {
@@ -143,7 +146,7 @@ pub fn Chat(
             save_scheduled.set_value(true);
             set_timeout(
                 move || {
-                    save_scheduled.set_value(false);
+                    let _ = save_scheduled.try_update_value(|scheduled| *scheduled = false);
                     save();
                 },
                 SAVE_DELAY,
@@ -151,7 +154,8 @@ pub fn Chat(
         }
     });
     // A reply streaming when the page goes away is saved as it stands.
-    let _ = window_event_listener(leptos::ev::pagehide, move |_| save());
+    let pagehide = window_event_listener(leptos::ev::pagehide, move |_| save());
+    on_cleanup(move || pagehide.remove());
 
     let on_keydown = move |event: leptos::ev::KeyboardEvent| {
         if event.key() == "Escape" && phase.get_untracked().is_busy() {

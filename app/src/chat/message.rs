@@ -28,9 +28,13 @@ pub fn MessageView(conversation: RwSignal<Conversation>, id: String) -> impl Int
         }
     };
     let text = field(|message| Some(message.text.clone()));
-    let status = field(|message| Some(message.status.as_str().to_owned()));
-    let is = move |wanted: MessageStatus| move || status().as_deref() == Some(wanted.as_str());
     let error = field(|message| message.error.clone());
+    let status = move || {
+        revision.get()?;
+        conversation.with_untracked(|chat| id.with_value(|id| chat.message(id).map(|m| m.status)))
+    };
+    let is = move |wanted: MessageStatus| move || status() == Some(wanted);
+    let is_open = move || status().is_some_and(MessageStatus::is_open);
     let role = conversation
         .with_untracked(|chat| id.with_value(|id| chat.message(id).map(|m| m.role)))
         .unwrap_or(Role::Assistant);
@@ -38,16 +42,16 @@ pub fn MessageView(conversation: RwSignal<Conversation>, id: String) -> impl Int
     let is_last = move || conversation.with(|chat| id.with_value(|id| chat.is_last(id)));
 
     let body = match role {
-        Role::Assistant => view! { <Markdown text is_open=Signal::derive(move || {
-            let status = status();
-            status.as_deref() == Some("pending") || status.as_deref() == Some("streaming")
-        })/> }
-        .into_any(),
+        Role::Assistant => view! { <Markdown text is_open=Signal::derive(is_open)/> }.into_any(),
         _ => view! { <UserText conversation id text/> }.into_any(),
     };
 
     view! {
-        <article class="reins-message" data-role=role.as_str() data-status=status>
+        <article
+            class="reins-message"
+            data-role=role.as_str()
+            data-status=move || status().map(MessageStatus::as_str)
+        >
             {body}
             <Show when=is(MessageStatus::Pending)>
                 <p class="reins-pending" role="status" aria-label="Waiting for the reply">
@@ -65,7 +69,7 @@ pub fn MessageView(conversation: RwSignal<Conversation>, id: String) -> impl Int
                     {error}
                 </p>
             </Show>
-            <Show when=move || role == Role::Assistant && !status().is_some_and(|s| s == "pending" || s == "streaming")>
+            <Show when=move || role == Role::Assistant && !is_open()>
                 <Stats conversation id/>
                 <ReplyActions conversation id idle is_last/>
             </Show>

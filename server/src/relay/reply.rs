@@ -16,7 +16,7 @@ use std::time::Instant;
 use futures::{Stream, StreamExt};
 use tokio::time::{Instant as TokioInstant, sleep_until, timeout};
 
-use app::protocol::{FinishReason, MessageMetadata, UiMessageChunk};
+use app::protocol::{FinishReason, MessageMetadata, UiMessageChunk, Usage};
 
 use super::{ModelEvent, ModelRequest, RelayError, Upstream, UsageReport};
 use crate::metrics::{Metrics, Outcome};
@@ -65,7 +65,9 @@ pub fn stream(reply: Reply) -> ReplyStream {
 
 /// How the loop over the upstream's events ended.
 enum End {
-    Completed(Option<FinishReason>),
+    /// The model finished, with this reason and, once the stream is over,
+    /// the usage it reported.
+    Completed(Option<FinishReason>, Option<Usage>),
     Stopped,
     Shutdown,
     Failed(RelayError),
@@ -117,7 +119,7 @@ fn parts(
                         Ok(Some(Ok(event))) => event,
                         Ok(Some(Err(error))) => break End::Failed(error),
                         // Some servers end without `[DONE]`; a finish reason is enough.
-                        Ok(None) if finish.is_some() => break End::Completed(finish),
+                        Ok(None) if finish.is_some() => break End::Completed(finish, None),
                         Ok(None) => break End::Failed(RelayError::Interrupted),
                         Err(_) => break End::Failed(RelayError::IdleTimeout(timeouts.idle.duration())),
                     };
@@ -134,7 +136,7 @@ fn parts(
                         }
                         ModelEvent::Usage(report) => usage.merge(report),
                         ModelEvent::Finish(reason) => finish = Some(reason),
-                        ModelEvent::Done => break End::Completed(finish),
+                        ModelEvent::Done => break End::Completed(finish, None),
                     }
                 };
                 let noticed = Instant::now();
@@ -145,13 +147,7 @@ fn parts(
                     yield part;
                 }
                 let end = match end {
-                    End::Completed(reason) => {
-                        yield UiMessageChunk::FinishStep;
-                        let metadata = usage.usage().map(|usage| MessageMetadata { usage: Some(usage) });
-                        let _ = outcome.set(Outcome::Completed);
-                        yield UiMessageChunk::Finish { finish_reason: reason, message_metadata: metadata };
-                        return;
-                    }
+                    End::Completed(reason, _) => End::Completed(reason, usage.usage()),
                     other => other,
                 };
                 (end, noticed)
@@ -173,7 +169,12 @@ fn parts(
                 let _ = outcome.set(if error.is_timeout() { Outcome::Timeout } else { Outcome::UpstreamError });
                 yield UiMessageChunk::Error { error_text: error.to_string() };
             }
-            End::Completed(_) => unreachable!("a completed reply returned above"),
+            End::Completed(reason, usage) => {
+                let _ = outcome.set(Outcome::Completed);
+                yield UiMessageChunk::FinishStep;
+                let message_metadata = usage.map(|usage| MessageMetadata { usage: Some(usage) });
+                yield UiMessageChunk::Finish { finish_reason: reason, message_metadata };
+            }
         }
     }
 }
