@@ -6,7 +6,9 @@ import { defineConfig, devices } from '@playwright/test';
  * - "paced" (demo model), slow enough to press Stop before the first token and mid-reply;
  * - "fast" (demo model), for replies that should run to the end;
  * - "medium" (demo model), for replies long enough to scroll, yet quick;
- * - "echo", relaying to support/echo-model.mjs, for replies a test writes itself.
+ * - "echo", relaying to support/echo-model.mjs, for replies a test writes itself;
+ * - "embed" (demo model), embedded by the pages of support/host-pages.mjs,
+ *   served on two other origins: one allowed, one not.
  */
 export const PACED_URL = 'http://127.0.0.1:3100';
 export const FAST_URL = 'http://127.0.0.1:3101';
@@ -15,6 +17,10 @@ export const MEDIUM_URL = 'http://127.0.0.1:3102';
 /** Relays to the echo model in support/, which replies with the user's own message. */
 export const ECHO_URL = 'http://127.0.0.1:3103';
 const ECHO_MODEL_PORT = '3199';
+/** A Reins server for embedding, and two other sites: one it allows, one it does not. */
+export const EMBED_URL = 'http://127.0.0.1:3104';
+export const ALLOWED_SITE = 'http://127.0.0.1:3120';
+export const OTHER_SITE = 'http://127.0.0.1:3121';
 
 const server = (url: string, env: Record<string, string>) => ({
   command: '../target/release/reins',
@@ -84,5 +90,16 @@ export default defineConfig({
       // This one has no demo model: wait for its health check instead.
       url: `${ECHO_URL}/healthz`,
     },
+    server(EMBED_URL, {
+      REINS_DEMO_TOKENS_PER_SECOND: '20',
+      REINS_DEMO_FIRST_TOKEN_DELAY_MS: '300',
+      REINS_ALLOWED_ORIGINS: ALLOWED_SITE,
+    }),
+    ...[ALLOWED_SITE, OTHER_SITE].map((site) => ({
+      command: 'node support/host-pages.mjs',
+      url: `${site}/one.html`,
+      reuseExistingServer: !process.env.CI,
+      env: { HOST_PORT: new URL(site).port, REINS_URL: EMBED_URL },
+    })),
   ],
 });

@@ -40,6 +40,18 @@ pub fn Chat(
     /// reload; give each chat on a page its own.
     #[prop(into, default = DEFAULT_STORAGE_KEY.into())]
     storage_key: String,
+    /// The message box's placeholder.
+    #[prop(into, default = "Message Reins".into())]
+    placeholder: String,
+    /// A title shown above the conversation.
+    #[prop(default = None)]
+    title: Option<String>,
+    /// Lets the code around the chat send a message or stop the reply.
+    #[prop(optional)]
+    controller: Option<ChatController>,
+    /// Told when the chat's status changes, a reply ends, or a reply fails.
+    #[prop(into, optional)]
+    on_event: Option<Callback<ChatEvent>>,
 ) -> impl IntoView {
     let conversation = RwSignal::new(Conversation::new(new_chat_id()));
     let draft = RwSignal::new(String::new());
@@ -108,6 +120,15 @@ pub fn Chat(
         }),
     };
     provide_context(actions);
+    if let Some(controller) = controller {
+        controller.send.set_value(Some(Callback::new(move |text: String| {
+            start(&|chat, now| chat.submit(&text, now));
+        })));
+        controller.stop.set_value(Some(stop));
+    }
+    if let Some(on_event) = on_event {
+        report_events(conversation, phase, on_event);
+    }
     let new_chat = move |_| {
         abort();
         conversation.update(|chat| chat.clear(new_chat_id()));
@@ -172,14 +193,99 @@ pub fn Chat(
             on:keydown=on_keydown
         >
             <div class="reins-toolbar">
+                {title.map(|title| view! { <h2 class="reins-title">{title}</h2> })}
                 <button type="button" class="reins-action" on:click=new_chat>
                     "New chat"
                 </button>
             </div>
             <MessageList conversation/>
-            <Composer draft phase textarea on_send=send on_stop=stop/>
+            <Composer draft phase textarea placeholder on_send=send on_stop=stop/>
         </section>
     }
+}
+
+/// A handle to drive a [`Chat`] from the code around it.
+#[derive(Clone, Copy)]
+pub struct ChatController {
+    send: StoredValue<Option<Callback<String>>>,
+    stop: StoredValue<Option<Callback<()>>>,
+}
+
+impl Default for ChatController {
+    fn default() -> Self {
+        Self { send: StoredValue::new(None), stop: StoredValue::new(None) }
+    }
+}
+
+impl ChatController {
+    /// A controller to hand to one [`Chat`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends `text` as the user's message, unless a reply is in flight.
+    pub fn send(&self, text: impl Into<String>) {
+        if let Some(Some(send)) = self.send.try_get_value() {
+            send.run(text.into());
+        }
+    }
+
+    /// Stops the reply in flight, if any.
+    pub fn stop(&self) {
+        if let Some(Some(stop)) = self.stop.try_get_value() {
+            stop.run(());
+        }
+    }
+}
+
+/// What a [`Chat`] tells the code around it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatEvent {
+    /// The status is now `idle`, `submitted` or `streaming`.
+    Status(&'static str),
+    /// A reply ended, complete or stopped, with its text.
+    Finished { text: String, stopped: bool },
+    /// A reply failed; the message says why.
+    Error { message: String },
+}
+
+/// Calls `on_event` on every change of status, and once at the end of each
+/// reply with how it ended.
+fn report_events(
+    conversation: RwSignal<Conversation>,
+    phase: Memo<crate::conversation::Phase>,
+    on_event: Callback<ChatEvent>,
+) {
+    use crate::conversation::{MessageStatus, Phase};
+
+    Effect::new(move |previous: Option<Phase>| {
+        let now = phase.get();
+        if previous.is_some_and(|previous| previous != now) {
+            on_event.run(ChatEvent::Status(match now {
+                Phase::Idle => "idle",
+                Phase::Submitted => "submitted",
+                Phase::Streaming => "streaming",
+            }));
+            if now == Phase::Idle {
+                let last = conversation.with_untracked(|chat| {
+                    chat.messages().last().map(|m| (m.status, m.text.clone(), m.error.clone()))
+                });
+                match last {
+                    Some((MessageStatus::Done, text, _)) => {
+                        on_event.run(ChatEvent::Finished { text, stopped: false })
+                    }
+                    Some((MessageStatus::Stopped, text, _)) => {
+                        on_event.run(ChatEvent::Finished { text, stopped: true })
+                    }
+                    Some((MessageStatus::Error, _, error)) => {
+                        on_event.run(ChatEvent::Error { message: error.unwrap_or_default() })
+                    }
+                    _ => {}
+                }
+            }
+        }
+        now
+    });
 }
 
 /// What a message's buttons can ask the chat to do.

@@ -14,7 +14,7 @@ mod transport;
 
 use leptos::prelude::*;
 
-pub use chat::Chat;
+pub use chat::{Chat, ChatController, ChatEvent};
 
 /// The HTML document around the hosted chat page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {

@@ -19,6 +19,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 
+/// The script that defines `<reins-chat>`.
+const EMBED_SCRIPT: &str = "/embed.js";
+
 /// The origins, besides the server's own, that may use it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllowedOrigins(Vec<String>);
@@ -58,7 +61,9 @@ fn same_host(origin: &str, headers: &HeaderMap) -> bool {
 /// The middleware: see the module documentation.
 pub async fn cors(State(allowed): State<AllowedOrigins>, request: Request, next: Next) -> Response {
     let origin = request.headers().get(ORIGIN).cloned();
-    let is_allowed = allowed.allows(request.headers());
+    // The embed script goes to every page: on a page whose origin is refused,
+    // it is what tells the person why the chat cannot work there.
+    let is_allowed = request.uri().path() == EMBED_SCRIPT || allowed.allows(request.headers());
     let is_preflight = request.method() == Method::OPTIONS
         && request.headers().contains_key("access-control-request-method");
 

@@ -7,8 +7,8 @@ mod health;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderValue;
 use axum::http::header::{REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware;
 use axum::routing::{get, post};
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -28,6 +28,9 @@ pub fn app(state: AppState) -> Router {
         .route("/chat", post(chat::chat).layer(DefaultBodyLimit::max(state.limits.max_body_bytes)))
         .route("/chat/{message_id}/stop", post(chat::stop))
         .route("/demo/generations", get(demo::generations))
+        // Whether the asking page's origin may use this server: 204 if so,
+        // else the CORS layer's readable 403. `embed.js` asks first.
+        .route("/embed/check", get(async || StatusCode::NO_CONTENT))
         .fallback(async || ApiError::NotFound("There is no such API route.".into()));
     let allowed_origins = state.allowed_origins.clone();
     let page_routes = generate_route_list(App);

@@ -12,6 +12,7 @@ pub fn Composer(
     draft: RwSignal<String>,
     phase: Memo<Phase>,
     textarea: NodeRef<Textarea>,
+    placeholder: String,
     on_send: Callback<()>,
     on_stop: Callback<()>,
 ) -> impl IntoView {
@@ -37,7 +38,7 @@ pub fn Composer(
                 node_ref=textarea
                 class="reins-input"
                 aria-label="Message"
-                placeholder="Message Reins"
+                placeholder=placeholder
                 rows="1"
                 prop:value=move || draft.get()
                 on:input=move |event| draft.set(event_target_value(&event))

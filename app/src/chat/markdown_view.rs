@@ -48,8 +48,11 @@ pub fn Markdown(
         } else if !frame_pending.get_value() {
             frame_pending.set_value(true);
             request_animation_frame(move || {
-                frame_pending.set_value(false);
-                draw();
+                // The chat may have been removed since: then there is
+                // nothing left to draw.
+                if frame_pending.try_update_value(|pending| *pending = false).is_some() {
+                    draw();
+                }
             });
         }
     });

@@ -206,7 +206,13 @@ pub fn CopyButton(text: Signal<String>, label: &'static str) -> impl IntoView {
     let copy = move |_| {
         browser::copy_to_clipboard(&text.get_untracked());
         copied.set(true);
-        set_timeout(move || copied.set(false), std::time::Duration::from_secs(2));
+        // `try_`: the message may be gone by then.
+        set_timeout(
+            move || {
+                let _ = copied.try_set(false);
+            },
+            std::time::Duration::from_secs(2),
+        );
     };
     view! {
         <button type="button" class="reins-action" aria-label=label on:click=copy>
