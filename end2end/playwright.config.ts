@@ -21,6 +21,9 @@ const ECHO_MODEL_PORT = '3199';
 export const EMBED_URL = 'http://127.0.0.1:3104';
 export const ALLOWED_SITE = 'http://127.0.0.1:3120';
 export const OTHER_SITE = 'http://127.0.0.1:3121';
+/** examples/ai-sdk-backend, relaying to a slow echo model. */
+export const AI_SDK_BACKEND = 'http://127.0.0.1:3130';
+export const SLOW_ECHO_MODEL = 'http://127.0.0.1:3198';
 
 const server = (url: string, env: Record<string, string>) => ({
   command: '../target/release/reins',
@@ -95,6 +98,18 @@ export default defineConfig({
       REINS_DEMO_FIRST_TOKEN_DELAY_MS: '300',
       REINS_ALLOWED_ORIGINS: ALLOWED_SITE,
     }),
+    {
+      command: 'node support/echo-model.mjs',
+      port: Number(new URL(SLOW_ECHO_MODEL).port),
+      reuseExistingServer: !process.env.CI,
+      env: { ECHO_PORT: new URL(SLOW_ECHO_MODEL).port, ECHO_DELAY_MS: '100' },
+    },
+    {
+      command: 'node ../examples/ai-sdk-backend/server.mjs',
+      port: Number(new URL(AI_SDK_BACKEND).port),
+      reuseExistingServer: !process.env.CI,
+      env: { PORT: new URL(AI_SDK_BACKEND).port, MODEL_URL: `${SLOW_ECHO_MODEL}/v1`, MODEL: 'echo' },
+    },
     ...[ALLOWED_SITE, OTHER_SITE].map((site) => ({
       command: 'node support/host-pages.mjs',
       url: `${site}/one.html`,

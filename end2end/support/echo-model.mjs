@@ -1,13 +1,21 @@
 // An OpenAI-compatible streaming model for the end-to-end tests: it replies
-// with the last user message, word by word, so a test decides exactly what
-// the chat has to render. A message starting with "fail once:" gets half a
-// reply and a cut connection the first time, and a whole reply after that.
+// with the last user message, word by word (ECHO_DELAY_MS apart), so a test
+// decides exactly what the chat has to render. A message starting with
+// "fail once:" gets half a reply and a cut connection the first time, and a
+// whole reply after that. `GET /closed` lists the prompts whose client closed
+// the connection before the reply was complete.
 import { createServer } from 'node:http';
 
 const port = Number(process.env.ECHO_PORT ?? 3199);
+const delay = Number(process.env.ECHO_DELAY_MS ?? 5);
 const failedOnce = new Set();
+const closedEarly = [];
 
 createServer((request, response) => {
+  if (request.method === 'GET' && request.url === '/closed') {
+    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(closedEarly));
+    return;
+  }
   if (request.method !== 'POST' || !request.url.endsWith('/chat/completions')) {
     response.writeHead(404).end();
     return;
@@ -23,14 +31,21 @@ createServer((request, response) => {
     response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const send = (delta, finish = null) =>
       response.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`);
+    let complete = false;
+    response.on('close', () => {
+      if (!complete) closedEarly.push({ prompt, at: Date.now() });
+    });
     for (const [index, word] of words.entries()) {
       if (failNow && index === Math.floor(words.length / 2)) {
+        complete = true; // cut on purpose, not closed by the client
         response.destroy();
         return;
       }
+      if (response.destroyed) return;
       send({ content: word });
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
+    complete = true;
     send({}, 'stop');
     response.end('data: [DONE]\n\n');
   });

@@ -34,9 +34,15 @@ const page = (body) => `<!doctype html>
 const chat = (id) =>
   `<reins-chat id="${id}" endpoint="${reins}/api/chat" storage-key="${id}" title="Chat ${id}" placeholder="Ask ${id}"></reins-chat>`;
 
+const aiSdkBackend = process.env.AI_SDK_BACKEND ?? 'http://127.0.0.1:3130';
+
 const pages = {
   '/two.html': page(chat('first') + chat('second')),
   '/one.html': page(chat('only')),
+  // A Reins chat talking to another backend: examples/ai-sdk-backend.
+  '/ai-sdk.html': page(
+    `<reins-chat id="aisdk" endpoint="${aiSdkBackend}/api/chat" storage-key="aisdk"></reins-chat>`,
+  ),
 };
 
 createServer((request, response) => {

@@ -1,7 +1,7 @@
 import { test, expect } from './fixtures/test';
 import type { Page } from '@playwright/test';
 import type { Generation } from './fixtures/chat-page';
-import { ALLOWED_SITE, EMBED_URL, OTHER_SITE } from '../playwright.config';
+import { ALLOWED_SITE, EMBED_URL, OTHER_SITE, SLOW_ECHO_MODEL } from '../playwright.config';
 
 /** The elements' shadow roots are open: Playwright's locators reach inside. */
 const element = (page: Page, id: string) => {
@@ -116,4 +116,27 @@ test('a site not on the list is refused, and the element says why', async ({ pag
   const refused = consoleErrors.filter((error) => error.includes('status of 403'));
   expect(refused.length).toBeGreaterThan(0);
   consoleErrors.splice(0, consoleErrors.length, ...consoleErrors.filter((error) => !refused.includes(error)));
+});
+
+test('the chat streams from an AI SDK backend (streamText) and stops it', async ({ page, request }) => {
+  await page.goto(`${ALLOWED_SITE}/ai-sdk.html`);
+  const chat = element(page, 'aisdk');
+  await expect(chat.ready).toBeVisible();
+  const prompt = Array.from({ length: 60 }, (_, i) => `word${i}`).join(' ');
+  await chat.input.fill(prompt);
+  await chat.send.click();
+  await expect(chat.reply).toHaveAttribute('data-status', 'streaming');
+  await expect(chat.reply).toContainText('word0 word1 word2');
+  await chat.stop.click();
+  const stoppedAt = Date.now();
+  await expect(chat.reply).toHaveAttribute('data-status', 'stopped');
+  const text = await chat.reply.locator('.reins-markdown').textContent();
+  expect(text!.length).toBeLessThan(prompt.length);
+
+  // The backend passed the abort on: its model saw the connection close early.
+  await expect
+    .poll(async () => (await (await request.get(`${SLOW_ECHO_MODEL}/closed`)).json()).map((c: any) => c.prompt))
+    .toContain(prompt);
+  const closed = (await (await request.get(`${SLOW_ECHO_MODEL}/closed`)).json()).find((c: any) => c.prompt === prompt);
+  expect(closed.at - stoppedAt).toBeLessThan(500);
 });
