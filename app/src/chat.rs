@@ -174,9 +174,14 @@ pub fn Chat(
             );
         }
     });
-    // A reply streaming when the page goes away is saved as it stands.
-    let pagehide = window_event_listener(leptos::ev::pagehide, move |_| save());
-    on_cleanup(move || pagehide.remove());
+    // A reply streaming when the page goes away is saved as it stands. (Only
+    // a browser has a page to hide; rendered outside leptos_axum, the
+    // listener would not know it runs on a server.)
+    #[cfg(feature = "hydrate")]
+    {
+        let pagehide = window_event_listener(leptos::ev::pagehide, move |_| save());
+        on_cleanup(move || pagehide.remove());
+    }
 
     let on_keydown = move |event: leptos::ev::KeyboardEvent| {
         if event.key() == "Escape" && phase.get_untracked().is_busy() {
