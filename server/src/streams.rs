@@ -7,9 +7,10 @@
 //! Each admission carries a cancellation token: `POST /api/chat/{id}/stop`
 //! cancels one, and shutdown cancels them all.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -38,6 +39,9 @@ struct Inner {
     per_client: Mutex<HashMap<IpAddr, usize>>,
     /// The stop token of each open stream, by message id.
     open: Mutex<HashMap<String, CancellationToken>>,
+    /// Streams that ended stopped (by request or by their client leaving),
+    /// newest last, so that a stop that arrives just after is still a stop.
+    stopped: Mutex<VecDeque<(String, Instant)>>,
     /// The parent of every stop token: cancelling it stops them all.
     shutdown: CancellationToken,
 }
@@ -51,6 +55,7 @@ impl Streams {
                 per_client_limit: limits.max_streams_per_client,
                 per_client: Mutex::default(),
                 open: Mutex::default(),
+                stopped: Mutex::default(),
                 shutdown: CancellationToken::new(),
             }),
         }
@@ -75,15 +80,28 @@ impl Streams {
         Ok(Admission { streams: self.clone(), client, message_id, stop, _permit: permit })
     }
 
-    /// Stops the open stream with this message id; false if there is none.
+    /// Stops the stream with this message id. True if it was open, or ended
+    /// stopped a moment ago: the browser aborts its connection and asks for
+    /// the stop at the same time, and either may arrive first. False for an
+    /// id that is unknown or whose reply was completed.
     pub fn stop(&self, message_id: &str) -> bool {
-        match lock(&self.inner.open).get(message_id) {
-            Some(stop) => {
-                stop.cancel();
-                true
-            }
-            None => false,
+        if let Some(stop) = lock(&self.inner.open).get(message_id) {
+            stop.cancel();
+            return true;
         }
+        let mut stopped = lock(&self.inner.stopped);
+        forget_old(&mut stopped);
+        stopped.iter().any(|(id, _)| id == message_id)
+    }
+
+    /// Records that the stream with this id ended stopped, not completed.
+    pub fn ended_stopped(&self, message_id: &str) {
+        let mut stopped = lock(&self.inner.stopped);
+        forget_old(&mut stopped);
+        if stopped.len() == STOPPED_CAPACITY {
+            stopped.pop_front();
+        }
+        stopped.push_back((message_id.to_owned(), Instant::now()));
     }
 
     /// Stops every open stream and admits no more.
@@ -133,6 +151,11 @@ impl Admission {
     pub fn message_id(&self) -> &str {
         &self.message_id
     }
+
+    /// Records that this stream ended stopped; see [`Streams::stop`].
+    pub fn ended_stopped(&self) {
+        self.streams.ended_stopped(&self.message_id);
+    }
 }
 
 impl Drop for Admission {
@@ -145,6 +168,18 @@ impl Drop for Admission {
                 per_client.remove(&self.client);
             }
         }
+    }
+}
+
+/// How long a stopped stream's id still answers a stop request.
+const STOPPED_MEMORY: Duration = Duration::from_secs(60);
+
+/// The most stopped ids remembered.
+const STOPPED_CAPACITY: usize = 10_000;
+
+fn forget_old(stopped: &mut VecDeque<(String, Instant)>) {
+    while stopped.front().is_some_and(|(_, at)| at.elapsed() > STOPPED_MEMORY) {
+        stopped.pop_front();
     }
 }
 
@@ -204,10 +239,13 @@ mod tests {
         assert!(one.stop_token().is_cancelled());
         assert!(!two.stop_token().is_cancelled());
         assert!(!one.is_shutdown());
+        one.ended_stopped();
         drop(one);
-        assert!(!streams.stop("one"), "a finished stream cannot be stopped");
+        assert!(streams.stop("one"), "stopping a stopped stream is still a stop");
+        drop(two);
+        assert!(!streams.stop("two"), "a stream that completed cannot be stopped");
         assert!(!streams.stop("never"));
-        assert_eq!(streams.open(), 1);
+        assert_eq!(streams.open(), 0);
     }
 
     #[test]

@@ -54,8 +54,9 @@ async fn a_stop_request_ends_the_stream_with_abort_and_closes_the_upstream() {
     assert!(body.contains(r#""type":"text-end""#), "the partial text is closed properly: {body}");
     assert!(!body.contains(r#""type":"finish""#), "{body}");
 
-    // The stream is over, so its id is no longer known.
-    assert_eq!(post_stop(&reins, &message_id).await.status(), 404);
+    // Stopping it again is still a stop: browsers send the stop request and
+    // drop the connection at once, and either may arrive first.
+    assert_eq!(post_stop(&reins, &message_id).await.status(), 204);
 }
 
 #[tokio::test]
@@ -82,4 +83,36 @@ async fn unknown_ids_get_a_404_with_a_reason() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
     assert!(body["error"]["message"].as_str().unwrap().contains("No reply with this id"));
+}
+
+#[tokio::test]
+async fn a_stop_after_the_client_left_is_still_a_stop_but_not_after_completion() {
+    let mut upstream = FakeUpstream::start(slow_reply()).await;
+    let reins = Reins::start(upstream.base_url(), None).await;
+    let mut client = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
+    upstream.request().await;
+    client.read_until("\"text-delta\"", 1).await;
+    let message_id = client.message_id();
+    client.disconnect();
+    upstream.closed().await;
+    // The disconnect won the race against the stop request: the stream is
+    // gone before the stop arrives.
+    for _ in 0..100 {
+        if reins.state.streams.open() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(reins.state.streams.open(), 0);
+    assert_eq!(post_stop(&reins, &message_id).await.status(), 204);
+
+    // A reply that ran to the end cannot be stopped.
+    let mut done =
+        FakeUpstream::start(vec![Step::Head, Step::Token("a"), Step::Finish("stop")]).await;
+    let reins = Reins::start(done.base_url(), None).await;
+    let mut client = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
+    done.request().await;
+    client.read_to_end().await;
+    let response = post_stop(&reins, &client.message_id()).await;
+    assert_eq!(response.status(), 404);
 }

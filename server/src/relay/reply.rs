@@ -59,7 +59,7 @@ pub fn stream(reply: Reply) -> ReplyStream {
         metrics,
         span,
         started: Instant::now(),
-        _admission: admission,
+        admission,
     }
 }
 
@@ -192,7 +192,7 @@ pub struct ReplyStream {
     span: tracing::Span,
     started: Instant,
     /// The stream's slot; given back after the upstream is dropped.
-    _admission: Admission,
+    admission: Admission,
 }
 
 impl Stream for ReplyStream {
@@ -227,6 +227,9 @@ impl Drop for ReplyStream {
                 Outcome::ClientClosed
             }
         };
+        if matches!(outcome, Outcome::ClientClosed | Outcome::Stopped) {
+            self.admission.ended_stopped();
+        }
         self.metrics.stream_closed(outcome);
         tracing::info!(
             outcome = outcome.as_str(),

@@ -67,7 +67,8 @@ pub async fn chat(
 }
 
 /// Stops the streaming reply with this message id: its upstream request is
-/// dropped and its stream ends with `abort` and `[DONE]`.
+/// dropped and its stream ends with `abort` and `[DONE]`. A reply that was
+/// stopped a moment ago (its client may have left first) answers 204 too.
 ///
 /// The message id, long and random, is the capability: only whoever received
 /// the `start` part knows it.
@@ -80,7 +81,7 @@ pub async fn stop(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(
-            "No reply with this id is streaming; it may have finished already.".into(),
+            "No reply with this id is streaming; it may have been completed already.".into(),
         ))
     }
 }
