@@ -118,6 +118,7 @@ pub fn Chat(
             start(&|chat, now| chat.edit_and_resend(&id, &text, now));
             focus_composer();
         }),
+        phase,
     };
     provide_context(actions);
     if let Some(controller) = controller {
@@ -300,6 +301,8 @@ pub(crate) struct ChatActions {
     pub continue_reply: Callback<()>,
     /// The id of a user message and its new text.
     pub edit_and_resend: Callback<(String, String)>,
+    /// Whether a reply is in flight; buttons that start one wait for idle.
+    pub phase: Memo<crate::conversation::Phase>,
 }
 
 /// An id for a new chat; it also prefixes the ids of the chat's messages.

@@ -27,8 +27,7 @@ pub fn Markdown(
     let tail = RwSignal::new(initial.tail.clone());
     let doc = StoredValue::new(initial);
 
-    let draw = move || {
-        let latest = untrack(text).unwrap_or_default();
+    let draw = move |latest: String| {
         let (epoch, stable, latest_tail) = doc
             .try_update_value(|doc| {
                 doc.update(&latest);
@@ -40,18 +39,20 @@ pub fn Markdown(
         }
         tail.set(latest_tail);
     };
-    let frame_pending = StoredValue::new(false);
+    // The text waiting for the next frame; a frame is requested only when
+    // none is waiting yet.
+    let waiting = StoredValue::new(None::<String>);
     Effect::new(move |_| {
-        text();
+        let latest = text().unwrap_or_default();
         if !is_open.get() {
-            draw();
-        } else if !frame_pending.get_value() {
-            frame_pending.set_value(true);
+            waiting.set_value(None);
+            draw(latest);
+        } else if waiting.try_update_value(|waiting| waiting.replace(latest)).flatten().is_none() {
             request_animation_frame(move || {
-                // The chat may have been removed since: then there is
-                // nothing left to draw.
-                if frame_pending.try_update_value(|pending| *pending = false).is_some() {
-                    draw();
+                // Nothing waits if the reply closed meanwhile (it was drawn at
+                // once), and nothing is left if the chat was removed.
+                if let Some(latest) = waiting.try_update_value(Option::take).flatten() {
+                    draw(latest);
                 }
             });
         }

@@ -13,37 +13,32 @@ use crate::protocol::Role;
 /// One message. It redraws only when its own revision changes, not on every
 /// update of the conversation.
 #[component]
-pub fn MessageView(conversation: RwSignal<Conversation>, id: String) -> impl IntoView {
+pub fn MessageView(
+    conversation: RwSignal<Conversation>,
+    id: String,
+    /// The id of the conversation's last message.
+    last_id: Memo<Option<String>>,
+) -> impl IntoView {
     let id = StoredValue::new(id);
     let revision = Memo::new(move |_| {
         conversation.with(|chat| id.with_value(|id| chat.message(id).map(|m| m.revision)))
     });
-    // Reads one field of this message, tracking only its revision.
-    let field = move |read: fn(&Message) -> Option<String>| {
-        move || {
-            // Read, not just `track()`: a memo recomputes only when read, and
-            // one never recomputed stops passing changes on.
-            revision.get()?;
-            conversation.with_untracked(|chat| id.with_value(|id| chat.message(id).and_then(read)))
-        }
-    };
-    let text = field(|message| Some(message.text.clone()));
-    let error = field(|message| message.error.clone());
-    let status = move || {
-        revision.get()?;
-        conversation.with_untracked(|chat| id.with_value(|id| chat.message(id).map(|m| m.status)))
-    };
+    let text = reader(conversation, id, revision, |message| Some(message.text.clone()));
+    let error = reader(conversation, id, revision, |message| message.error.clone());
+    let status = reader(conversation, id, revision, |message| Some(message.status));
+    let stats = reader(conversation, id, revision, |message| message.stats);
     let is = move |wanted: MessageStatus| move || status() == Some(wanted);
     let is_open = move || status().is_some_and(MessageStatus::is_open);
     let role = conversation
         .with_untracked(|chat| id.with_value(|id| chat.message(id).map(|m| m.role)))
         .unwrap_or(Role::Assistant);
-    let idle = move || conversation.with(|chat| !chat.phase().is_busy());
-    let is_last = move || conversation.with(|chat| id.with_value(|id| chat.is_last(id)));
+    let phase = expect_context::<ChatActions>().phase;
+    let idle = move || !phase.get().is_busy();
+    let is_last = move || last_id.with(|last| id.with_value(|id| last.as_ref() == Some(id)));
 
     let body = match role {
         Role::Assistant => view! { <Markdown text is_open=Signal::derive(is_open)/> }.into_any(),
-        _ => view! { <UserText conversation id text/> }.into_any(),
+        _ => view! { <UserText id text idle/> }.into_any(),
     };
 
     view! {
@@ -70,23 +65,38 @@ pub fn MessageView(conversation: RwSignal<Conversation>, id: String) -> impl Int
                 </p>
             </Show>
             <Show when=move || role == Role::Assistant && !is_open()>
-                <Stats conversation id/>
-                <ReplyActions conversation id idle is_last/>
+                <Stats stats/>
+                <ReplyActions text status idle is_last/>
             </Show>
         </article>
+    }
+}
+
+/// Reads one field of message `id`, tracking only the message's revision,
+/// so that a change elsewhere in the conversation does not re-run it.
+fn reader<T: 'static>(
+    conversation: RwSignal<Conversation>,
+    id: StoredValue<String>,
+    revision: Memo<Option<u64>>,
+    read: fn(&Message) -> Option<T>,
+) -> impl Fn() -> Option<T> + Copy + Send + Sync + 'static {
+    move || {
+        // Read, not just `track()`: a memo recomputes only when read, and one
+        // never recomputed stops passing changes on.
+        revision.get()?;
+        conversation.with_untracked(|chat| id.with_value(|id| chat.message(id).and_then(read)))
     }
 }
 
 /// A user's message: its text as written, with Copy and Edit.
 #[component]
 fn UserText(
-    conversation: RwSignal<Conversation>,
     id: StoredValue<String>,
     text: impl Fn() -> Option<String> + Copy + Send + Sync + 'static,
+    idle: impl Fn() -> bool + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let editing = RwSignal::new(false);
     let edited = RwSignal::new(String::new());
-    let idle = move || conversation.with(|chat| !chat.phase().is_busy());
     let actions = expect_context::<ChatActions>();
     let start_editing = move |_| {
         edited.set(text().unwrap_or_default());
@@ -160,19 +170,13 @@ fn UserText(
 /// Retry on the last reply, when nothing is streaming.
 #[component]
 fn ReplyActions(
-    conversation: RwSignal<Conversation>,
-    id: StoredValue<String>,
+    text: impl Fn() -> Option<String> + Copy + Send + Sync + 'static,
+    status: impl Fn() -> Option<MessageStatus> + Copy + Send + Sync + 'static,
     idle: impl Fn() -> bool + Copy + Send + Sync + 'static,
     is_last: impl Fn() -> bool + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let actions = expect_context::<ChatActions>();
-    let status =
-        move || conversation.with(|chat| id.with_value(|id| chat.message(id).map(|m| m.status)));
-    let text = Signal::derive(move || {
-        conversation
-            .with(|chat| id.with_value(|id| chat.message(id).map(|m| m.text.clone())))
-            .unwrap_or_default()
-    });
+    let text = Signal::derive(move || text().unwrap_or_default());
     let offer = move |wanted: &'static [MessageStatus]| {
         move || idle() && is_last() && status().is_some_and(|s| wanted.contains(&s))
     };
@@ -223,10 +227,7 @@ pub fn CopyButton(text: Signal<String>, label: &'static str) -> impl IntoView {
 
 /// The quiet line under a reply: time to first token, pace, and tokens used.
 #[component]
-fn Stats(conversation: RwSignal<Conversation>, id: StoredValue<String>) -> impl IntoView {
-    let stats = move || {
-        conversation.with(|chat| id.with_value(|id| chat.message(id).and_then(|m| m.stats)))
-    };
+fn Stats(stats: impl Fn() -> Option<ReplyStats> + Send + Sync + 'static) -> impl IntoView {
     move || {
         stats()
             .and_then(|stats| describe(&stats))

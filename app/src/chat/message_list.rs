@@ -16,6 +16,9 @@ pub fn MessageList(conversation: RwSignal<Conversation>) -> impl IntoView {
     let ids = Memo::new(move |_| {
         conversation.with(|chat| chat.messages().iter().map(|m| m.id.clone()).collect::<Vec<_>>())
     });
+    // Only the last message offers Regenerate and Continue; this changes when
+    // a message is added or removed, not on every token.
+    let last_id = Memo::new(move |_| ids.with(|ids| ids.last().cloned()));
     // A log is a polite live region: `aria-busy` keeps assistive technology
     // from reading a reply token by token; it announces it once, when done.
     let busy = move || conversation.with(|chat| chat.phase().is_busy()).to_string();
@@ -87,7 +90,7 @@ pub fn MessageList(conversation: RwSignal<Conversation>) -> impl IntoView {
                         </p>
                     </Show>
                     <For each=move || ids.get() key=String::clone let:id>
-                        <MessageView conversation id/>
+                        <MessageView conversation id last_id/>
                     </For>
                 </div>
             </div>
