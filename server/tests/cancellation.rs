@@ -6,20 +6,29 @@ mod support;
 
 use std::time::Duration;
 
-use support::{FakeUpstream, RawClient, Reins, Step, chat_body};
+use support::{FakeUpstream, RawClient, Reins, Step, chat_body, paced_reply};
+use tokio::time::Instant;
 
 /// How soon after the client's close the upstream must see its own close.
 const BUDGET: Duration = Duration::from_millis(100);
 
 /// A long reply at 100 tokens per second.
 fn long_reply() -> Vec<Step> {
-    let mut script = vec![Step::Head];
-    for _ in 0..200 {
-        script.push(Step::Token("word "));
-        script.push(Step::Wait(Duration::from_millis(10)));
-    }
-    script.push(Step::Finish("stop"));
-    script
+    paced_reply(200, Duration::from_millis(10))
+}
+
+/// Waits for the upstream to see its connection close, checks that it did so
+/// within [`BUDGET`] of the client's disconnect and before its script ran to
+/// the end, and returns how many writes it made.
+async fn assert_closed_soon_after(upstream: &mut FakeUpstream, disconnected: Instant) -> usize {
+    let (closed, writes, finished) = upstream.closed().await;
+    assert!(!finished, "the upstream ran its whole script: nothing was dropped");
+    assert!(
+        closed - disconnected < BUDGET,
+        "upstream closed {:?} after the client",
+        closed - disconnected
+    );
+    writes
 }
 
 #[tokio::test]
@@ -32,13 +41,7 @@ async fn dropping_the_client_mid_stream_closes_the_upstream() {
     client.read_until("\"text-delta\"", 3).await;
     let disconnected = client.disconnect();
 
-    let (closed, writes, finished) = upstream.closed().await;
-    assert!(!finished, "the upstream ran its whole script: nothing was dropped");
-    assert!(
-        closed - disconnected < BUDGET,
-        "upstream closed {:?} after the client",
-        closed - disconnected
-    );
+    let writes = assert_closed_soon_after(&mut upstream, disconnected).await;
     // Head + a handful of tokens; the other ~190 were never written.
     assert!(writes < 20, "the upstream kept writing: {writes} writes");
 }
@@ -59,13 +62,7 @@ async fn dropping_the_client_while_the_model_thinks_closes_the_upstream() {
     client.read_until("\"start-step\"", 1).await; // the relay has the upstream's head
     let disconnected = client.disconnect();
 
-    let (closed, writes, finished) = upstream.closed().await;
-    assert!(!finished);
-    assert!(
-        closed - disconnected < BUDGET,
-        "upstream closed {:?} after the client",
-        closed - disconnected
-    );
+    let writes = assert_closed_soon_after(&mut upstream, disconnected).await;
     assert_eq!(writes, 1, "only the head was written");
 }
 
@@ -82,13 +79,7 @@ async fn dropping_the_client_before_the_upstream_answers_closes_the_upstream() {
     upstream.request().await;
     let disconnected = client.disconnect();
 
-    let (closed, writes, finished) = upstream.closed().await;
-    assert!(!finished);
-    assert!(
-        closed - disconnected < BUDGET,
-        "upstream closed {:?} after the client",
-        closed - disconnected
-    );
+    let writes = assert_closed_soon_after(&mut upstream, disconnected).await;
     assert_eq!(writes, 0);
 }
 

@@ -6,7 +6,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{FakeUpstream, RawClient, Reins, Step, chat_body, data_frames, part_types};
+use support::{
+    FakeUpstream, RawClient, Reins, Step, chat_body, data_frames, paced_reply, part_types,
+};
 use tokio::time::Instant;
 
 /// Relays one reply from an upstream following `script`, with `args` added to
@@ -91,13 +93,11 @@ async fn an_upstream_that_stalls_mid_stream_times_out_and_keeps_the_partial_text
 
 #[tokio::test]
 async fn a_reply_longer_than_the_total_limit_is_cut() {
-    let mut script = vec![Step::Head];
-    for _ in 0..100 {
-        script.push(Step::Token("tick "));
-        script.push(Step::Wait(Duration::from_millis(20)));
-    }
-    let (frames, took, finished) =
-        relay(script, &["--total-timeout-ms", "300", "--idle-timeout-ms", "1000"]).await;
+    let (frames, took, finished) = relay(
+        paced_reply(100, Duration::from_millis(20)),
+        &["--total-timeout-ms", "300", "--idle-timeout-ms", "1000"],
+    )
+    .await;
     assert_eq!(error_text(&frames), "The reply took longer than the 300ms allowed for one reply.");
     assert!(part_types(&frames).contains(&"text-delta".to_owned()));
     assert!(took < Duration::from_secs(2), "{took:?}");

@@ -8,18 +8,13 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{FakeUpstream, RawClient, Step, chat_body};
+use support::{FakeUpstream, RawClient, chat_body, paced_reply};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 #[tokio::test]
 async fn sigterm_ends_open_streams_and_exits_zero() {
-    let mut script = vec![Step::Head];
-    for _ in 0..1000 {
-        script.push(Step::Token("word "));
-        script.push(Step::Wait(Duration::from_millis(20)));
-    }
-    let mut upstream = FakeUpstream::start(script).await;
+    let mut upstream = FakeUpstream::start(paced_reply(1000, Duration::from_millis(20))).await;
     let mut server = Command::new(env!("CARGO_BIN_EXE_reins"))
         .env("REINS_ADDR", "127.0.0.1:0")
         .env("REINS_UPSTREAM_URL", upstream.base_url().as_str())

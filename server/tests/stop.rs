@@ -6,16 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::{FakeUpstream, RawClient, Reins, Step, chat_body};
+use support::{FakeUpstream, RawClient, Reins, Step, chat_body, paced_reply};
 
 fn slow_reply() -> Vec<Step> {
-    let mut script = vec![Step::Head];
-    for _ in 0..100 {
-        script.push(Step::Token("word "));
-        script.push(Step::Wait(Duration::from_millis(20)));
-    }
-    script.push(Step::Finish("stop"));
-    script
+    paced_reply(100, Duration::from_millis(20))
 }
 
 async fn post_stop(reins: &Reins, message_id: &str) -> reqwest::Response {

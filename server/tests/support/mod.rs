@@ -36,6 +36,18 @@ pub enum Step {
     Close,
 }
 
+/// A reply of `tokens` words, `interval` apart, then a normal finish: long
+/// enough, in every test that uses it, to be cut off before the end.
+pub fn paced_reply(tokens: usize, interval: Duration) -> Vec<Step> {
+    let mut script = vec![Step::Head];
+    for _ in 0..tokens {
+        script.push(Step::Token("word "));
+        script.push(Step::Wait(interval));
+    }
+    script.push(Step::Finish("stop"));
+    script
+}
+
 /// What the fake upstream saw of one connection.
 #[derive(Debug)]
 pub enum UpstreamEvent {
