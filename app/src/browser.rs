@@ -7,7 +7,7 @@
 
 /// Milliseconds since the Unix epoch, with sub-millisecond precision.
 pub fn now_ms() -> f64 {
-    #[cfg(feature = "hydrate")]
+    #[cfg(feature = "browser")]
     if let Some(performance) = web_sys::window().and_then(|window| window.performance()) {
         return performance.time_origin() + performance.now();
     }
@@ -15,31 +15,31 @@ pub fn now_ms() -> f64 {
 }
 
 /// Copies `text` to the clipboard; the browser may refuse without a word.
-#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+#[cfg_attr(not(feature = "browser"), allow(unused_variables))]
 pub fn copy_to_clipboard(text: &str) {
-    #[cfg(feature = "hydrate")]
+    #[cfg(feature = "browser")]
     if let Some(window) = web_sys::window() {
         let _ = window.navigator().clipboard().write_text(text);
     }
 }
 
 /// The text stored under `key` in local storage, if any.
-#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+#[cfg_attr(not(feature = "browser"), allow(unused_variables))]
 pub fn load(key: &str) -> Option<String> {
-    #[cfg(feature = "hydrate")]
+    #[cfg(feature = "browser")]
     {
         let storage = web_sys::window()?.local_storage().ok()??;
         storage.get_item(key).ok()?
     }
-    #[cfg(not(feature = "hydrate"))]
+    #[cfg(not(feature = "browser"))]
     None
 }
 
 /// Stores `value` under `key` in local storage. Storage can be full or
 /// switched off; the chat then simply does not survive a reload.
-#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+#[cfg_attr(not(feature = "browser"), allow(unused_variables))]
 pub fn store(key: &str, value: Option<&str>) {
-    #[cfg(feature = "hydrate")]
+    #[cfg(feature = "browser")]
     if let Some(Ok(Some(storage))) = web_sys::window().map(|window| window.local_storage()) {
         let _ = match value {
             Some(value) => storage.set_item(key, value),
@@ -51,7 +51,7 @@ pub fn store(key: &str, value: Option<&str>) {
 /// Whether the page is the hosted chat on the built-in demo model, which the
 /// server marks with `<meta name="reins-demo">`.
 pub fn is_demo_page() -> bool {
-    #[cfg(feature = "hydrate")]
+    #[cfg(feature = "browser")]
     {
         web_sys::window()
             .and_then(|window| window.document())
@@ -59,6 +59,6 @@ pub fn is_demo_page() -> bool {
             .flatten()
             .is_some()
     }
-    #[cfg(not(feature = "hydrate"))]
+    #[cfg(not(feature = "browser"))]
     false
 }

@@ -178,7 +178,7 @@ pub fn Chat(
     // A reply streaming when the page goes away is saved as it stands. (Only
     // a browser has a page to hide; rendered outside leptos_axum, the
     // listener would not know it runs on a server.)
-    #[cfg(feature = "hydrate")]
+    #[cfg(feature = "browser")]
     {
         let pagehide = window_event_listener(leptos::ev::pagehide, move |_| save());
         on_cleanup(move || pagehide.remove());
@@ -307,12 +307,12 @@ pub(crate) struct ChatActions {
 
 /// An id for a new chat; it also prefixes the ids of the chat's messages.
 fn new_chat_id() -> String {
-    #[cfg(feature = "hydrate")]
+    #[cfg(feature = "browser")]
     {
         format!("chat-{:x}", (js_sys::Math::random() * f64::from(u32::MAX)) as u32)
     }
     // Server rendering never sends, so the id is never seen.
-    #[cfg(not(feature = "hydrate"))]
+    #[cfg(not(feature = "browser"))]
     {
         "chat".to_owned()
     }

@@ -9,7 +9,7 @@ pub mod conversation;
 pub mod markdown;
 pub mod protocol;
 pub mod sse;
-#[cfg(feature = "hydrate")]
+#[cfg(feature = "browser")]
 mod transport;
 
 use leptos::prelude::*;

@@ -1,94 +1,13 @@
-//! The wasm entry crate: everything the browser runs lives in `app`; this crate
-//! only exports the entry points that JavaScript calls: `hydrate` for the
-//! hosted page (called by cargo-leptos' generated script), and `mount_chat`
-//! for the `<reins-chat>` element that `embed.js` defines.
+//! The wasm entry crate of the hosted page: everything the browser runs lives
+//! in `app`; this crate only exports `hydrate`, which cargo-leptos' generated
+//! script calls. The `<reins-chat>` element has its own, smaller entry crate,
+//! `embed`, built without hydration.
 
-use app::{Chat, ChatController, ChatEvent};
-use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
-use web_sys::{CustomEvent, CustomEventInit, HtmlElement};
 
 /// Hydrates the server-rendered hosted chat page.
 #[wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(app::App);
-}
-
-/// A chat mounted into an element by [`mount_chat`].
-#[wasm_bindgen]
-pub struct EmbeddedChat {
-    controller: ChatController,
-    /// Dropping it unmounts the chat, which aborts its request.
-    mounted: Option<Box<dyn std::any::Any>>,
-}
-
-#[wasm_bindgen]
-impl EmbeddedChat {
-    /// Sends `text` as the user's message, unless a reply is in flight.
-    pub fn send(&self, text: String) {
-        self.controller.send(text);
-    }
-
-    /// Stops the reply in flight, if any.
-    pub fn stop(&self) {
-        self.controller.stop();
-    }
-
-    /// Removes the chat; its request, if any, is aborted.
-    pub fn unmount(&mut self) {
-        self.mounted.take();
-    }
-}
-
-/// Mounts a chat into `container`, and reports on `host` with the events
-/// `reins-status` (`detail.status`), `reins-finish` (`detail.text`,
-/// `detail.stopped`) and `reins-error` (`detail.message`).
-#[wasm_bindgen]
-pub fn mount_chat(
-    container: HtmlElement,
-    host: HtmlElement,
-    endpoint: String,
-    storage_key: String,
-    placeholder: Option<String>,
-    title: Option<String>,
-) -> EmbeddedChat {
-    console_error_panic_hook::set_once();
-    let controller = ChatController::new();
-    let host = send_wrapper::SendWrapper::new(host);
-    let on_event = Callback::new(move |event: ChatEvent| dispatch(&host, event));
-    let placeholder = placeholder.unwrap_or_else(|| "Message".into());
-    let mounted = leptos::mount::mount_to(container, move || {
-        view! { <Chat endpoint storage_key placeholder title controller on_event/> }
-    });
-    EmbeddedChat { controller, mounted: Some(Box::new(mounted)) }
-}
-
-fn dispatch(host: &HtmlElement, event: ChatEvent) {
-    let detail = js_sys::Object::new();
-    let set = |key: &str, value: JsValue| {
-        let _ = js_sys::Reflect::set(&detail, &key.into(), &value);
-    };
-    let name = match event {
-        ChatEvent::Status(status) => {
-            set("status", status.into());
-            "reins-status"
-        }
-        ChatEvent::Finished { text, stopped } => {
-            set("text", text.into());
-            set("stopped", stopped.into());
-            "reins-finish"
-        }
-        ChatEvent::Error { message } => {
-            set("message", message.into());
-            "reins-error"
-        }
-    };
-    let init = CustomEventInit::new();
-    init.set_detail(&detail);
-    init.set_bubbles(true);
-    init.set_composed(true);
-    if let Ok(event) = CustomEvent::new_with_event_init_dict(name, &init) {
-        let _ = host.dispatch_event(&event);
-    }
 }

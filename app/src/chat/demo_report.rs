@@ -41,7 +41,7 @@ fn describe(tokens: u64, ended_at_us: u64, stopped_at: f64) -> String {
 }
 
 /// Server rendering never reaches this; it only has to compile.
-#[cfg(not(feature = "hydrate"))]
+#[cfg(not(feature = "browser"))]
 mod fetch {
     pub struct Generation {
         pub ended_at_us: u64,
@@ -53,7 +53,7 @@ mod fetch {
     }
 }
 
-#[cfg(feature = "hydrate")]
+#[cfg(feature = "browser")]
 mod fetch {
     use std::time::Duration;
 

@@ -7,7 +7,7 @@ use crate::conversation::{Conversation, PendingReply};
 /// The request for the reply in flight. Aborting it cancels the `fetch` at
 /// whatever point it has reached, so the server sees its connection close.
 pub struct InFlight {
-    #[cfg(feature = "hydrate")]
+    #[cfg(feature = "browser")]
     controller: web_sys::AbortController,
 }
 
@@ -16,13 +16,13 @@ impl InFlight {
     ///
     /// Only the browser sends: events never fire during server rendering, so
     /// without the `hydrate` feature this does nothing.
-    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+    #[cfg_attr(not(feature = "browser"), allow(unused_variables))]
     pub fn start(
         endpoint: String,
         pending: PendingReply,
         conversation: RwSignal<Conversation>,
     ) -> Option<Self> {
-        #[cfg(feature = "hydrate")]
+        #[cfg(feature = "browser")]
         {
             use crate::transport::stream_reply;
 
@@ -49,13 +49,13 @@ impl InFlight {
             });
             Some(Self { controller })
         }
-        #[cfg(not(feature = "hydrate"))]
+        #[cfg(not(feature = "browser"))]
         None
     }
 
     /// Cancels the request, wherever it is.
     pub fn abort(self) {
-        #[cfg(feature = "hydrate")]
+        #[cfg(feature = "browser")]
         self.controller.abort();
     }
 }
@@ -69,9 +69,9 @@ impl InFlight {
 /// out as a beacon: queued by the browser without delaying anything, sent even
 /// as the page unloads, and with its answer (404 once the reply has already
 /// ended, which is the usual case) never reported as an error.
-#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+#[cfg_attr(not(feature = "browser"), allow(unused_variables))]
 pub fn request_stop(endpoint: &str, message_id: &str) {
-    #[cfg(feature = "hydrate")]
+    #[cfg(feature = "browser")]
     if let Some(window) = web_sys::window() {
         let url = format!("{}/{}/stop", endpoint.trim_end_matches('/'), message_id);
         let _ = window.navigator().send_beacon(&url);

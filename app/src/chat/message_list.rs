@@ -105,9 +105,9 @@ pub fn MessageList(conversation: RwSignal<Conversation>) -> impl IntoView {
 
 /// Calls `on_grow` whenever the element's size changes, after layout and
 /// before paint, so following the text never shows a frame out of place.
-#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+#[cfg_attr(not(feature = "browser"), allow(unused_variables))]
 fn follow_growth(element: NodeRef<Div>, on_grow: impl Fn() + Clone + 'static) {
-    #[cfg(feature = "hydrate")]
+    #[cfg(feature = "browser")]
     {
         use wasm_bindgen::JsCast;
         use wasm_bindgen::closure::Closure;
