@@ -50,6 +50,7 @@ pub fn store(key: &str, value: Option<&str>) {
 
 /// Whether the page is the hosted chat on the built-in demo model, which the
 /// server marks with `<meta name="reins-demo">`.
+#[cfg(not(feature = "csr"))]
 pub fn is_demo_page() -> bool {
     #[cfg(feature = "browser")]
     {

@@ -2,6 +2,7 @@
 //! and stops, with the actions people expect on replies.
 
 mod composer;
+#[cfg(not(feature = "csr"))]
 mod demo_report;
 mod inflight;
 mod markdown_view;

@@ -19,7 +19,7 @@ pub const DONE_MARKER: &str = "[DONE]";
 /// Parts this crate has no use for (tools, sources, files, `data-*` parts) are
 /// read as [`UiMessageChunk::Other`] and ignored, as the protocol asks readers to.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[serde(tag = "type", rename_all = "kebab-case", try_from = "WirePart")]
 pub enum UiMessageChunk {
     /// The reply has begun; `message_id` names it for the rest of its life.
     #[serde(rename_all = "camelCase")]
@@ -62,6 +62,54 @@ pub enum UiMessageChunk {
     /// Any part type this crate does not act on.
     #[serde(other)]
     Other,
+}
+
+/// A part as read off the wire: every field any part this crate acts on
+/// may have, and its type. Reading through it instead of serde's internally
+/// tagged enum spares the browser serde's buffering of every part, which was
+/// a good share of the embed's wasm.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WirePart {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
+    delta: Option<String>,
+    message_id: Option<String>,
+    finish_reason: Option<FinishReason>,
+    message_metadata: Option<MessageMetadata>,
+    error_text: Option<String>,
+    reason: Option<String>,
+}
+
+impl TryFrom<WirePart> for UiMessageChunk {
+    type Error = String;
+
+    fn try_from(part: WirePart) -> Result<Self, String> {
+        let missing = |field: &str| format!("a `{}` part without `{field}`", part.kind);
+        let id = || part.id.clone().ok_or_else(|| missing("id"));
+        let delta = || part.delta.clone().ok_or_else(|| missing("delta"));
+        Ok(match part.kind.as_str() {
+            "start" => Self::Start { message_id: part.message_id },
+            "start-step" => Self::StartStep,
+            "text-start" => Self::TextStart { id: id()? },
+            "text-delta" => Self::TextDelta { id: id()?, delta: delta()? },
+            "text-end" => Self::TextEnd { id: id()? },
+            "reasoning-start" => Self::ReasoningStart { id: id()? },
+            "reasoning-delta" => Self::ReasoningDelta { id: id()?, delta: delta()? },
+            "reasoning-end" => Self::ReasoningEnd { id: id()? },
+            "finish-step" => Self::FinishStep,
+            "finish" => Self::Finish {
+                finish_reason: part.finish_reason,
+                message_metadata: part.message_metadata,
+            },
+            "error" => {
+                Self::Error { error_text: part.error_text.ok_or_else(|| missing("errorText"))? }
+            }
+            "abort" => Self::Abort { reason: part.reason },
+            _ => Self::Other,
+        })
+    }
 }
 
 /// What Reins tells the client about a reply besides its text, sent as the
@@ -241,6 +289,18 @@ mod tests {
             serde_json::from_value::<UiMessageChunk>(with_metadata).unwrap(),
             UiMessageChunk::Start { message_id: Some("m".into()) }
         );
+    }
+
+    #[test]
+    fn a_part_without_a_field_its_type_needs_is_refused_and_named() {
+        for (part, field) in [
+            (json!({"type": "text-delta", "id": "t"}), "delta"),
+            (json!({"type": "reasoning-delta", "delta": "x"}), "id"),
+            (json!({"type": "error"}), "errorText"),
+        ] {
+            let error = serde_json::from_value::<UiMessageChunk>(part).unwrap_err().to_string();
+            assert!(error.contains(&format!("without `{field}`")), "{error}");
+        }
     }
 
     #[test]

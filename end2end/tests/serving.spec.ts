@@ -17,3 +17,19 @@ test('the wasm is served as application/wasm and compressed; the page under its 
   await expect(chat.lastReply()).toHaveAttribute('data-status', 'stopped');
   expect(page.url()).toContain('127.0.0.1');
 });
+
+test("embed.js names the embed's files by their content; they are cached for good, it is revalidated", async ({ request }) => {
+  const script = await request.get('/embed.js', { headers: { 'accept-encoding': 'br, gzip' } });
+  expect(script.status()).toBe(200);
+  expect(script.headers()['cache-control']).toBe('no-cache');
+  const names = (await script.text()).match(/embed\/reins-embed\.[0-9a-f]{16}\.(js|wasm|css)/g) ?? [];
+  expect(new Set(names.map((name) => name.split('.').pop()))).toEqual(new Set(['js', 'wasm', 'css']));
+  for (const name of names) {
+    const file = await request.get(`/${name}`, { headers: { 'accept-encoding': 'br, gzip' } });
+    expect(file.status()).toBe(200);
+    expect(file.headers()['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(file.headers()['content-encoding']).toBe('br');
+  }
+  const wasm = names.find((name) => name.endsWith('.wasm'))!;
+  expect((await request.get(`/${wasm}`)).headers()['content-type']).toBe('application/wasm');
+});

@@ -6,6 +6,7 @@
 //! everything else is here so that tests can build the real router with
 //! [`app`] and serve it with [`serve`].
 
+pub mod assets;
 pub mod config;
 pub mod cors;
 pub mod demo;

@@ -5,6 +5,8 @@ mod chat;
 mod demo;
 mod health;
 
+use std::path::Path;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header::{REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
@@ -18,9 +20,9 @@ use app::{App, hosted_shell, shell};
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::cors;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::{assets, cors};
 
 /// The whole application. Kept apart from `main` so tests run the real router.
 pub fn app(state: AppState) -> Router {
@@ -40,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api", api)
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
+        .merge(assets::embed_routes(Path::new(&*state.leptos_options.site_root)))
         .leptos_routes(&state, page_routes, move || hosted_shell(options.clone(), demo))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)

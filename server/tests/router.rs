@@ -185,3 +185,47 @@ async fn listed_origins_may_call_the_api_others_are_told_why_not() {
     let response = router.oneshot(own.body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// A site root laid out as `scripts/build-embed` writes it, with a marker in
+/// each form of each file so a test can tell which form it was sent.
+fn embed_site() -> std::path::PathBuf {
+    let root = std::env::temp_dir().join(format!("reins-embed-site-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("embed")).unwrap();
+    for file in ["embed.js", "embed/reins-embed.0123456789abcdef.wasm"] {
+        std::fs::write(root.join(file), "identity").unwrap();
+        std::fs::write(root.join(format!("{file}.gz")), "gzip").unwrap();
+        std::fs::write(root.join(format!("{file}.br")), "brotli").unwrap();
+    }
+    root
+}
+
+#[tokio::test]
+async fn hashed_embed_files_are_cached_for_good_and_embed_js_is_revalidated() {
+    let root = embed_site();
+    let router = router_with(&["--site-root", root.to_str().unwrap()]).await;
+    let get = |path: &str, encodings: &str| {
+        Request::get(path).header("accept-encoding", encodings).body(Body::empty()).unwrap()
+    };
+
+    let response =
+        router.clone().oneshot(get("/embed/reins-embed.0123456789abcdef.wasm", "gzip, br")).await;
+    let response = response.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(response.headers()["content-type"], "application/wasm");
+    assert_eq!(response.headers()["content-encoding"], "br");
+    assert_eq!(body_text(response).await, "brotli");
+
+    let response = router.clone().oneshot(get("/embed.js", "gzip")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    assert!(response.headers()["content-type"].to_str().unwrap().contains("javascript"));
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    assert_eq!(body_text(response).await, "gzip");
+
+    // A name that is not there is not remembered as missing for a year.
+    let response = router.oneshot(get("/embed/reins-embed.ffff.wasm", "gzip")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(response.headers().get("cache-control").is_none());
+    std::fs::remove_dir_all(root).unwrap();
+}

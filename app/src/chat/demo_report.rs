@@ -35,9 +35,9 @@ pub fn DemoReport(conversation: RwSignal<Conversation>, id: StoredValue<String>)
 /// microseconds) after `tokens` tokens, for a Stop at `stopped_at` (Unix-epoch
 /// milliseconds).
 fn describe(tokens: u64, ended_at_us: u64, stopped_at: f64) -> String {
-    let after_ms = (ended_at_us as f64 / 1000.0 - stopped_at).max(0.0);
+    let after_ms = (ended_at_us as f64 / 1000.0 - stopped_at).max(0.0).round() as u64;
     let noun = if tokens == 1 { "token" } else { "tokens" };
-    format!("The demo model stopped after {tokens} {noun}, {after_ms:.0} ms after your click.")
+    format!("The demo model stopped after {tokens} {noun}, {after_ms} ms after your click.")
 }
 
 /// Server rendering never reaches this; it only has to compile.

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use super::ChatActions;
+#[cfg(not(feature = "csr"))]
 use super::demo_report::DemoReport;
 use super::markdown_view::Markdown;
 use crate::browser;
@@ -40,6 +41,12 @@ pub fn MessageView(
         Role::Assistant => view! { <Markdown text is_open=Signal::derive(is_open)/> }.into_any(),
         _ => view! { <UserText id text idle/> }.into_any(),
     };
+    // Only the hosted page can be the demo page the report is for, so the
+    // client-only build (the embed) leaves it out, and its code with it.
+    #[cfg(not(feature = "csr"))]
+    let demo_report = move || view! { <DemoReport conversation id/> };
+    #[cfg(feature = "csr")]
+    let demo_report = || ();
 
     view! {
         <article
@@ -57,7 +64,7 @@ pub fn MessageView(
             </Show>
             <Show when=is(MessageStatus::Stopped)>
                 <p class="reins-note reins-stopped">"Stopped"</p>
-                <DemoReport conversation id/>
+                {demo_report()}
             </Show>
             <Show when=is(MessageStatus::Error)>
                 <p class="reins-note reins-error" role="alert">
@@ -239,10 +246,13 @@ fn Stats(stats: impl Fn() -> Option<ReplyStats> + Send + Sync + 'static) -> impl
 fn describe(stats: &ReplyStats) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(ttft) = stats.time_to_first_token() {
-        parts.push(format!("{:.2} s to first token", ttft / 1000.0));
+        // Whole numbers only: formatting floats would add their code to the
+        // embed's wasm for two figures.
+        let centiseconds = (ttft / 10.0).round() as u64;
+        parts.push(format!("{}.{:02} s to first token", centiseconds / 100, centiseconds % 100));
     }
     if let Some(rate) = stats.tokens_per_second() {
-        parts.push(format!("{rate:.0} tokens/s"));
+        parts.push(format!("{} tokens/s", rate.round() as u64));
     }
     if let Some(usage) = stats.usage {
         parts.push(format!("{} in, {} out", usage.input_tokens, usage.output_tokens));

@@ -29,11 +29,20 @@ function checkOrigin() {
   return originCheck;
 }
 
+// The chat's files, named by their content so they can be cached for good;
+// `scripts/build-embed` fills the names in when it writes this file to
+// the site root (this file itself is revalidated on every use).
+const files = {
+  js: '__REINS_EMBED_JS__',
+  wasm: '__REINS_EMBED_WASM__',
+  css: '__REINS_EMBED_CSS__',
+};
+
 // The chat's wasm, loaded once for every element on the page.
 let wasm;
 function loadWasm() {
-  wasm ??= import(new URL('pkg/reins.js', base).href).then(async (module) => {
-    await module.default({ module_or_path: new URL('pkg/reins.wasm', base) });
+  wasm ??= import(new URL(files.js, base).href).then(async (module) => {
+    await module.default({ module_or_path: new URL(files.wasm, base) });
     return module;
   });
   return wasm;
@@ -48,7 +57,7 @@ class ReinsChat extends HTMLElement {
     const root = this.shadowRoot ?? this.attachShadow({ mode: 'open' });
     const styles = document.createElement('link');
     styles.rel = 'stylesheet';
-    styles.href = new URL('pkg/reins.css', base).href;
+    styles.href = new URL(files.css, base).href;
     const container = document.createElement('div');
     container.className = 'reins-embed';
     root.replaceChildren(styles, container);

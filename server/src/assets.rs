@@ -1,0 +1,47 @@
+//! The `<reins-chat>` element's files, as `scripts/build-embed` lays them out
+//! in the site root: `embed.js`, the address pages include, and under
+//! `embed/` the files it names, each named by a hash of its content.
+//!
+//! A hashed name never changes content, so browsers may keep those files for
+//! a year without asking again; `embed.js` keeps its address across releases,
+//! so browsers revalidate it on every use and pick up new names at once.
+//! Both are sent in the brotli or gzip form built next to them, compressed
+//! once at the highest level instead of on every request.
+
+use std::path::Path;
+
+use axum::Router;
+use axum::http::HeaderValue;
+use axum::http::header::CACHE_CONTROL;
+use axum::middleware::map_response;
+use axum::response::Response;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// How long browsers may keep a file whose name carries its content's hash.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// For a file whose address stays while its content changes.
+pub const REVALIDATE: &str = "no-cache";
+
+/// Routes for `/embed.js` and `/embed/*` under `site_root`.
+pub fn embed_routes<S: Clone + Send + Sync + 'static>(site_root: &Path) -> Router<S> {
+    let script = ServeFile::new(site_root.join("embed.js")).precompressed_br().precompressed_gzip();
+    let hashed = ServeDir::new(site_root.join("embed")).precompressed_br().precompressed_gzip();
+    Router::new()
+        .route_service("/embed.js", script)
+        .layer(map_response(|response| cache_control(response, REVALIDATE)))
+        .merge(
+            Router::new()
+                .nest_service("/embed", hashed)
+                .layer(map_response(|response| cache_control(response, IMMUTABLE))),
+        )
+}
+
+/// Sets `Cache-Control` on a file that was found: a 404 kept for a year
+/// would outlive the deploy that fixes it.
+async fn cache_control(mut response: Response, value: &'static str) -> Response {
+    if response.status().is_success() || response.status().is_redirection() {
+        response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static(value));
+    }
+    response
+}
