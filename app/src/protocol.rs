@@ -18,13 +18,14 @@ pub const DONE_MARKER: &str = "[DONE]";
 ///
 /// Parts this crate has no use for (tools, sources, files, `data-*` parts) are
 /// read as [`UiMessageChunk::Other`] and ignored, as the protocol asks readers to.
+/// It is read through [`WirePart`]; the serde attributes here shape writing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", try_from = "WirePart")]
 pub enum UiMessageChunk {
     /// The reply has begun; `message_id` names it for the rest of its life.
     #[serde(rename_all = "camelCase")]
     Start {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         message_id: Option<String>,
     },
     /// One model call (a "step") has begun.
@@ -46,9 +47,9 @@ pub enum UiMessageChunk {
     /// The reply is complete.
     #[serde(rename_all = "camelCase")]
     Finish {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         finish_reason: Option<FinishReason>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         message_metadata: Option<MessageMetadata>,
     },
     /// The reply failed; `error_text` is meant for a person to read.
@@ -56,11 +57,10 @@ pub enum UiMessageChunk {
     Error { error_text: String },
     /// The reply was stopped before it finished.
     Abort {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
     /// Any part type this crate does not act on.
-    #[serde(other)]
     Other,
 }
 
