@@ -17,16 +17,18 @@ use leptos::prelude::*;
 pub use chat::{Chat, ChatController, ChatEvent};
 
 /// The HTML document around the hosted chat page.
+#[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     hosted_shell(options, false)
 }
 
 /// The hosted chat page's document; `demo` marks a page answered by the
 /// built-in demo model, whose chat then reports what the model did on Stop.
+#[cfg(feature = "ssr")]
 pub fn hosted_shell(options: LeptosOptions, demo: bool) -> impl IntoView {
-    #[cfg(feature = "ssr")]
+    use leptos_meta::HashedStylesheet;
+
     set_content_security_policy();
-    let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -37,7 +39,8 @@ pub fn hosted_shell(options: LeptosOptions, demo: bool) -> impl IntoView {
                 <title>"Reins"</title>
                 {demo.then(|| view! { <meta name="reins-demo" content="on"/> })}
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <link rel="stylesheet" href=stylesheet/>
+                // Both read the hashed file names of the build, if any.
+                <HashedStylesheet options=options.clone()/>
                 <HydrationScripts options/>
             </head>
             <body>

@@ -11,7 +11,8 @@
 //! the unfinished tail as more text arrives, so the cost of an update does not
 //! grow with the length of the reply.
 
-use pulldown_cmark::{Alignment, CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
+mod block;
+mod inline;
 
 /// One node of rendered Markdown.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,13 +95,7 @@ impl Align {
 
 /// Parses `markdown` into nodes.
 pub fn parse(markdown: &str) -> Vec<Node> {
-    let options =
-        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
-    let mut builder = Builder::default();
-    for event in Parser::new_ext(markdown, options) {
-        builder.event(event);
-    }
-    builder.finish()
+    block::document(markdown)
 }
 
 /// Whether `url` may become a link: `http`, `https` and `mailto` only.
@@ -116,139 +111,8 @@ pub fn allowed_url(url: &str) -> bool {
     }
 }
 
-#[derive(Default)]
-struct Builder {
-    /// The open elements, innermost last; below them the finished top level.
-    open: Vec<Element>,
-    done: Vec<Node>,
-    alignments: Vec<Align>,
-    cell: usize,
-    in_head: bool,
-}
-
-impl Builder {
-    fn event(&mut self, event: Event<'_>) {
-        match event {
-            Event::Start(tag) => {
-                let kind = self.kind(tag);
-                self.open.push(Element { kind, children: Vec::new() });
-            }
-            Event::End(end) => self.end(end),
-            Event::Text(text) => self.text(&text),
-            Event::Code(code) => self.push(Node::Element(Element {
-                kind: Kind::InlineCode,
-                children: vec![Node::Text(code.into_string())],
-            })),
-            // Raw HTML is shown, never parsed.
-            Event::Html(html) | Event::InlineHtml(html) => self.text(&html),
-            Event::SoftBreak => self.text("\n"),
-            Event::HardBreak => self.push(empty(Kind::LineBreak)),
-            Event::Rule => self.push(empty(Kind::Rule)),
-            Event::TaskListMarker(done) => self.text(if done { "☑ " } else { "☐ " }),
-            Event::FootnoteReference(label) => self.text(&format!("[^{label}]")),
-            Event::InlineMath(math) | Event::DisplayMath(math) => self.text(&math),
-        }
-    }
-
-    fn kind(&mut self, tag: Tag<'_>) -> Kind {
-        match tag {
-            Tag::Paragraph => Kind::Paragraph,
-            Tag::Heading { level, .. } => Kind::Heading(level as u8),
-            Tag::BlockQuote(_) => Kind::BlockQuote,
-            Tag::CodeBlock(CodeBlockKind::Fenced(info)) => {
-                let language: String = info
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-'))
-                    .take(32)
-                    .collect();
-                Kind::CodeBlock { language: (!language.is_empty()).then_some(language) }
-            }
-            Tag::CodeBlock(CodeBlockKind::Indented) => Kind::CodeBlock { language: None },
-            Tag::HtmlBlock => Kind::RawBlock,
-            Tag::List(start) => Kind::List { start },
-            Tag::Item => Kind::Item,
-            Tag::Table(alignments) => {
-                self.alignments = alignments.into_iter().map(align).collect();
-                Kind::Table
-            }
-            Tag::TableHead => {
-                self.in_head = true;
-                self.cell = 0;
-                Kind::TableHead
-            }
-            Tag::TableRow => {
-                self.cell = 0;
-                Kind::TableRow
-            }
-            Tag::TableCell => {
-                let align = self.alignments.get(self.cell).copied().unwrap_or(Align::None);
-                self.cell += 1;
-                Kind::TableCell { header: self.in_head, align }
-            }
-            Tag::Emphasis => Kind::Emphasis,
-            Tag::Strong => Kind::Strong,
-            Tag::Strikethrough => Kind::Strikethrough,
-            Tag::Link { dest_url, .. } if allowed_url(&dest_url) => {
-                Kind::Link { href: dest_url.trim().to_owned() }
-            }
-            Tag::Image { dest_url, .. } if allowed_url(&dest_url) => {
-                Kind::ImageLink { href: dest_url.trim().to_owned() }
-            }
-            // Footnote definitions, metadata blocks, definition lists and
-            // anything newer keep their text and lose their structure.
-            _ => Kind::Plain,
-        }
-    }
-
-    fn end(&mut self, end: TagEnd) {
-        if end == TagEnd::TableHead {
-            self.in_head = false;
-        }
-        if let Some(element) = self.open.pop() {
-            self.push(Node::Element(element));
-        }
-    }
-
-    fn text(&mut self, text: &str) {
-        let children = match self.open.last_mut() {
-            Some(element) => &mut element.children,
-            None => &mut self.done,
-        };
-        match children.last_mut() {
-            Some(Node::Text(previous)) => previous.push_str(text),
-            _ => children.push(Node::Text(text.to_owned())),
-        }
-    }
-
-    fn push(&mut self, node: Node) {
-        match self.open.last_mut() {
-            Some(element) => element.children.push(node),
-            None => self.done.push(node),
-        }
-    }
-
-    fn finish(mut self) -> Vec<Node> {
-        while let Some(element) = self.open.pop() {
-            self.push(Node::Element(element));
-        }
-        self.done
-    }
-}
-
-fn empty(kind: Kind) -> Node {
-    Node::Element(Element { kind, children: Vec::new() })
-}
-
-fn align(alignment: Alignment) -> Align {
-    match alignment {
-        Alignment::None => Align::None,
-        Alignment::Left => Align::Left,
-        Alignment::Center => Align::Center,
-        Alignment::Right => Align::Right,
-    }
+fn element(kind: Kind, children: Vec<Node>) -> Node {
+    Node::Element(Element { kind, children })
 }
 
 /// The parsed form of a reply that is still growing: blocks that cannot
@@ -468,6 +332,46 @@ mod tests {
                 ]
             )
         );
+    }
+
+    #[test]
+    fn an_email_autolink_becomes_a_mailto_link() {
+        let link = Kind::Link { href: "mailto:ada@example.com".into() };
+        assert_eq!(
+            parse("Write to <ada@example.com>."),
+            vec![el(
+                Kind::Paragraph,
+                vec![text("Write to "), el(link, vec![text("ada@example.com")]), text(".")]
+            )]
+        );
+    }
+
+    #[test]
+    fn reference_links_and_rare_entities_stay_as_written() {
+        assert_eq!(
+            parse("[text][label] &hellip; &frac12; &#x41;\n\n[label]: https://example.com"),
+            vec![
+                el(Kind::Paragraph, vec![text("[text][label] … &frac12; A")]),
+                el(Kind::Paragraph, vec![text("[label]: https://example.com")]),
+            ]
+        );
+    }
+
+    #[test]
+    fn deep_nesting_stops_at_a_limit_instead_of_exhausting_the_stack() {
+        let quotes = parse(&">".repeat(100_000));
+        let lists = parse(&("1. ".repeat(50_000) + "x"));
+        let depth = |nodes: &[Node]| {
+            let mut depth = 0;
+            let mut level = nodes.to_vec();
+            while let Some(Node::Element(element)) = level.first().cloned() {
+                depth += 1;
+                level = element.children;
+            }
+            depth
+        };
+        assert_eq!(depth(&quotes), 33, "32 quotes, then a paragraph");
+        assert_eq!(depth(&lists), 2 * 32, "32 lists, each with its item, then text");
     }
 
     #[test]

@@ -1,13 +1,19 @@
 import { test, expect } from './fixtures/test';
 
-test('the wasm is served as application/wasm and compressed; the page under its CSP', async ({ chat, page, request }) => {
-  const wasm = await request.get('/pkg/reins.wasm', { headers: { 'accept-encoding': 'br, gzip' } });
-  expect(wasm.status()).toBe(200);
-  expect(wasm.headers()['content-type']).toBe('application/wasm');
-  expect(wasm.headers()['content-encoding']).toBe('br');
-
+test('the page names its files by their content; they are compressed and cached for good; the page runs under its CSP', async ({ chat, page, request }) => {
   const html = await request.get('/');
   expect(html.headers()['content-security-policy']).toContain("script-src 'self' 'nonce-");
+  const names = (await html.text()).match(/\/pkg\/reins\.[0-9A-Za-z_-]+\.(js|wasm|css)/g) ?? [];
+  expect(new Set(names.map((name) => name.split('.').pop()))).toEqual(new Set(['js', 'wasm', 'css']));
+  for (const name of names) {
+    const file = await request.get(name, { headers: { 'accept-encoding': 'br, gzip' } });
+    expect(file.status(), name).toBe(200);
+    expect(file.headers()['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(file.headers()['content-encoding']).toBe('br');
+  }
+  const wasm = names.find((name) => name.endsWith('.wasm'))!;
+  expect((await request.get(wasm)).headers()['content-type']).toBe('application/wasm');
+
   // The chat hydrates and streams under that policy; a violation would be a
   // console error, which fails every test.
   await chat.goto();

@@ -1,12 +1,15 @@
+//! Built files whose names carry a hash of their content, which browsers may
+//! therefore keep for a year without asking again.
+//!
 //! The `<reins-chat>` element's files, as `scripts/build-embed` lays them out
 //! in the site root: `embed.js`, the address pages include, and under
-//! `embed/` the files it names, each named by a hash of its content.
+//! `embed/` the files it names, hashed. `embed.js` keeps its address across
+//! releases, so browsers revalidate it on every use and pick up new names at
+//! once. Both are sent in the brotli or gzip form built next to them,
+//! compressed once at the highest level instead of on every request.
 //!
-//! A hashed name never changes content, so browsers may keep those files for
-//! a year without asking again; `embed.js` keeps its address across releases,
-//! so browsers revalidate it on every use and pick up new names at once.
-//! Both are sent in the brotli or gzip form built next to them, compressed
-//! once at the highest level instead of on every request.
+//! The hosted page's wasm, JS and CSS under `pkg/`, hashed by cargo-leptos
+//! (`hash-files`); the page names them afresh on every load.
 
 use std::path::Path;
 
@@ -15,6 +18,7 @@ use axum::http::HeaderValue;
 use axum::http::header::CACHE_CONTROL;
 use axum::middleware::map_response;
 use axum::response::Response;
+use leptos::config::LeptosOptions;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// How long browsers may keep a file whose name carries its content's hash.
@@ -35,6 +39,19 @@ pub fn embed_routes<S: Clone + Send + Sync + 'static>(site_root: &Path) -> Route
                 .nest_service("/embed", hashed)
                 .layer(map_response(|response| cache_control(response, IMMUTABLE))),
         )
+}
+
+/// Routes for `/pkg/*`, the hosted page's files, when the build named them
+/// by their content. Otherwise there are none, and the fallback serves the
+/// plain names with validators only.
+pub fn page_routes<S: Clone + Send + Sync + 'static>(options: &LeptosOptions) -> Router<S> {
+    if !options.hash_files {
+        return Router::new();
+    }
+    let pkg = Path::new(&*options.site_root).join(&*options.site_pkg_dir);
+    Router::new()
+        .nest_service(&format!("/{}", options.site_pkg_dir), ServeDir::new(pkg))
+        .layer(map_response(|response| cache_control(response, IMMUTABLE)))
 }
 
 /// Sets `Cache-Control` on a file that was found: a 404 kept for a year

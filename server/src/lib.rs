@@ -95,7 +95,19 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
         .site_root(config.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
+        .hash_files(built_with_hashed_names())
         .build()
+}
+
+/// Whether cargo-leptos named the site's files by their content: it then
+/// writes their hashes to `hash.txt` beside the server binary, which is where
+/// Leptos reads them. A binary built otherwise (`cargo build`, the tests)
+/// serves the plain names.
+fn built_with_hashed_names() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("hash.txt")))
+        .is_some_and(|hashes| hashes.is_file())
 }
 
 /// Reads the configuration's address, serves until a shutdown signal, then

@@ -43,6 +43,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .merge(assets::embed_routes(Path::new(&*state.leptos_options.site_root)))
+        .merge(assets::page_routes(&state.leptos_options))
         .leptos_routes(&state, page_routes, move || hosted_shell(options.clone(), demo))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)

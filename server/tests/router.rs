@@ -229,3 +229,35 @@ async fn hashed_embed_files_are_cached_for_good_and_embed_js_is_revalidated() {
     assert!(response.headers().get("cache-control").is_none());
     std::fs::remove_dir_all(root).unwrap();
 }
+
+#[tokio::test]
+async fn the_pages_files_are_cached_for_good_only_when_the_build_named_them_by_content() {
+    let root = std::env::temp_dir().join(format!("reins-page-site-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("pkg")).unwrap();
+    std::fs::write(root.join("pkg/reins.0123abcd.wasm"), "wasm").unwrap();
+    let options = |hashed| {
+        leptos::config::LeptosOptions::builder()
+            .output_name("reins")
+            .site_root(root.to_string_lossy().into_owned())
+            .site_pkg_dir("pkg")
+            .hash_files(hashed)
+            .build()
+    };
+    let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+
+    let hashed: axum::Router = reins::assets::page_routes(&options(true));
+    let response = hashed.clone().oneshot(get("/pkg/reins.0123abcd.wasm")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(response.headers()["content-type"], "application/wasm");
+    let response = hashed.oneshot(get("/pkg/reins.ffff.wasm")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(response.headers().get("cache-control").is_none());
+
+    // Plain names change content between builds: no route here, and the
+    // app's fallback serves them with validators only.
+    let plain: axum::Router = reins::assets::page_routes(&options(false));
+    let response = plain.oneshot(get("/pkg/reins.0123abcd.wasm")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    std::fs::remove_dir_all(root).unwrap();
+}

@@ -5,6 +5,7 @@
 //! drawn once. The moment the reply closes (finished, stopped or failed), its
 //! final text is drawn at once, so Stop freezes what is on screen.
 
+use leptos::html::custom;
 use leptos::prelude::*;
 
 use super::message::CopyButton;
@@ -110,51 +111,59 @@ fn render_element(Element { kind, children }: Element) -> AnyView {
             }
             .into_any()
         }
-        kind => {
-            let inner = render_nodes(children);
-            match kind {
-                Kind::Paragraph => view! { <p>{inner}</p> }.into_any(),
-                Kind::Heading(1) => view! { <h1>{inner}</h1> }.into_any(),
-                Kind::Heading(2) => view! { <h2>{inner}</h2> }.into_any(),
-                Kind::Heading(3) => view! { <h3>{inner}</h3> }.into_any(),
-                Kind::Heading(4) => view! { <h4>{inner}</h4> }.into_any(),
-                Kind::Heading(5) => view! { <h5>{inner}</h5> }.into_any(),
-                Kind::Heading(_) => view! { <h6>{inner}</h6> }.into_any(),
-                Kind::BlockQuote => view! { <blockquote>{inner}</blockquote> }.into_any(),
-                Kind::RawBlock => view! { <p class="reins-raw">{inner}</p> }.into_any(),
-                Kind::List { start: None } => view! { <ul>{inner}</ul> }.into_any(),
-                Kind::List { start: Some(start) } => {
-                    view! { <ol start=start.to_string()>{inner}</ol> }.into_any()
-                }
-                Kind::Item => view! { <li>{inner}</li> }.into_any(),
-                Kind::TableHead => view! { <thead><tr>{inner}</tr></thead> }.into_any(),
-                Kind::TableRow => view! { <tr>{inner}</tr> }.into_any(),
-                Kind::TableCell { header: true, align } => {
-                    view! { <th class=align.class()>{inner}</th> }.into_any()
-                }
-                Kind::TableCell { header: false, align } => {
-                    view! { <td class=align.class()>{inner}</td> }.into_any()
-                }
-                Kind::Emphasis => view! { <em>{inner}</em> }.into_any(),
-                Kind::Strong => view! { <strong>{inner}</strong> }.into_any(),
-                Kind::Strikethrough => view! { <del>{inner}</del> }.into_any(),
-                Kind::InlineCode => view! { <code>{inner}</code> }.into_any(),
-                Kind::Link { href } => {
-                    view! { <a href=href rel=LINK_REL target="_blank">{inner}</a> }.into_any()
-                }
-                Kind::ImageLink { href } => view! {
-                    <a href=href rel=LINK_REL target="_blank" class="reins-image-link">
-                        "Image: "{inner}
-                    </a>
-                }
-                .into_any(),
-                Kind::Plain => view! { <span>{inner}</span> }.into_any(),
-                Kind::LineBreak => view! { <br/> }.into_any(),
-                Kind::Rule => view! { <hr/> }.into_any(),
-                Kind::CodeBlock { .. } | Kind::Table => unreachable!("handled above"),
-            }
+        Kind::TableHead => view! { <thead><tr>{render_nodes(children)}</tr></thead> }.into_any(),
+        Kind::Link { href } => view! {
+            <a href=href rel=LINK_REL target="_blank">{render_nodes(children)}</a>
         }
+        .into_any(),
+        Kind::ImageLink { href } => view! {
+            <a href=href rel=LINK_REL target="_blank" class="reins-image-link">
+                "Image: "{render_nodes(children)}
+            </a>
+        }
+        .into_any(),
+        Kind::LineBreak => view! { <br/> }.into_any(),
+        Kind::Rule => view! { <hr/> }.into_any(),
+        kind => plain_element(kind, children),
     }
+}
+
+/// The elements that differ only in their tag, class and start number.
+/// They share one view type, built with the tag name as a value: each
+/// distinct view type adds its own code to the wasm.
+fn plain_element(kind: Kind, children: Vec<Node>) -> AnyView {
+    let mut class = None;
+    let mut start = None;
+    let tag = match kind {
+        Kind::Paragraph => "p",
+        Kind::Heading(level) => {
+            ["h1", "h2", "h3", "h4", "h5", "h6"][usize::from(level.clamp(1, 6)) - 1]
+        }
+        Kind::BlockQuote => "blockquote",
+        Kind::RawBlock => {
+            class = Some("reins-raw");
+            "p"
+        }
+        Kind::List { start: None } => "ul",
+        Kind::List { start: Some(number) } => {
+            start = Some(number.to_string());
+            "ol"
+        }
+        Kind::Item => "li",
+        Kind::TableRow => "tr",
+        Kind::TableCell { header, align } => {
+            class = Some(align.class()).filter(|class| !class.is_empty());
+            if header { "th" } else { "td" }
+        }
+        Kind::Emphasis => "em",
+        Kind::Strong => "strong",
+        Kind::Strikethrough => "del",
+        Kind::InlineCode => "code",
+        // A link or image whose URL is not allowed; anything else is drawn
+        // by `render_element`.
+        _ => "span",
+    };
+    custom(tag).attr("class", class).attr("start", start).child(render_nodes(children)).into_any()
 }
 
 /// A code block: monospace, scrolling sideways, with its language and a Copy
