@@ -111,6 +111,20 @@ pub fn allowed_url(url: &str) -> bool {
     }
 }
 
+/// A code fence's language, from the first word of its info string reduced
+/// to `[A-Za-z0-9_+-]` (it becomes a class name), if anything is left.
+pub fn code_language(info: &str) -> Option<String> {
+    let language: String = info
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-'))
+        .take(32)
+        .collect();
+    (!language.is_empty()).then_some(language)
+}
+
 fn element(kind: Kind, children: Vec<Node>) -> Node {
     Node::Element(Element { kind, children })
 }

@@ -4,7 +4,7 @@
 //! stripped of the container's marker or indentation, and parsing those lines
 //! again as a document of their own.
 
-use super::{Align, Kind, Node, element, inline};
+use super::{Align, Kind, Node, code_language, element, inline};
 
 /// Parses a whole text.
 pub(super) fn document(markdown: &str) -> Vec<Node> {
@@ -266,14 +266,6 @@ fn fenced_code(
     indent: usize,
     (fence, length, info): (char, usize, &str),
 ) -> (Node, usize) {
-    let language: String = info
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-'))
-        .take(32)
-        .collect();
     let mut code = String::new();
     let mut at = start + 1;
     while let Some(line) = lines.get(at) {
@@ -286,7 +278,7 @@ fn fenced_code(
         code += &strip_columns(line, indent);
         code += line_break(lines, at - 1, open_end);
     }
-    let kind = Kind::CodeBlock { language: (!language.is_empty()).then_some(language) };
+    let kind = Kind::CodeBlock { language: code_language(info) };
     (element(kind, text_child(code)), at)
 }
 
