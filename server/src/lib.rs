@@ -90,23 +90,24 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
 
 /// The settings Leptos needs to render the page and find the built assets.
 pub fn leptos_options(config: &Config) -> LeptosOptions {
-    LeptosOptions::builder()
+    let mut options = LeptosOptions::builder()
         .output_name("reins")
         .site_root(config.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
-        .hash_files(built_with_hashed_names())
-        .build()
+        .build();
+    options.hash_files = hash_file_beside_binary(&options.hash_file);
+    options
 }
 
 /// Whether cargo-leptos named the site's files by their content: it then
-/// writes their hashes to `hash.txt` beside the server binary, which is where
-/// Leptos reads them. A binary built otherwise (`cargo build`, the tests)
-/// serves the plain names.
-fn built_with_hashed_names() -> bool {
+/// writes their hashes to the hash file beside the server binary, which is
+/// where Leptos reads them. A binary built otherwise (`cargo build`, the
+/// tests) serves the plain names.
+fn hash_file_beside_binary(hash_file: &str) -> bool {
     std::env::current_exe()
         .ok()
-        .and_then(|exe| Some(exe.parent()?.join("hash.txt")))
+        .and_then(|exe| Some(exe.parent()?.join(hash_file)))
         .is_some_and(|hashes| hashes.is_file())
 }
 
