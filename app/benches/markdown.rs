@@ -1,14 +1,23 @@
-//! How long parsing takes, the compact parser against pulldown-cmark (with
-//! the options Reins used). Prints figures; asserts nothing.
+//! How long Markdown parsing takes: a long ordinary reply, every
+//! pathological case at sizes from 1 MB down to 1 KB (time per byte should
+//! not grow with size; target: under 100 ms at 1 MB), and what a streaming
+//! update costs. Each figure is beside pulldown-cmark's own time for its
+//! events, which Reins builds its tree from. Prints figures; asserts
+//! nothing (`tests/pathological.rs` asserts linearity as a ratio).
 //!
 //! `cargo bench -p app --bench markdown`
 
 // A benchmark's output is its figures.
 #![allow(clippy::print_stdout)]
 
+#[path = "../tests/support/pathological.rs"]
+#[allow(dead_code)] // The expected shapes are the test's.
+mod pathological;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use app::markdown::{self, StreamingDoc};
 use pulldown_cmark::{Options, Parser};
 
 /// A long reply of the kind models write: about 10,000 characters.
@@ -21,12 +30,12 @@ fn reply() -> String {
     section.repeat(30)
 }
 
-/// The median of `runs` timings of `parse`.
-fn median(runs: usize, mut parse: impl FnMut()) -> Duration {
+/// The median of `runs` timings of `work`.
+fn median(runs: usize, mut work: impl FnMut()) -> Duration {
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let start = Instant::now();
-            parse();
+            work();
             start.elapsed()
         })
         .collect();
@@ -34,24 +43,65 @@ fn median(runs: usize, mut parse: impl FnMut()) -> Duration {
     times[runs / 2]
 }
 
-fn main() {
-    let reply = reply();
+fn events(text: &str) -> usize {
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
-    let ours = median(201, || {
-        black_box(app::markdown::parse(black_box(&reply)));
+    Parser::new_ext(text, options).count()
+}
+
+/// Streams `text` into a document in pieces of `step` bytes; returns the
+/// slowest update.
+fn stream(text: &str, step: usize) -> Duration {
+    let mut doc = StreamingDoc::default();
+    let mut slowest = Duration::ZERO;
+    let mut end = 0;
+    while end < text.len() {
+        end = (end + step).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        let start = Instant::now();
+        doc.update(black_box(&text[..end]));
+        slowest = slowest.max(start.elapsed());
+    }
+    slowest
+}
+
+fn main() {
+    let reply = reply();
+    println!("A {}-byte ordinary reply, median of 201:", reply.len());
+    let ours = median(201, || drop(black_box(markdown::parse(black_box(&reply)))));
+    let theirs = median(201, || {
+        black_box(events(black_box(&reply)));
     });
-    let reference = median(201, || {
-        black_box(Parser::new_ext(black_box(&reply), options).count());
-    });
-    // What a streaming reply costs per frame: the unfinished tail only.
-    let tail = &reply[reply.len() - 400..];
-    let ours_tail = median(2001, || {
-        black_box(app::markdown::parse(black_box(tail)));
-    });
-    println!("parse a {}-character reply, median of 201:", reply.len());
-    println!("  app::markdown::parse (tree):       {ours:?}");
-    println!("  pulldown-cmark (events only):      {reference:?}");
-    println!("parse its last 400 characters (a streaming tail), median of 2001:");
-    println!("  app::markdown::parse (tree):       {ours_tail:?}");
+    println!("  app::markdown::parse (tree): {ours:?}; pulldown-cmark's events alone: {theirs:?}");
+    println!("  streamed in 16-byte pieces, slowest update: {:?}", stream(&reply, 16));
+
+    println!("\nPathological cases: parse time, ns per byte (pulldown-cmark's events alone)");
+    println!("{:>36} {:>26} {:>26} {:>26} {:>26}", "case", "1 MB", "128 KB", "16 KB", "1 KB");
+    for case in pathological::CASES {
+        let mut line = format!("{:>36}", case.name);
+        for bytes in [1 << 20, 128 << 10, 16 << 10, 1 << 10] {
+            let text = (case.build)(bytes);
+            let runs = if bytes >= 1 << 20 { 5 } else { 21 };
+            let ours = median(runs, || drop(black_box(markdown::parse(black_box(&text)))));
+            let theirs = median(runs, || {
+                black_box(events(black_box(&text)));
+            });
+            let per_byte = |time: Duration| time.as_nanos() as f64 / text.len() as f64;
+            line += &format!(
+                " {:>9.2} ms {:>5.1} ({:>5.1})",
+                ours.as_secs_f64() * 1e3,
+                per_byte(ours),
+                per_byte(theirs)
+            );
+        }
+        println!("{line}");
+    }
+
+    println!("\nStreaming each case to 1 MB in 64-byte pieces: the slowest update");
+    for case in pathological::CASES {
+        let text = (case.build)(1 << 20);
+        println!("{:>36}: {:?}", case.name, stream(&text, 64));
+    }
 }

@@ -17,6 +17,15 @@ use crate::protocol::{ChatRequest, Role, UiMessage, UiMessageChunk, UiMessagePar
 pub const CONTINUE_PROMPT: &str =
     "Continue your previous reply exactly where it stopped, without repeating anything.";
 
+/// The most text one reply may hold. A backend that sends more (a model
+/// stuck in a loop, or a hostile one) has its reply cut here and its stream
+/// closed, so the model stops too.
+pub const MAX_REPLY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Why a reply that reached [`MAX_REPLY_BYTES`] ended.
+pub const REPLY_TOO_LONG: &str =
+    "The reply passed 2 MiB, the most this chat holds, and was cut off here.";
+
 /// Where one message is in its life; shown in the message's `data-status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -291,6 +300,14 @@ impl Conversation {
         match chunk {
             UiMessageChunk::Start { message_id: Some(id) } => reply.server_id = Some(id),
             UiMessageChunk::TextDelta { delta, .. } => {
+                if reply.text.len() + delta.len() > MAX_REPLY_BYTES {
+                    let mut room = MAX_REPLY_BYTES - reply.text.len();
+                    while !delta.is_char_boundary(room) {
+                        room -= 1;
+                    }
+                    reply.text.push_str(&delta[..room]);
+                    return self.close(MessageStatus::Error, Some(REPLY_TOO_LONG.into()), now);
+                }
                 reply.text.push_str(&delta);
                 reply.status = MessageStatus::Streaming;
                 if let Some(stats) = &mut reply.stats {
@@ -397,6 +414,12 @@ impl Conversation {
             revision: 0,
         });
         id
+    }
+
+    /// Whether the reply `reply_id` is still open, so its stream is worth
+    /// reading on.
+    pub fn is_open(&self, reply_id: &str) -> bool {
+        self.active.is_some_and(|index| self.messages[index].id == reply_id)
     }
 
     fn open_reply(&mut self, reply_id: &str) -> Option<&mut Message> {
@@ -661,6 +684,25 @@ mod tests {
             "only user messages are edited"
         );
         assert_eq!(chat.edit_and_resend(&first_question, " ", T).unwrap_err(), ActionError::Empty);
+    }
+
+    #[test]
+    fn a_reply_is_cut_at_its_size_limit_and_closed() {
+        let mut chat = Conversation::new("c");
+        let pending = chat.submit("hi", 0.0).unwrap();
+        let id = pending.reply_id;
+        let delta = |text: &str| UiMessageChunk::TextDelta { id: "t".into(), delta: text.into() };
+        let big = "a".to_owned() + &"é".repeat(MAX_REPLY_BYTES / 2 - 2);
+        assert!(chat.apply(&id, delta(&big), 1.0));
+        assert!(chat.is_open(&id));
+        // Three bytes of room: one "é" fits, the second would split a char.
+        assert!(chat.apply(&id, delta("ééé"), 2.0));
+        assert!(!chat.is_open(&id));
+        let reply = chat.message(&id).unwrap();
+        assert_eq!(reply.text.len(), MAX_REPLY_BYTES - 1);
+        assert_eq!(reply.status, MessageStatus::Error);
+        assert_eq!(reply.error.as_deref(), Some(REPLY_TOO_LONG));
+        assert!(!chat.apply(&id, delta("more"), 3.0), "nothing is added after the cut");
     }
 
     #[test]

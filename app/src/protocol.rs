@@ -76,8 +76,10 @@ struct WirePart {
     id: Option<String>,
     delta: Option<String>,
     message_id: Option<String>,
-    finish_reason: Option<FinishReason>,
-    message_metadata: Option<MessageMetadata>,
+    // Read as any JSON, then as what Reins understands of it: a backend's
+    // new finish reason or metadata of its own must not fail the reply.
+    finish_reason: Option<serde_json::Value>,
+    message_metadata: Option<serde_json::Value>,
     error_text: Option<String>,
     reason: Option<String>,
 }
@@ -100,8 +102,10 @@ impl TryFrom<WirePart> for UiMessageChunk {
             "reasoning-end" => Self::ReasoningEnd { id: id()? },
             "finish-step" => Self::FinishStep,
             "finish" => Self::Finish {
-                finish_reason: part.finish_reason,
-                message_metadata: part.message_metadata,
+                finish_reason: part.finish_reason.and_then(|v| serde_json::from_value(v).ok()),
+                message_metadata: part
+                    .message_metadata
+                    .and_then(|v| serde_json::from_value(v).ok()),
             },
             "error" => {
                 Self::Error { error_text: part.error_text.ok_or_else(|| missing("errorText"))? }
@@ -121,9 +125,10 @@ pub struct MessageMetadata {
     pub usage: Option<Usage>,
 }
 
-/// Token counts for one reply, in the AI SDK's names.
+/// Token counts for one reply, in the AI SDK's names. A count a backend
+/// leaves out reads as 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -143,6 +148,8 @@ pub enum FinishReason {
     ToolCalls,
     Error,
     Interrupted,
+    /// Any reason this crate does not know, read as "other".
+    #[serde(other)]
     Other,
 }
 
@@ -289,6 +296,45 @@ mod tests {
             serde_json::from_value::<UiMessageChunk>(with_metadata).unwrap(),
             UiMessageChunk::Start { message_id: Some("m".into()) }
         );
+    }
+
+    #[test]
+    fn a_finish_is_read_as_far_as_it_can_be() {
+        let read = |part| serde_json::from_value::<UiMessageChunk>(part).unwrap();
+        let usage = |input, output| Usage {
+            input_tokens: input,
+            output_tokens: output,
+            ..Usage::default()
+        };
+        for (part, reason, metadata) in [
+            // A reason from a newer SDK.
+            (
+                json!({"type": "finish", "finishReason": "tool-approval"}),
+                Some(FinishReason::Other),
+                None,
+            ),
+            // Not even a string.
+            (json!({"type": "finish", "finishReason": 7}), None, None),
+            // Metadata of the backend's own, and a usage missing counts.
+            (
+                json!({"type": "finish", "messageMetadata": {"model": "m", "usage": {"outputTokens": 5}}}),
+                None,
+                Some(MessageMetadata { usage: Some(usage(0, 5)) }),
+            ),
+            // Metadata that is not an object, and a usage of the wrong type.
+            (json!({"type": "finish", "messageMetadata": "x"}), None, None),
+            (
+                json!({"type": "finish", "messageMetadata": {"usage": {"outputTokens": "many"}}}),
+                None,
+                None,
+            ),
+        ] {
+            assert_eq!(
+                read(part.clone()),
+                UiMessageChunk::Finish { finish_reason: reason, message_metadata: metadata },
+                "{part}"
+            );
+        }
     }
 
     #[test]

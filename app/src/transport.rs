@@ -34,7 +34,7 @@ pub async fn stream_reply(
     endpoint: &str,
     request: &ChatRequest,
     signal: &AbortSignal,
-    mut on_parts: impl FnMut(Vec<UiMessageChunk>),
+    mut on_parts: impl FnMut(Vec<UiMessageChunk>) -> bool,
 ) -> Result<StreamEnd, TransportError> {
     let response = Request::post(endpoint)
         .header("accept", "text/event-stream")
@@ -47,14 +47,17 @@ pub async fn stream_reply(
 
     if !response.ok() {
         let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        return Err(TransportError(error_message(status, &body)));
+        let body = match response.body() {
+            Some(body) => BodyReader::new(&body).read_to_limit(MAX_ERROR_BODY).await,
+            None => Vec::new(),
+        };
+        return Err(TransportError(error_message(status, &String::from_utf8_lossy(&body))));
     }
     let body = response
         .body()
         .ok_or_else(|| TransportError("The chat server sent an empty response.".into()))?;
 
-    let reader = BodyReader(body.get_reader().unchecked_into());
+    let reader = BodyReader::new(&body);
     let mut decoder = SseDecoder::default();
     while let Some(chunk) = reader.next().await? {
         let events = decoder
@@ -72,8 +75,11 @@ pub async fn stream_reply(
             })?;
             parts.push(part);
         }
-        if !parts.is_empty() {
-            on_parts(parts);
+        // A reply the chat closed (it finished, failed, or grew past its
+        // limit) is read no further: dropping the reader closes the
+        // connection, and the server drops the model's request.
+        if !parts.is_empty() && !on_parts(parts) {
+            return Ok(StreamEnd::Done);
         }
         if done {
             return Ok(StreamEnd::Done);
@@ -91,7 +97,28 @@ pub async fn stream_reply(
 /// here) cost the embed 1 KB gzipped, which it needs to stay in budget.
 struct BodyReader(ReadableStreamDefaultReader);
 
+/// The most of an error response's body that is read: enough for any
+/// message worth showing, and a hostile server cannot make the chat read
+/// more.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
 impl BodyReader {
+    fn new(body: &web_sys::ReadableStream) -> Self {
+        Self(body.get_reader().unchecked_into())
+    }
+
+    /// The body's first bytes, at most `limit`; the rest is cancelled.
+    async fn read_to_limit(self, limit: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        while bytes.len() < limit
+            && let Ok(Some(chunk)) = self.next().await
+        {
+            bytes.extend(chunk.to_vec());
+        }
+        bytes.truncate(limit);
+        bytes
+    }
+
     /// The next chunk, or `None` at the end of the body.
     async fn next(&self) -> Result<Option<js_sys::Uint8Array>, TransportError> {
         let result: ReadableStreamReadResult = JsFuture::from(self.0.read())

@@ -33,11 +33,14 @@ impl InFlight {
                 let apply = |parts: Vec<_>| {
                     // `try_update`: the chat may have been unmounted meanwhile.
                     let now = crate::browser::now_ms();
-                    conversation.try_update(|chat| {
-                        for part in parts {
-                            chat.apply(&reply_id, part, now);
-                        }
-                    });
+                    conversation
+                        .try_update(|chat| {
+                            for part in parts {
+                                chat.apply(&reply_id, part, now);
+                            }
+                            chat.is_open(&reply_id)
+                        })
+                        .unwrap_or(false)
                 };
                 let outcome = stream_reply(&endpoint, &request, &signal, apply).await;
                 // After a Stop the reply is already closed and these change nothing.
@@ -73,7 +76,9 @@ impl InFlight {
 pub fn request_stop(endpoint: &str, message_id: &str) {
     #[cfg(feature = "browser")]
     if let Some(window) = web_sys::window() {
-        let url = format!("{}/{}/stop", endpoint.trim_end_matches('/'), message_id);
+        // The id comes from the server: encoded, it can only name a message.
+        let id = String::from(js_sys::encode_uri_component(message_id));
+        let url = format!("{}/{}/stop", endpoint.trim_end_matches('/'), id);
         let _ = window.navigator().send_beacon(&url);
     }
 }

@@ -18,42 +18,54 @@ const LINK_REL: &str = "noopener noreferrer nofollow";
 /// A reply's text as Markdown.
 #[component]
 pub fn Markdown(
-    text: impl Fn() -> Option<String> + Copy + Send + Sync + 'static,
+    /// Calls its argument with the reply's text, and tracks the text: the
+    /// text is read where it is, never copied, however long the reply.
+    with_text: impl Fn(&mut dyn FnMut(&str)) + Copy + Send + Sync + 'static,
     /// Whether the reply is still streaming.
     is_open: Signal<bool>,
 ) -> impl IntoView {
     let mut initial = StreamingDoc::default();
-    initial.update(&untrack(text).unwrap_or_default());
+    untrack(|| {
+        with_text(&mut |text| {
+            initial.update(text);
+        })
+    });
     let blocks = RwSignal::new((initial.epoch, initial.stable.len()));
     let tail = RwSignal::new(initial.tail.clone());
     let doc = StoredValue::new(initial);
 
-    let draw = move |latest: String| {
-        let (epoch, stable, latest_tail) = doc
-            .try_update_value(|doc| {
-                doc.update(&latest);
-                (doc.epoch, doc.stable.len(), doc.tail.clone())
-            })
-            .unwrap_or_default();
+    let draw = move || {
+        let latest = doc.try_update_value(|doc| {
+            untrack(|| {
+                with_text(&mut |text| {
+                    doc.update(text);
+                })
+            });
+            (doc.epoch, doc.stable.len(), doc.tail.clone())
+        });
+        // Nothing is left to draw if the chat was removed.
+        let Some((epoch, stable, latest_tail)) = latest else { return };
         if blocks.get_untracked() != (epoch, stable) {
             blocks.set((epoch, stable));
         }
         tail.set(latest_tail);
     };
-    // The text waiting for the next frame; a frame is requested only when
-    // none is waiting yet.
-    let waiting = StoredValue::new(None::<String>);
+    // Whether a frame is already requested.
+    let waiting = StoredValue::new(false);
     Effect::new(move |_| {
-        let latest = text().unwrap_or_default();
+        with_text(&mut |_| {});
         if !is_open.get() {
-            waiting.set_value(None);
-            draw(latest);
-        } else if waiting.try_update_value(|waiting| waiting.replace(latest)).flatten().is_none() {
+            waiting.set_value(false);
+            draw();
+        } else if !waiting
+            .try_update_value(|waiting| std::mem::replace(waiting, true))
+            .unwrap_or(true)
+        {
             request_animation_frame(move || {
                 // Nothing waits if the reply closed meanwhile (it was drawn at
                 // once), and nothing is left if the chat was removed.
-                if let Some(latest) = waiting.try_update_value(Option::take).flatten() {
-                    draw(latest);
+                if waiting.try_update_value(std::mem::take).unwrap_or(false) {
+                    draw();
                 }
             });
         }
@@ -123,6 +135,9 @@ fn render_element(Element { kind, children }: Element) -> AnyView {
         }
         .into_any(),
         Kind::LineBreak => view! { <br/> }.into_any(),
+        Kind::PlainText => {
+            view! { <span class="reins-plain">{render_nodes(children)}</span> }.into_any()
+        }
         Kind::Rule => view! { <hr/> }.into_any(),
         kind => plain_element(kind, children),
     }

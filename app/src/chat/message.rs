@@ -38,7 +38,16 @@ pub fn MessageView(
     let is_last = move || last_id.with(|last| id.with_value(|id| last.as_ref() == Some(id)));
 
     let body = match role {
-        Role::Assistant => view! { <Markdown text is_open=Signal::derive(is_open)/> }.into_any(),
+        Role::Assistant => {
+            let with_text = move |read: &mut dyn FnMut(&str)| {
+                if revision.get().is_some() {
+                    conversation.with_untracked(|chat| {
+                        id.with_value(|id| chat.message(id).map(|message| read(&message.text)))
+                    });
+                }
+            };
+            view! { <Markdown with_text is_open=Signal::derive(is_open)/> }.into_any()
+        }
         _ => view! { <UserText id text idle/> }.into_any(),
     };
     // Only the hosted page can be the demo page the report is for, so the

@@ -1,0 +1,320 @@
+//! A reply that is still growing, parsed piece by piece.
+//!
+//! Each update scans only the lines that arrived since the last one. A piece
+//! of text that later text can no longer change (it ends at a blank line
+//! before a new block) is parsed once and kept; only the tail after it is
+//! parsed again. A tail that grows past [`TAIL_LIMIT`] with no blank line (one
+//! long list, a long code block) is split at the next line that starts at the
+//! margin: the piece after it may render as a new block (a long list goes on
+//! as a second list, a long code block as a second block), but no update
+//! parses more than about [`TAIL_LIMIT`] bytes. Past [`MARKDOWN_LIMIT`], or
+//! when a block grows to twice the tail limit with nowhere to split (a
+//! single huge line), the rest of the reply is shown as plain text, in
+//! pieces of at most [`TAIL_LIMIT`] bytes.
+//!
+//! Within one message the text only grows (Regenerate and Edit make a new
+//! message; Continue appends), so a text shorter than the last one is the
+//! only sign of a replacement that is needed.
+
+use super::{Element, Kind, Node, parse};
+
+/// The longest unfinished tail that is parsed again on every update.
+pub const TAIL_LIMIT: usize = 16 * 1024;
+
+/// How much of a reply is rendered as Markdown; the rest is plain text.
+pub const MARKDOWN_LIMIT: usize = 128 * 1024;
+
+/// The parsed form of a reply that is still growing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamingDoc {
+    /// Counts the times the text was replaced rather than extended, so a view
+    /// keyed on it knows to drop the pieces it drew before.
+    pub epoch: u64,
+    /// Each finished piece of the text, parsed; never changed once added.
+    pub stable: Vec<Vec<Node>>,
+    /// The unfinished end of the text, parsed afresh on every update.
+    pub tail: Vec<Node>,
+    /// The length of the text the last update saw.
+    seen: usize,
+    /// The length of the text taken into `stable`.
+    stable_len: usize,
+    /// Put before the tail when it is parsed: the opening fence of a code
+    /// block that a forced split cut in two.
+    carry: String,
+    /// Whether the rest of the reply is shown as plain text.
+    plain: bool,
+    scanner: Scanner,
+}
+
+/// What the line scan knows at the start of the next line.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Scanner {
+    next_line: usize,
+    previous_blank: bool,
+    /// The fence character, its length and the line that opened it.
+    fence: Option<(char, usize, String)>,
+}
+
+impl StreamingDoc {
+    /// Brings the document up to `text`. Returns whether finished pieces were
+    /// added (or the document started over because the text was replaced).
+    pub fn update(&mut self, text: &str) -> bool {
+        let mut grew = false;
+        if text.len() < self.seen || !text.is_char_boundary(self.scanner.next_line) {
+            *self = Self { epoch: self.epoch + 1, ..Self::default() };
+            grew = true;
+        }
+        self.seen = text.len();
+        let pieces = self.stable.len();
+        while !self.plain
+            && let Some(end) = text[self.scanner.next_line..].find('\n')
+        {
+            let start = self.scanner.next_line;
+            self.scan_line(text, start, &text[start..=start + end]);
+        }
+        // A line still being written that starts at the margin after a blank
+        // line begins a new block, whatever the rest of it turns out to be.
+        let unfinished = &text[self.scanner.next_line..];
+        if !self.plain
+            && self.scanner.previous_blank
+            && self.scanner.fence.is_none()
+            && self.scanner.next_line > self.stable_len
+            && unfinished.starts_with(|c: char| !c.is_whitespace())
+        {
+            self.finish_piece(text, self.scanner.next_line);
+        }
+        if !self.plain && text.len() - self.stable_len > 2 * TAIL_LIMIT {
+            self.plain = true;
+        }
+        if self.plain {
+            self.tail = self.plain_pieces(text);
+        } else if self.carry.is_empty() {
+            self.tail = parse(&text[self.stable_len..]);
+        } else {
+            self.tail = parse(&(self.carry.clone() + &text[self.stable_len..]));
+        }
+        grew || self.stable.len() > pieces
+    }
+
+    fn scan_line(&mut self, text: &str, start: usize, line: &str) {
+        self.scanner.next_line = start + line.len();
+        let content = line.trim_end_matches(['\n', '\r']);
+        let trimmed = content.trim_start();
+        let at_margin = trimmed.len() == content.len();
+        let blank = trimmed.is_empty();
+        let marker = (content.len() - trimmed.len() < 4).then(|| fence_marker(trimmed)).flatten();
+        let tail = start - self.stable_len;
+        if tail > 2 * TAIL_LIMIT {
+            // A block that outgrew every place to split it.
+            self.plain = true;
+            return;
+        }
+        if tail > 0 && !blank {
+            let fenced = self.scanner.fence.is_some();
+            let natural = !fenced && self.scanner.previous_blank && at_margin;
+            // A table's rows belong to its header, and a fence line would
+            // open or close a block in the wrong piece.
+            let forced = tail > TAIL_LIMIT
+                && (fenced || at_margin)
+                && !trimmed.starts_with('|')
+                && marker.is_none();
+            if natural || forced {
+                self.finish_piece(text, start);
+                if self.plain {
+                    return;
+                }
+            }
+        }
+        if let Some((c, n)) = marker {
+            match &self.scanner.fence {
+                None => self.scanner.fence = Some((c, n, content.to_owned() + "\n")),
+                // A fence closes with at least as many of the same character
+                // and nothing after them.
+                Some((open, length, _))
+                    if c == *open
+                        && n >= *length
+                        && trimmed.trim_start_matches(c).trim().is_empty() =>
+                {
+                    self.scanner.fence = None
+                }
+                Some(_) => {}
+            }
+        }
+        self.scanner.previous_blank = blank;
+    }
+
+    /// Parses the text up to `end` as a finished piece.
+    fn finish_piece(&mut self, text: &str, end: usize) {
+        let piece = &text[self.stable_len..end];
+        let nodes = if self.carry.is_empty() {
+            parse(piece)
+        } else {
+            parse(&(std::mem::take(&mut self.carry) + piece))
+        };
+        self.stable.push(nodes);
+        self.stable_len = end;
+        if let Some((_, _, opening)) = &self.scanner.fence {
+            self.carry = opening.clone();
+        }
+        self.plain = end >= MARKDOWN_LIMIT;
+    }
+
+    /// Moves whole plain pieces into `stable`, and returns the rest.
+    fn plain_pieces(&mut self, text: &str) -> Vec<Node> {
+        while text.len() - self.stable_len > TAIL_LIMIT {
+            let window = &text[self.stable_len..];
+            let mut end = TAIL_LIMIT;
+            while !window.is_char_boundary(end) {
+                end -= 1;
+            }
+            // End a piece at a line break where there is one.
+            let end = window[..end].rfind('\n').map_or(end, |at| at + 1);
+            self.stable.push(plain_text(&window[..end]));
+            self.stable_len += end;
+        }
+        plain_text(&text[self.stable_len..])
+    }
+}
+
+fn plain_text(text: &str) -> Vec<Node> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let children = vec![Node::Text(text.to_owned())];
+    vec![Node::Element(Element { kind: Kind::PlainText, children })]
+}
+
+/// The fence character and length if `line` opens or closes a code fence.
+fn fence_marker(line: &str) -> Option<(char, usize)> {
+    let c = line.chars().next().filter(|c| *c == '`' || *c == '~')?;
+    let count = line.chars().take_while(|x| *x == c).count();
+    (count >= 3).then_some((c, count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `text` in pieces of `step` bytes (at char boundaries).
+    fn streamed(text: &str, step: usize) -> StreamingDoc {
+        let mut doc = StreamingDoc::default();
+        let mut end = 0;
+        while end < text.len() {
+            end = (end + step).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            doc.update(&text[..end]);
+        }
+        doc
+    }
+
+    fn shown(doc: &StreamingDoc) -> Vec<Node> {
+        doc.stable.concat().into_iter().chain(doc.tail.clone()).collect()
+    }
+
+    #[test]
+    fn streaming_gives_the_same_tree_as_parsing_at_once() {
+        let reply = "# Plan\n\nFirst *point*.\n\n- one\n- two\n\n```rust\nfn a() {}\n\nfn b() {}\n```\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\nDone.";
+        for step in [1, 2, 7, reply.len()] {
+            let doc = streamed(reply, step);
+            assert_eq!(shown(&doc), parse(reply), "in steps of {step}");
+            assert!(doc.stable.len() >= 4, "finished blocks were kept: {}", doc.stable.len());
+            assert_eq!(doc.tail, parse("Done."), "only the last block is parsed again");
+        }
+    }
+
+    #[test]
+    fn a_blank_line_inside_code_does_not_finish_a_piece() {
+        let doc = streamed("```\na\n\nb\n", 1);
+        assert!(doc.stable.is_empty());
+        let doc = streamed("one\n\n    indented\n", 1);
+        assert!(doc.stable.is_empty(), "indented: maybe a continuation");
+    }
+
+    #[test]
+    fn a_shorter_text_starts_over() {
+        let mut doc = StreamingDoc::default();
+        doc.update("a\n\nb\n");
+        assert!(doc.update("x\n"));
+        assert_eq!(doc.epoch, 1);
+        assert!(doc.stable.is_empty());
+        assert_eq!(doc.tail, parse("x\n"));
+    }
+
+    #[test]
+    fn a_long_block_is_split_so_the_tail_stays_small() {
+        let list = "- item number one\n".repeat(5_000);
+        let doc = streamed(&list, 100);
+        assert!(doc.stable.len() >= 4, "{} pieces", doc.stable.len());
+        for piece in &doc.stable {
+            assert!(matches!(&piece[..], [Node::Element(Element { kind: Kind::List { .. }, .. })]));
+        }
+        let items = |nodes: &[Node]| {
+            nodes
+                .iter()
+                .map(|node| match node {
+                    Node::Element(list) => list.children.len(),
+                    Node::Text(_) => 0,
+                })
+                .sum::<usize>()
+        };
+        assert_eq!(items(&shown(&doc)), 5_000, "every item is shown, in a few lists");
+        assert!(items(&doc.tail) <= TAIL_LIMIT / 18 + 1);
+    }
+
+    #[test]
+    fn a_long_code_block_goes_on_in_a_second_block_with_its_language() {
+        let code = "```rust\n".to_owned() + &"let x = 1;\n".repeat(3_000) + "```\n\nafter";
+        let doc = streamed(&code, 1_000);
+        let blocks: Vec<&Node> = doc.stable.iter().flatten().collect();
+        assert!(blocks.len() >= 2);
+        let mut code_text = String::new();
+        for block in &blocks {
+            let Node::Element(Element { kind: Kind::CodeBlock { language }, children }) = block
+            else {
+                panic!("a code block: {block:?}");
+            };
+            assert_eq!(language.as_deref(), Some("rust"));
+            let [Node::Text(text)] = &children[..] else { panic!("code text") };
+            code_text += text;
+        }
+        assert!(code_text == "let x = 1;\n".repeat(3_000), "{} bytes of code", code_text.len());
+        assert_eq!(doc.tail, parse("after"));
+    }
+
+    #[test]
+    fn past_the_limit_the_reply_is_plain_text_in_bounded_pieces() {
+        let reply = "Some *prose*.\n\n".repeat(MARKDOWN_LIMIT / 10);
+        let doc = streamed(&reply, 4_000);
+        let plain: Vec<&String> = doc
+            .stable
+            .iter()
+            .chain([&doc.tail])
+            .flatten()
+            .filter_map(|node| match node {
+                Node::Element(Element { kind: Kind::PlainText, children }) => match &children[..] {
+                    [Node::Text(text)] => Some(text),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert!(!plain.is_empty());
+        assert!(plain.iter().all(|text| text.len() <= TAIL_LIMIT));
+        let plain_len: usize = plain.iter().map(|text| text.len()).sum();
+        assert!(plain_len >= reply.len() - MARKDOWN_LIMIT - TAIL_LIMIT, "the rest is all there");
+        assert!(plain_len < reply.len() - MARKDOWN_LIMIT + 20);
+    }
+
+    #[test]
+    fn one_huge_line_becomes_plain_text() {
+        let line = "word ".repeat(30_000);
+        let doc = streamed(&line, 3_000);
+        assert!(doc.plain);
+        assert!(doc.stable.iter().chain([&doc.tail]).all(|piece| matches!(
+            &piece[..],
+            [Node::Element(Element { kind: Kind::PlainText, .. })]
+        )));
+    }
+}

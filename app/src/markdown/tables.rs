@@ -1,0 +1,131 @@
+//! Keeps a GFM table from growing faster than its text.
+//!
+//! GFM pads every row of a table to the header's width, so 2,000 header
+//! columns over 2,000 one-character rows (12 KB of text) would make four
+//! million cells. Before parsing, this scan counts the cells each table's
+//! rows would be padded with; once the padding outgrows the table's own
+//! bytes, it inserts a blank line, which ends the table there. The rest of
+//! its rows are then shown as the text they are. A table therefore holds at
+//! most about twice as many cells as it has bytes; ordinary tables, whose
+//! rows are about as wide as their header, are never touched.
+//!
+//! The scan reads each line once: linear in the text.
+
+use std::borrow::Cow;
+
+/// `markdown`, with a blank line before the row at which any table's
+/// padding would pass its size.
+pub(super) fn bound_padding(markdown: &str) -> Cow<'_, str> {
+    let mut bounded = String::new();
+    let mut copied = 0;
+    let mut table: Option<OpenTable> = None;
+    let mut previous: Option<&str> = None;
+    let mut offset = 0;
+    for line in markdown.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let body = container_body(line);
+        if body.is_empty() {
+            table = None;
+            previous = None;
+            continue;
+        }
+        if let Some(open) = &mut table {
+            open.bytes += line.len();
+            open.padding += open.columns.saturating_sub(unescaped_pipes(body) + 1);
+            if open.padding <= open.bytes {
+                continue;
+            }
+            bounded.push_str(&markdown[copied..start]);
+            bounded.push('\n');
+            copied = start;
+            table = None;
+        } else if let (Some(header), Some(columns)) = (previous, delimiter_columns(body)) {
+            table = Some(OpenTable { columns, bytes: header.len() + line.len(), padding: 0 });
+        }
+        previous = Some(line);
+    }
+    if copied == 0 {
+        return Cow::Borrowed(markdown);
+    }
+    bounded.push_str(&markdown[copied..]);
+    Cow::Owned(bounded)
+}
+
+struct OpenTable {
+    /// The header's width, which every row is padded to.
+    columns: usize,
+    /// The table's text so far.
+    bytes: usize,
+    /// The empty cells its rows so far would be padded with, at least.
+    padding: usize,
+}
+
+/// A line without the quote markers and indentation of its containers.
+fn container_body(line: &str) -> &str {
+    line.trim_start_matches([' ', '\t', '>']).trim_end()
+}
+
+fn unescaped_pipes(body: &str) -> usize {
+    let mut escaped = false;
+    let mut pipes = 0;
+    for byte in body.bytes() {
+        pipes += usize::from(byte == b'|' && !escaped);
+        escaped = byte == b'\\' && !escaped;
+    }
+    pipes
+}
+
+/// The number of columns if `body` is a table's delimiter row (`|--|:-:|`).
+fn delimiter_columns(body: &str) -> Option<usize> {
+    if !body.contains('|') || !body.bytes().all(|b| matches!(b, b'|' | b'-' | b':' | b' ' | b'\t'))
+    {
+        return None;
+    }
+    let inner = body.strip_prefix('|').unwrap_or(body);
+    let inner = inner.strip_suffix('|').unwrap_or(inner);
+    let mut columns = 0;
+    for cell in inner.split('|') {
+        let dashes = cell.trim().trim_start_matches(':').trim_end_matches(':');
+        if dashes.is_empty() || !dashes.bytes().all(|b| b == b'-') {
+            return None;
+        }
+        columns += 1;
+    }
+    Some(columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_tables_are_left_alone() {
+        let table = "| a | b |\n|:--|--:|\n| 1 | 2 |\n| 3 |\n\n> | q | r |\n> |---|---|\n> | 1 |\n";
+        assert!(matches!(bound_padding(table), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_table_ends_where_its_padding_passes_its_text() {
+        let columns = 100;
+        let header = "|a".repeat(columns) + "|\n" + &"|-".repeat(columns) + "|\n";
+        let table = header.clone() + &"|x\n".repeat(1000);
+        let bounded = bound_padding(&table);
+        let cut = bounded.find("\n\n").expect("a blank line ends the table") + 1;
+        // Each row adds 3 bytes and 98 padded cells: the budget of the
+        // header's 404 bytes lasts a few rows.
+        let rows = bounded[header.len()..cut].lines().count();
+        assert!((3..=6).contains(&rows), "{rows} rows kept");
+        assert_eq!(bounded.replacen("\n\n", "\n", 1), table, "only a blank line was added");
+    }
+
+    #[test]
+    fn delimiter_rows() {
+        assert_eq!(delimiter_columns("|---|:-:|--:|"), Some(3));
+        assert_eq!(delimiter_columns("--|--"), Some(2));
+        assert_eq!(delimiter_columns("|-|"), Some(1));
+        assert_eq!(delimiter_columns("---"), None, "a rule, not a table");
+        assert_eq!(delimiter_columns("|-x-|"), None);
+        assert_eq!(delimiter_columns("| |"), None);
+    }
+}

@@ -1,0 +1,112 @@
+//! Every pathological case parses in time linear in its size, into a tree
+//! bounded by its size and depth, of the expected shape.
+//!
+//! Linear time is asserted as a ratio measured in one run: 8 times the text
+//! takes less than 16 times as long. Absolute times are the benchmark's
+//! business (`cargo bench -p app --bench markdown`).
+
+// The measured ratios are worth seeing with `--nocapture`.
+#![allow(clippy::print_stderr)]
+
+#[path = "support/pathological.rs"]
+mod pathological;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use app::markdown::{self, Element, MAX_DEPTH, Node, StreamingDoc, TAIL_LIMIT};
+use pathological::{CASES, Case};
+
+/// The fastest of a few runs, which is the least disturbed by the machine.
+fn fastest(mut run: impl FnMut()) -> Duration {
+    (0..3)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            start.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+/// Held while timing, so that the timing tests do not run side by side
+/// and slow each other down.
+static TIMING: Mutex<()> = Mutex::new(());
+
+/// Asserts that `work` at 8 times the size takes under 16 times as long.
+fn assert_linear(case: &Case, what: &str, small: usize, work: impl Fn(&str)) {
+    let _alone = TIMING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (short, long) = ((case.build)(small), (case.build)(small * 8));
+    let (short_time, long_time) = (fastest(|| work(&short)), fastest(|| work(&long)));
+    let ratio = long_time.as_secs_f64() / short_time.as_secs_f64().max(1e-6);
+    let size_ratio = long.len() as f64 / short.len() as f64;
+    eprintln!(
+        "{:>36}: {what}: {ratio:5.1} times the time for {size_ratio:.1} times the text",
+        case.name
+    );
+    assert!(
+        ratio < 2.0 * size_ratio,
+        "{}: {what} of {} bytes took {long_time:?}, {ratio:.1} times {short_time:?} for {} bytes",
+        case.name,
+        long.len(),
+        short.len(),
+    );
+}
+
+#[test]
+fn every_case_parses_in_linear_time() {
+    for case in CASES {
+        // Both sizes past the step in time per byte where the parser's
+        // working set outgrows the processor's caches (between 128 KB and
+        // 1 MB of text: pulldown-cmark alone takes 2 to 3 times longer per
+        // byte at 1 MB, and no longer at 8 MB), so the ratio measures the
+        // algorithm rather than the memory hierarchy.
+        assert_linear(case, "parsing", 512 * 1024, |text| {
+            std::hint::black_box(markdown::parse(text));
+        });
+    }
+}
+
+#[test]
+fn every_case_streams_in_linear_time() {
+    // Above the limits of the streaming document, where its cost per update
+    // no longer grows: a block with nowhere to split it is parsed again on
+    // each update until it reaches twice the tail limit.
+    for case in CASES {
+        assert_linear(case, "streaming in 4 KB pieces", 2 * TAIL_LIMIT, |text| {
+            let mut doc = StreamingDoc::default();
+            let mut end = 0;
+            while end < text.len() {
+                end = (end + 4096).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                doc.update(&text[..end]);
+            }
+        });
+    }
+}
+
+#[test]
+fn every_tree_is_bounded_by_its_text_and_has_the_expected_shape() {
+    for case in CASES {
+        for bytes in [1024, 64 * 1024] {
+            let text = (case.build)(bytes);
+            let nodes = markdown::parse(&text);
+            let (count, depth) = markdown::measure(&nodes);
+            assert!(
+                count <= 4 * text.len() + 16,
+                "{}: {count} nodes for {} bytes",
+                case.name,
+                text.len()
+            );
+            assert!(depth <= MAX_DEPTH + 1, "{}: {depth} deep", case.name);
+            match nodes.first() {
+                Some(Node::Element(Element { kind, .. })) if *kind == case.first_block => {}
+                first => {
+                    panic!("{}: expected {:?} first, got {first:?}", case.name, case.first_block)
+                }
+            }
+        }
+    }
+}
