@@ -3,8 +3,11 @@
 // decides exactly what the chat has to render. A message starting with
 // "fail once:" gets half a reply and a cut connection the first time, and a
 // whole reply after that. `GET /closed` lists the prompts whose client closed
-// the connection before the reply was complete.
+// the connection before the reply was complete. "pathological: NAME" gets the
+// hostile reply of that name from pathological.mjs, in about 200 pieces
+// ("pathological slowly: NAME" in 2,000, for a test to stop it midway).
 import { createServer } from 'node:http';
+import { PATHOLOGICAL } from './pathological.mjs';
 
 const port = Number(process.env.ECHO_PORT ?? 3199);
 const delay = Number(process.env.ECHO_DELAY_MS ?? 5);
@@ -25,7 +28,9 @@ createServer((request, response) => {
   request.on('end', async () => {
     const { messages } = JSON.parse(body);
     const prompt = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
-    const words = prompt.match(/\S+\s*/g) ?? [];
+    const hostile = prompt.match(/^pathological( slowly)?: (.+)$/);
+    const words = hostile ? pieces(PATHOLOGICAL[hostile[2]] ?? 'no such case', hostile[1] ? 2_000 : 200)
+      : (prompt.match(/\S+\s*/g) ?? []);
     const failNow = prompt.startsWith('fail once:') && !failedOnce.has(prompt);
     if (failNow) failedOnce.add(prompt);
     response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -50,3 +55,11 @@ createServer((request, response) => {
     response.end('data: [DONE]\n\n');
   });
 }).listen(port, '127.0.0.1');
+
+/** `text` cut into about `count` pieces. */
+function pieces(text, count) {
+  const size = Math.max(1, Math.ceil(text.length / count));
+  const cut = [];
+  for (let at = 0; at < text.length; at += size) cut.push(text.slice(at, at + size));
+  return cut;
+}
