@@ -1,4 +1,6 @@
-//! An incremental Server-Sent Events decoder for the browser.
+//! An incremental Server-Sent Events decoder, the one parser of the format
+//! on both sides: the browser reads the reply with it, and the server reads
+//! the model API's stream with it.
 //!
 //! `EventSource` cannot POST and reconnects on its own, so the component reads
 //! the response body itself and feeds the bytes here as they arrive. The decoder
@@ -83,6 +85,11 @@ impl SseDecoder {
     /// Feeds the next chunk of the stream and returns the events it completed.
     pub fn feed(&mut self, mut bytes: &[u8]) -> Result<Vec<SseEvent>, SseError> {
         let mut events = Vec::new();
+        // An empty chunk changes nothing, not even whether the last one
+        // ended in a CR.
+        if bytes.is_empty() {
+            return Ok(events);
+        }
         if self.after_cr && bytes.first() == Some(&b'\n') {
             bytes = &bytes[1..];
         }
@@ -230,6 +237,34 @@ mod tests {
         // and the `b` line would land in an event of its own.
         let events = decode_in_chunks(&[b"data: a\r", b"\ndata: b\n\n"]);
         assert_eq!(events, vec![SseEvent { event: "message".into(), data: "a\nb".into() }]);
+    }
+
+    #[test]
+    fn a_cr_then_an_empty_chunk_then_lf_is_one_line_ending() {
+        let events = decode_in_chunks(&[b"data: a\r", b"", b"\ndata: b\n\n"]);
+        assert_eq!(events, vec![SseEvent { event: "message".into(), data: "a\nb".into() }]);
+    }
+
+    #[test]
+    fn a_burst_of_tiny_events_costs_time_linear_in_its_size() {
+        // A copy of the buffer per line (as eventsource-stream makes) would
+        // be quadratic in a chunk holding many lines.
+        const EVENT: &[u8] = b"data: x\n\n: c\n";
+        let burst = |bytes: usize| EVENT.repeat(bytes / EVENT.len());
+        let time = |chunk: &[u8]| {
+            (0..3)
+                .map(|_| {
+                    let start = std::time::Instant::now();
+                    let events = SseDecoder::default().feed(chunk).unwrap();
+                    assert_eq!(events.len(), chunk.len() / EVENT.len());
+                    start.elapsed()
+                })
+                .min()
+                .unwrap()
+        };
+        let (small, large) = (burst(512 * 1024), burst(4 * 1024 * 1024));
+        let ratio = time(&large).as_secs_f64() / time(&small).as_secs_f64();
+        assert!(ratio < 16.0, "8 times the bytes took {ratio:.1} times as long");
     }
 
     #[test]

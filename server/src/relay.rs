@@ -11,9 +11,9 @@ pub mod reply;
 
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
+use app::sse::SseDecoder;
+use futures::StreamExt;
 use futures::stream::BoxStream;
-use futures::{Stream, StreamExt};
 use reqwest::{StatusCode, Url};
 
 use app::protocol::{FinishReason, Role, Usage};
@@ -116,6 +116,8 @@ pub enum RelayError {
     Malformed,
     #[error("The model API sent one event larger than {} KiB; Reins stopped reading.", MAX_EVENT_BYTES / 1024)]
     EventTooLarge,
+    #[error("The model API answered with {kind}, not an event stream: {message}")]
+    NotEventStream { kind: String, message: String },
 }
 
 impl RelayError {
@@ -264,68 +266,64 @@ impl Upstream {
         Err(RelayError::Status { status, message })
     }
 
-    /// The reply in `response` as model events, ending at [`ModelEvent::Done`]
-    /// or the first error.
+    /// The reply in `response` as model events: one batch for each piece of
+    /// the body that arrives, empty when the piece held no event (a
+    /// keep-alive comment, half an event), so that the caller's idle timeout
+    /// counts every byte from the model API. Ends at the first error.
+    ///
+    /// The body is read with the browser's SSE decoder ([`app::sse`]), one
+    /// parser for the format on both sides, whose cap on one event's size
+    /// stops a model API that never ends an event.
     pub fn events(
         &self,
         response: reqwest::Response,
-    ) -> BoxStream<'static, Result<ModelEvent, RelayError>> {
+    ) -> BoxStream<'static, Result<Vec<ModelEvent>, RelayError>> {
+        if let Some(kind) = not_an_event_stream(response.headers()) {
+            return futures::stream::once(async move {
+                let body = read_error_body(response).await;
+                tracing::warn!(
+                    content_type = kind,
+                    body,
+                    "upstream answered without an event stream"
+                );
+                let message = error_message(&body).unwrap_or_else(|| truncate(body.trim(), 300));
+                Err(RelayError::NotEventStream { kind, message })
+            })
+            .boxed();
+        }
         let kind = self.kind;
-        capped(response.bytes_stream(), MAX_EVENT_BYTES)
-            .eventsource()
-            .flat_map(move |event| {
-                let events = match event {
-                    Ok(event) => match kind {
-                        UpstreamKind::Openai => openai::parse(&event.data),
-                        UpstreamKind::Anthropic => anthropic::parse(&event.event, &event.data),
-                    },
-                    Err(eventsource_stream::EventStreamError::Transport(
-                        CapError::EventTooLarge(_),
-                    )) => Err(RelayError::EventTooLarge),
-                    Err(error) => {
-                        tracing::warn!(%error, "upstream stream failed");
-                        Err(RelayError::Interrupted)
-                    }
-                };
-                let events: Vec<Result<ModelEvent, RelayError>> = match events {
-                    Ok(events) => events.into_iter().map(Ok).collect(),
-                    Err(error) => vec![Err(error)],
-                };
-                futures::stream::iter(events)
+        let mut decoder = SseDecoder::with_limit(MAX_EVENT_BYTES);
+        response
+            .bytes_stream()
+            .map(move |chunk| {
+                let chunk = chunk.map_err(|error| {
+                    tracing::warn!(error = %error_chain(&error), "upstream stream failed");
+                    RelayError::Interrupted
+                })?;
+                let mut events = Vec::new();
+                for event in decoder.feed(&chunk).map_err(|_| RelayError::EventTooLarge)? {
+                    events.extend(match kind {
+                        UpstreamKind::Openai => openai::parse(&event.data)?,
+                        UpstreamKind::Anthropic => anthropic::parse(&event.event, &event.data)?,
+                    });
+                }
+                Ok(events)
             })
             .boxed()
     }
 }
 
-/// Passes `bytes` through, failing once more than `limit` bytes arrive
-/// without a blank line (the end of an SSE event).
-fn capped<S, E>(bytes: S, limit: usize) -> impl Stream<Item = Result<bytes::Bytes, CapError<E>>>
-where
-    S: Stream<Item = Result<bytes::Bytes, E>>,
-{
-    let mut since_event_end = 0usize;
-    let mut previous = 0u8;
-    bytes.map(move |chunk| {
-        let chunk = chunk.map_err(CapError::Inner)?;
-        for &byte in chunk.iter() {
-            let ends_event = byte == b'\n' && previous == b'\n';
-            since_event_end = if ends_event { 0 } else { since_event_end + 1 };
-            previous = if byte == b'\r' { previous } else { byte };
-        }
-        if since_event_end > limit {
-            return Err(CapError::EventTooLarge(limit));
-        }
-        Ok(chunk)
-    })
-}
-
-/// An error of the capped byte stream.
-#[derive(Debug, thiserror::Error)]
-pub enum CapError<E> {
-    #[error(transparent)]
-    Inner(E),
-    #[error("an event grew past {0} bytes")]
-    EventTooLarge(usize),
+/// What a successful answer is instead of an event stream ("JSON", or its
+/// content type), if its content type says so. An answer that names no
+/// content type is read as a stream.
+fn not_an_event_stream(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let content_type = headers.get(reqwest::header::CONTENT_TYPE)?;
+    let essence = content_type.to_str().ok()?.split(';').next()?.trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "text/event-stream" => None,
+        "application/json" => Some("JSON".to_owned()),
+        _ => Some(truncate(&essence, 100)),
+    }
 }
 
 /// Reads at most [`MAX_ERROR_BODY_BYTES`] of an error response, giving up
@@ -436,23 +434,5 @@ mod tests {
         let message = error_message(&long).unwrap();
         assert_eq!(message.chars().count(), 301);
         assert!(message.ends_with('…'));
-    }
-
-    #[tokio::test]
-    async fn an_event_that_never_ends_is_refused() {
-        let chunks = |parts: Vec<&'static str>| {
-            futures::stream::iter(parts.into_iter().map(|p| Ok::<_, ()>(bytes::Bytes::from(p))))
-        };
-        // Many small events pass however long the stream is.
-        let fine: Vec<_> = capped(chunks(vec!["data: 12345\n\n"; 100]), 16).collect().await;
-        assert!(fine.iter().all(Result::is_ok));
-        // CRLF line endings end events too.
-        let crlf: Vec<_> = capped(chunks(vec!["data: 12345\r\n\r\n"; 10]), 16).collect().await;
-        assert!(crlf.iter().all(Result::is_ok));
-        // One event longer than the cap fails, even split over chunks.
-        let long: Vec<_> =
-            capped(chunks(vec!["data: 0123456789", "0123456789"]), 16).collect().await;
-        assert!(long[0].is_ok());
-        assert!(matches!(long[1], Err(CapError::EventTooLarge(16))));
     }
 }

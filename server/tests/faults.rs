@@ -185,3 +185,42 @@ async fn an_upstream_that_never_accepts_times_out_on_connect() {
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     drop(listener);
 }
+
+#[tokio::test]
+async fn keep_alive_comments_count_as_the_model_api_speaking() {
+    // A model that thinks for longer than the idle timeout, but says so with
+    // a comment every 100 ms, is not silent.
+    let mut script = vec![Step::Head, Step::Token("Thinking")];
+    for _ in 0..6 {
+        script.push(Step::Wait(Duration::from_millis(100)));
+        script.push(Step::Raw(": keep-alive\n\n"));
+    }
+    script.extend([Step::Token(" done"), Step::Finish("stop")]);
+    let (frames, took, _) = relay(script, &["--idle-timeout-ms", "250"]).await;
+    assert!(!part_types(&frames).contains(&"error".to_owned()), "{frames:?}");
+    assert!(part_types(&frames).ends_with(&["finish".to_owned(), "[DONE]".to_owned()]));
+    let text: String = frames
+        .iter()
+        .filter_map(|frame| serde_json::from_str::<Value>(frame).ok())
+        .filter_map(|part| part["delta"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(text, "Thinking done");
+    assert!(took >= Duration::from_millis(600), "the whole reply was waited for: {took:?}");
+}
+
+#[tokio::test]
+async fn a_json_answer_instead_of_a_stream_is_reported_as_such() {
+    let (frames, _, _) = relay(
+        vec![Step::Raw(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 44\r\n\
+             connection: close\r\n\r\n{\"error\": {\"message\": \"streaming disabled\"}}",
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(part_types(&frames), ["start", "start-step", "error", "[DONE]"]);
+    assert_eq!(
+        error_text(&frames),
+        "The model API answered with JSON, not an event stream: streaming disabled"
+    );
+}

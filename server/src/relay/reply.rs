@@ -108,35 +108,37 @@ fn parts(
                 let mut blocks = Blocks::default();
                 let mut usage = UsageReport::default();
                 let mut finish = None;
-                let end = loop {
+                let end = 'relay: loop {
                     let next = tokio::select! {
                         biased;
                         () = stop.cancelled() => break stopped(),
                         () = sleep_until(deadline) => break End::Failed(RelayError::TotalTimeout(timeouts.total.duration())),
                         next = timeout(timeouts.idle.duration(), events.next()) => next,
                     };
-                    let event = match next {
-                        Ok(Some(Ok(event))) => event,
+                    let batch = match next {
+                        Ok(Some(Ok(batch))) => batch,
                         Ok(Some(Err(error))) => break End::Failed(error),
                         // Some servers end without `[DONE]`; a finish reason is enough.
                         Ok(None) if finish.is_some() => break End::Completed(finish, None),
                         Ok(None) => break End::Failed(RelayError::Interrupted),
                         Err(_) => break End::Failed(RelayError::IdleTimeout(timeouts.idle.duration())),
                     };
-                    match event {
-                        ModelEvent::Text(delta) => {
-                            for part in blocks.text(delta) {
-                                yield part;
+                    for event in batch {
+                        match event {
+                            ModelEvent::Text(delta) => {
+                                for part in blocks.text(delta) {
+                                    yield part;
+                                }
                             }
-                        }
-                        ModelEvent::Reasoning(delta) => {
-                            for part in blocks.reasoning(delta) {
-                                yield part;
+                            ModelEvent::Reasoning(delta) => {
+                                for part in blocks.reasoning(delta) {
+                                    yield part;
+                                }
                             }
+                            ModelEvent::Usage(report) => usage.merge(report),
+                            ModelEvent::Finish(reason) => finish = Some(reason),
+                            ModelEvent::Done => break 'relay End::Completed(finish, None),
                         }
-                        ModelEvent::Usage(report) => usage.merge(report),
-                        ModelEvent::Finish(reason) => finish = Some(reason),
-                        ModelEvent::Done => break End::Completed(finish, None),
                     }
                 };
                 let noticed = Instant::now();
