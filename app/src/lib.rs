@@ -6,7 +6,8 @@
 mod browser;
 pub mod chat;
 pub mod conversation;
-pub mod markdown;
+/// The reply's Markdown as a safe, bounded tree (the `markdown` crate).
+pub use markdown;
 pub mod protocol;
 pub mod sse;
 #[cfg(feature = "browser")]

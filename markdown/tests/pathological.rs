@@ -3,7 +3,7 @@
 //!
 //! Linear time is asserted as a ratio measured in one run: 8 times the text
 //! takes less than 16 times as long. Absolute times are the benchmark's
-//! business (`cargo bench -p app --bench markdown`).
+//! business (`cargo bench -p markdown`).
 
 // The measured ratios are worth seeing with `--nocapture`.
 #![allow(clippy::print_stderr)]
@@ -14,7 +14,7 @@ mod pathological;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use app::markdown::{self, Element, MAX_DEPTH, Node, StreamingDoc, TAIL_LIMIT};
+use markdown::{Element, MAX_DEPTH, Node, StreamingDoc, TAIL_LIMIT};
 use pathological::{CASES, Case};
 
 /// The fastest of a few runs, which is the least disturbed by the machine.

@@ -2,9 +2,9 @@
 //! `test/pathological_tests.py` that applies to CommonMark with GFM tables
 //! and strikethrough, and the cases that once froze Reins (issue 10), each
 //! grown to any size. Shared by `tests/pathological.rs` (linear time,
-//! bounded output, expected shape) and `benches/markdown.rs` (time per byte).
+//! bounded output, expected shape) and `benches/parse.rs` (time per byte).
 
-use app::markdown::Kind;
+use markdown::Kind;
 
 /// One case: how to grow it to about `bytes`, and the kind of its first
 /// top-level block.

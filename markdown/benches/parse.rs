@@ -5,7 +5,7 @@
 //! events, which Reins builds its tree from. Prints figures; asserts
 //! nothing (`tests/pathological.rs` asserts linearity as a ratio).
 //!
-//! `cargo bench -p app --bench markdown`
+//! `cargo bench -p markdown`
 
 // A benchmark's output is its figures.
 #![allow(clippy::print_stdout)]
@@ -17,7 +17,7 @@ mod pathological;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use app::markdown::{self, StreamingDoc};
+use markdown::StreamingDoc;
 use pulldown_cmark::{Options, Parser};
 
 /// A long reply of the kind models write: about 10,000 characters.
@@ -74,7 +74,7 @@ fn main() {
     let theirs = median(201, || {
         black_box(events(black_box(&reply)));
     });
-    println!("  app::markdown::parse (tree): {ours:?}; pulldown-cmark's events alone: {theirs:?}");
+    println!("  markdown::parse (tree): {ours:?}; pulldown-cmark's events alone: {theirs:?}");
     println!("  streamed in 16-byte pieces, slowest update: {:?}", stream(&reply, 16));
 
     println!("\nPathological cases: parse time, ns per byte (pulldown-cmark's events alone)");

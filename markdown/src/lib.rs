@@ -9,7 +9,7 @@
 //!
 //! A hostile reply must not freeze the page either, so every step is linear
 //! in the text and its output is bounded by it: pulldown-cmark is linear on
-//! every case of cmark's pathological suite (see `app/tests/pathological.rs`);
+//! every case of cmark's pathological suite (see `tests/pathological.rs`);
 //! [`tables`] stops a table before its padding outgrows its text; the tree
 //! is at most [`MAX_DEPTH`] elements deep, deeper markup keeping only its text.
 //! [`StreamingDoc`] parses each piece of a growing reply once, re-parses only
