@@ -109,7 +109,13 @@ pub const MAX_DEPTH: usize = 32;
 
 /// Parses `markdown` into nodes, in time and space linear in its length.
 pub fn parse(markdown: &str) -> Vec<Node> {
-    tree::build(&tables::bound_padding(markdown))
+    tree::build(&bound_table_padding(markdown))
+}
+
+/// The text pulldown-cmark is given for `markdown`: a blank line ends each
+/// table where the cells its rows would be padded with pass its bytes.
+pub fn bound_table_padding(markdown: &str) -> std::borrow::Cow<'_, str> {
+    tables::bound_padding(markdown)
 }
 
 /// Whether `url` may become a link: `http`, `https` and `mailto` only.
