@@ -88,6 +88,27 @@ fn every_case_streams_in_linear_time() {
 }
 
 #[test]
+fn every_case_costs_at_most_ten_times_what_pulldown_cmark_takes_alone() {
+    // Building the tree on top of pulldown-cmark's events must not add more
+    // than a constant factor, whatever the text.
+    let options = pulldown_cmark::Options::ENABLE_TABLES
+        | pulldown_cmark::Options::ENABLE_STRIKETHROUGH
+        | pulldown_cmark::Options::ENABLE_TASKLISTS;
+    for case in CASES {
+        let text = (case.build)(512 * 1024);
+        let _alone = TIMING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let ours = fastest(|| drop(std::hint::black_box(markdown::parse(&text))));
+        let bounded = markdown::bound_table_padding(&text);
+        let theirs = fastest(|| {
+            std::hint::black_box(pulldown_cmark::Parser::new_ext(&bounded, options).count());
+        });
+        let ratio = ours.as_secs_f64() / theirs.as_secs_f64().max(1e-6);
+        eprintln!("{:>36}: {ratio:4.1} times pulldown-cmark's own time", case.name);
+        assert!(ratio < 10.0, "{}: {ours:?} against pulldown-cmark's {theirs:?}", case.name);
+    }
+}
+
+#[test]
 fn every_tree_is_bounded_by_its_text_and_has_the_expected_shape() {
     for case in CASES {
         for bytes in [1024, 64 * 1024] {
