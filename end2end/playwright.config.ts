@@ -89,6 +89,8 @@ export default defineConfig({
       ...server(ECHO_URL, {
         REINS_UPSTREAM_URL: `http://127.0.0.1:${ECHO_MODEL_PORT}/v1`,
         REINS_MODEL: 'echo',
+        // The embed's hostile-reply tests talk to it from the host site.
+        REINS_ALLOWED_ORIGINS: ALLOWED_SITE,
       }),
       // This one has no demo model: wait for its health check instead.
       url: `${ECHO_URL}/healthz`,
@@ -114,7 +116,7 @@ export default defineConfig({
       command: 'node support/host-pages.mjs',
       url: `${site}/one.html`,
       reuseExistingServer: !process.env.CI,
-      env: { HOST_PORT: new URL(site).port, REINS_URL: EMBED_URL },
+      env: { HOST_PORT: new URL(site).port, REINS_URL: EMBED_URL, ECHO_URL },
     })),
   ],
 });

@@ -26,6 +26,32 @@ pub const MAX_REPLY_BYTES: usize = 2 * 1024 * 1024;
 pub const REPLY_TOO_LONG: &str =
     "The reply passed 2 MiB, the most this chat holds, and was cut off here.";
 
+/// The most characters of an earlier reply sent back as history: its start
+/// and its end, with a note of what was left out between. A reply of
+/// megabytes would otherwise make every later request too large for the
+/// server (`REINS_MAX_MESSAGE_CHARS`, 100,000 by default), and a
+/// conversation could never go on. The user's own messages go as written.
+pub const HISTORY_REPLY_CHARS: usize = 24_000;
+
+/// A message's text as sent back to the model.
+fn history_text(message: &Message) -> String {
+    let half = HISTORY_REPLY_CHARS / 2;
+    let text = &message.text;
+    let end_of_start = text.char_indices().nth(half).map(|(at, _)| at);
+    let start_of_end = text.char_indices().nth_back(half - 1).map(|(at, _)| at);
+    match (message.role, end_of_start, start_of_end) {
+        (Role::Assistant, Some(head), Some(tail)) if tail > head => {
+            let left_out = text[head..tail].chars().count();
+            format!(
+                "{}\n\n[… {left_out} characters left out …]\n\n{}",
+                &text[..head],
+                &text[tail..]
+            )
+        }
+        _ => text.clone(),
+    }
+}
+
 /// Where one message is in its life; shown in the message's `data-status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -388,7 +414,7 @@ impl Conversation {
             .map(|message| UiMessage {
                 id: message.server_id.clone().unwrap_or_else(|| message.id.clone()),
                 role: message.role,
-                parts: vec![UiMessagePart::Text { text: message.text.clone() }],
+                parts: vec![UiMessagePart::Text { text: history_text(message) }],
             })
             .collect();
         ChatRequest {
@@ -684,6 +710,42 @@ mod tests {
             "only user messages are edited"
         );
         assert_eq!(chat.edit_and_resend(&first_question, " ", T).unwrap_err(), ActionError::Empty);
+    }
+
+    #[test]
+    fn long_replies_go_back_as_their_start_and_end() {
+        let mut chat = Conversation::new("c");
+        let long_question = "q".repeat(HISTORY_REPLY_CHARS * 2);
+        let first = chat.submit(&long_question, 0.0).unwrap().reply_id;
+        let reply = "é".repeat(HISTORY_REPLY_CHARS / 2)
+            + &"x".repeat(100_000)
+            + &"ü".repeat(HISTORY_REPLY_CHARS / 2);
+        chat.apply(&first, UiMessageChunk::TextDelta { id: "t".into(), delta: reply.clone() }, 1.0);
+        chat.end_stream(&first, StreamEnd::Done, 2.0);
+        let request = chat.submit("next", 3.0).unwrap().request;
+        let text = |index: usize| match &request.messages[index].parts[..] {
+            [UiMessagePart::Text { text }] => text.clone(),
+            parts => panic!("one text part, not {parts:?}"),
+        };
+        assert_eq!(text(0), long_question, "the user's own words go as written");
+        let sent = text(1);
+        assert_eq!(
+            sent,
+            "é".repeat(HISTORY_REPLY_CHARS / 2)
+                + "\n\n[… 100000 characters left out …]\n\n"
+                + &"ü".repeat(HISTORY_REPLY_CHARS / 2)
+        );
+        assert_eq!(chat.message(&first).unwrap().text, reply, "the reply on screen is whole");
+        // A reply just at the limit goes whole.
+        let mut chat = Conversation::new("d");
+        let id = chat.submit("hi", 0.0).unwrap().reply_id;
+        let exact = "a".repeat(HISTORY_REPLY_CHARS);
+        chat.apply(&id, UiMessageChunk::TextDelta { id: "t".into(), delta: exact.clone() }, 1.0);
+        chat.end_stream(&id, StreamEnd::Done, 2.0);
+        let request = chat.submit("next", 3.0).unwrap().request;
+        assert!(
+            matches!(&request.messages[1].parts[..], [UiMessagePart::Text { text }] if *text == exact)
+        );
     }
 
     #[test]

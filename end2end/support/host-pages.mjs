@@ -36,7 +36,13 @@ const chat = (id) =>
 
 const aiSdkBackend = process.env.AI_SDK_BACKEND ?? 'http://127.0.0.1:3130';
 
+const echo = process.env.ECHO_URL ?? 'http://127.0.0.1:3103';
+
 const pages = {
+  // A chat whose replies a test writes (the echo model), for hostile replies.
+  '/echo.html': page(
+    `<reins-chat id="echo" endpoint="${echo}/api/chat" storage-key="echo" title="Echo"></reins-chat>`,
+  ),
   '/two.html': page(chat('first') + chat('second')),
   '/one.html': page(chat('only')),
   // A Reins chat talking to another backend: examples/ai-sdk-backend.

@@ -157,6 +157,11 @@ pub const CASES: &[Case] = &[
         first_block: Kind::Table,
     },
     Case {
+        name: "table, lone CR line endings",
+        build: |n| wide_table(300, n).replace('\n', "\r"),
+        first_block: Kind::Table,
+    },
+    Case {
         name: "many one-row tables",
         build: |n| repeat("|a|b|\n|-|-|\n|1|2|\n\n", n),
         first_block: Kind::Table,
