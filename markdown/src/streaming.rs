@@ -21,6 +21,9 @@ use super::{Element, Kind, Node, parse};
 /// The longest unfinished tail that is parsed again on every update.
 pub const TAIL_LIMIT: usize = 16 * 1024;
 
+/// The least text a finished piece holds (unless the reply is shorter).
+pub const MIN_PIECE: usize = 1024;
+
 /// How much of a reply is rendered as Markdown; the rest is plain text.
 pub const MARKDOWN_LIMIT: usize = 128 * 1024;
 
@@ -78,7 +81,7 @@ impl StreamingDoc {
         if !self.plain
             && self.scanner.previous_blank
             && self.scanner.fence.is_none()
-            && self.scanner.next_line > self.stable_len
+            && self.scanner.next_line >= self.stable_len + MIN_PIECE.max(1)
             && unfinished.starts_with(|c: char| !c.is_whitespace())
         {
             self.finish_piece(text, self.scanner.next_line);
@@ -111,7 +114,9 @@ impl StreamingDoc {
         }
         if tail > 0 && !blank {
             let fenced = self.scanner.fence.is_some();
-            let natural = !fenced && self.scanner.previous_blank && at_margin;
+            // Pieces of at least MIN_PIECE: a view keeps one entry per piece,
+            // and a reply of short paragraphs would otherwise make thousands.
+            let natural = !fenced && self.scanner.previous_blank && at_margin && tail >= MIN_PIECE;
             // A table's rows belong to its header, and a fence line would
             // open or close a block in the wrong piece.
             let forced = tail > TAIL_LIMIT
@@ -209,6 +214,10 @@ mod tests {
         doc
     }
 
+    fn markdown_len(nodes: &[Node]) -> usize {
+        crate::measure(nodes).0
+    }
+
     fn shown(doc: &StreamingDoc) -> Vec<Node> {
         doc.stable.concat().into_iter().chain(doc.tail.clone()).collect()
     }
@@ -216,11 +225,14 @@ mod tests {
     #[test]
     fn streaming_gives_the_same_tree_as_parsing_at_once() {
         let reply = "# Plan\n\nFirst *point*.\n\n- one\n- two\n\n```rust\nfn a() {}\n\nfn b() {}\n```\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\nDone.";
+        let reply = (reply.to_owned() + "\n\n").repeat(30);
         for step in [1, 2, 7, reply.len()] {
-            let doc = streamed(reply, step);
-            assert_eq!(shown(&doc), parse(reply), "in steps of {step}");
-            assert!(doc.stable.len() >= 4, "finished blocks were kept: {}", doc.stable.len());
-            assert_eq!(doc.tail, parse("Done."), "only the last block is parsed again");
+            let doc = streamed(&reply, step);
+            assert_eq!(shown(&doc), parse(&reply), "in steps of {step}");
+            assert!(doc.stable.len() >= 3, "finished blocks were kept: {}", doc.stable.len());
+            assert!(doc.stable.len() <= reply.len() / MIN_PIECE, "pieces of at least MIN_PIECE");
+            let tail_nodes = markdown_len(&doc.tail);
+            assert!(tail_nodes < 60, "only the last kilobyte or so is parsed again: {tail_nodes}");
         }
     }
 
@@ -267,7 +279,9 @@ mod tests {
     fn a_long_code_block_goes_on_in_a_second_block_with_its_language() {
         let code = "```rust\n".to_owned() + &"let x = 1;\n".repeat(3_000) + "```\n\nafter";
         let doc = streamed(&code, 1_000);
-        let blocks: Vec<&Node> = doc.stable.iter().flatten().collect();
+        // The last bit of code and the paragraph after it are under a piece's
+        // least size: they stay in the tail.
+        let blocks: Vec<&Node> = doc.stable.iter().flatten().chain(&doc.tail[..1]).collect();
         assert!(blocks.len() >= 2);
         let mut code_text = String::new();
         for block in &blocks {
@@ -280,7 +294,7 @@ mod tests {
             code_text += text;
         }
         assert!(code_text == "let x = 1;\n".repeat(3_000), "{} bytes of code", code_text.len());
-        assert_eq!(doc.tail, parse("after"));
+        assert_eq!(doc.tail[1..], parse("after")[..]);
     }
 
     #[test]

@@ -13,8 +13,13 @@
 
 use std::borrow::Cow;
 
+/// The most columns a table may have. A reply needs far fewer; a header of
+/// thousands of cells is only there to make the page slow.
+pub const MAX_COLUMNS: usize = 64;
+
 /// `markdown`, with a blank line before the row at which any table's
-/// padding would pass its size.
+/// padding would pass its size, and between the header and the delimiter
+/// row of a table wider than [`MAX_COLUMNS`].
 pub(super) fn bound_padding(markdown: &str) -> Cow<'_, str> {
     let mut bounded = String::new();
     let mut copied = 0;
@@ -36,12 +41,16 @@ pub(super) fn bound_padding(markdown: &str) -> Cow<'_, str> {
             if open.padding <= open.bytes {
                 continue;
             }
-            bounded.push_str(&markdown[copied..start]);
-            // A blank line; after a lone CR, an LF would only complete a CRLF.
-            bounded.push(if markdown[..start].ends_with('\r') { '\r' } else { '\n' });
-            copied = start;
+            copied = blank_line_before(&mut bounded, markdown, copied, start);
             table = None;
         } else if let (Some(header), Some(columns)) = (previous, delimiter_columns(body)) {
+            if columns > MAX_COLUMNS {
+                // No table at all: a blank line keeps header and delimiter
+                // row apart, and both are shown as the text they are.
+                copied = blank_line_before(&mut bounded, markdown, copied, start);
+                previous = Some(line);
+                continue;
+            }
             table = Some(OpenTable { columns, bytes: header.len() + line.len(), padding: 0 });
         }
         previous = Some(line);
@@ -51,6 +60,15 @@ pub(super) fn bound_padding(markdown: &str) -> Cow<'_, str> {
     }
     bounded.push_str(&markdown[copied..]);
     Cow::Owned(bounded)
+}
+
+/// Copies `markdown[copied..at]` to `bounded` and adds a blank line;
+/// returns `at`, where copying goes on.
+fn blank_line_before(bounded: &mut String, markdown: &str, copied: usize, at: usize) -> usize {
+    bounded.push_str(&markdown[copied..at]);
+    // After a lone CR, an LF would only complete a CRLF.
+    bounded.push(if markdown[..at].ends_with('\r') { '\r' } else { '\n' });
+    at
 }
 
 /// The lines of `text` with their endings, which are LF, CRLF or a lone CR
@@ -131,13 +149,13 @@ mod tests {
 
     #[test]
     fn a_table_ends_where_its_padding_passes_its_text() {
-        let columns = 100;
+        let columns = 60;
         let header = "|a".repeat(columns) + "|\n" + &"|-".repeat(columns) + "|\n";
         let table = header.clone() + &"|x\n".repeat(1000);
         let bounded = bound_padding(&table);
         let cut = bounded.find("\n\n").expect("a blank line ends the table") + 1;
-        // Each row adds 3 bytes and 98 padded cells: the budget of the
-        // header's 404 bytes lasts a few rows.
+        // Each row adds 3 bytes and 58 padded cells: the budget of the
+        // header's 244 bytes lasts a few rows.
         let rows = bounded[header.len()..cut].lines().count();
         assert!((3..=6).contains(&rows), "{rows} rows kept");
         assert_eq!(bounded.replacen("\n\n", "\n", 1), table, "only a blank line was added");
@@ -162,6 +180,18 @@ mod tests {
         let nodes = crate::parse(&table);
         let (count, _) = crate::measure(&nodes);
         assert!(count <= 4 * table.len(), "{count} nodes for {} bytes", table.len());
+    }
+
+    #[test]
+    fn a_table_wider_than_the_limit_is_text() {
+        let wide =
+            |columns: usize| "|a".repeat(columns) + "|\n" + &"|-".repeat(columns) + "|\n|x|\n";
+        let kinds = |text: &str| match &crate::parse(text)[..] {
+            [crate::Node::Element(first), ..] => first.kind.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(kinds(&wide(MAX_COLUMNS)), crate::Kind::Table);
+        assert_eq!(kinds(&wide(MAX_COLUMNS + 1)), crate::Kind::Paragraph);
     }
 
     #[test]
