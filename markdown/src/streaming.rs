@@ -21,6 +21,12 @@ use super::{Element, Kind, Node, parse};
 /// The longest unfinished tail that is parsed again on every update.
 pub const TAIL_LIMIT: usize = 16 * 1024;
 
+/// The most nodes one piece (finished, or the tail) is drawn with; a piece
+/// whose tree would be larger is shown as its text. Drawing is what costs
+/// in a browser: 30 KB of `*]` is fifteen thousand elements, and an
+/// ordinary 16 KB list about two thousand.
+pub const MAX_PIECE_NODES: usize = 5_000;
+
 /// The least text a finished piece holds (unless the reply is shorter).
 pub const MIN_PIECE: usize = 1024;
 
@@ -89,13 +95,11 @@ impl StreamingDoc {
         if !self.plain && text.len() - self.stable_len > 2 * TAIL_LIMIT {
             self.plain = true;
         }
-        if self.plain {
-            self.tail = self.plain_pieces(text);
-        } else if self.carry.is_empty() {
-            self.tail = parse(&text[self.stable_len..]);
+        self.tail = if self.plain {
+            self.plain_pieces(text)
         } else {
-            self.tail = parse(&(self.carry.clone() + &text[self.stable_len..]));
-        }
+            drawable(&self.carry, &text[self.stable_len..])
+        };
         grew || self.stable.len() > pieces
     }
 
@@ -150,12 +154,7 @@ impl StreamingDoc {
 
     /// Parses the text up to `end` as a finished piece.
     fn finish_piece(&mut self, text: &str, end: usize) {
-        let piece = &text[self.stable_len..end];
-        let nodes = if self.carry.is_empty() {
-            parse(piece)
-        } else {
-            parse(&(std::mem::take(&mut self.carry) + piece))
-        };
+        let nodes = drawable(&std::mem::take(&mut self.carry), &text[self.stable_len..end]);
         self.stable.push(nodes);
         self.stable_len = end;
         if let Some((_, _, opening)) = &self.scanner.fence {
@@ -179,6 +178,13 @@ impl StreamingDoc {
         }
         plain_text(&text[self.stable_len..])
     }
+}
+
+/// `piece` parsed (after `carry`, the fence it continues), or as its text
+/// if its tree would pass [`MAX_PIECE_NODES`].
+fn drawable(carry: &str, piece: &str) -> Vec<Node> {
+    let nodes = if carry.is_empty() { parse(piece) } else { parse(&(carry.to_owned() + piece)) };
+    if crate::measure(&nodes).0 > MAX_PIECE_NODES { plain_text(piece) } else { nodes }
 }
 
 fn plain_text(text: &str) -> Vec<Node> {
@@ -319,6 +325,22 @@ mod tests {
         let plain_len: usize = plain.iter().map(|text| text.len()).sum();
         assert!(plain_len >= reply.len() - MARKDOWN_LIMIT - TAIL_LIMIT, "the rest is all there");
         assert!(plain_len < reply.len() - MARKDOWN_LIMIT + 20);
+    }
+
+    #[test]
+    fn a_piece_too_costly_to_draw_is_its_text() {
+        let hostile = "*]".repeat(10_000);
+        let doc = streamed(&hostile, 500);
+        for piece in doc.stable.iter().chain([&doc.tail]) {
+            assert!(crate::measure(piece).0 <= MAX_PIECE_NODES);
+        }
+        assert!(matches!(&doc.tail[..], [Node::Element(Element { kind: Kind::PlainText, .. })]));
+        // An ordinary long list is drawn as Markdown.
+        let list = "- item with *emphasis* and `code`\n".repeat(1_000);
+        let doc = streamed(&list, 500);
+        for piece in doc.stable.iter().chain([&doc.tail]) {
+            assert!(matches!(&piece[..], [Node::Element(Element { kind: Kind::List { .. }, .. })]));
+        }
     }
 
     #[test]

@@ -124,9 +124,15 @@ fn every_tree_is_bounded_by_its_text_and_has_the_expected_shape() {
             assert!(depth <= MAX_DEPTH + 1, "{}: {depth} deep", case.name);
             match nodes.first() {
                 Some(Node::Element(Element { kind, .. })) if *kind == case.first_block => {}
-                first => {
-                    panic!("{}: expected {:?} first, got {first:?}", case.name, case.first_block)
-                }
+                first => panic!(
+                    "{}: expected {:?} first, got {:?}",
+                    case.name,
+                    case.first_block,
+                    first.map(|node| match node {
+                        Node::Element(element) => format!("{:?}", element.kind),
+                        Node::Text(_) => "text".to_owned(),
+                    })
+                ),
             }
         }
     }

@@ -2,7 +2,7 @@
 //! pathological case by `tests/samples.rs`, and on every input the fuzzer
 //! makes up by `fuzz/fuzz_targets/tree.rs`.
 
-use markdown::{Element, Kind, MAX_DEPTH, Node, StreamingDoc, TAIL_LIMIT};
+use markdown::{Element, Kind, MAX_DEPTH, MAX_PIECE_NODES, Node, StreamingDoc, TAIL_LIMIT};
 use pulldown_cmark::{Event, Options, Parser};
 
 /// Panics, naming the property, if parsing or streaming `text` breaks one.
@@ -32,6 +32,8 @@ pub fn check(text: &str) {
     }
     for piece in doc.stable.iter().chain([&doc.tail]) {
         check_bounds(piece, text.len());
+        let (nodes, _) = markdown::measure(piece);
+        assert!(nodes <= MAX_PIECE_NODES + 2, "a piece of {nodes} nodes");
         if let [Node::Element(Element { kind: Kind::PlainText, children })] = &piece[..] {
             assert!(shown(children).len() <= TAIL_LIMIT, "a plain piece over the tail limit");
         }
