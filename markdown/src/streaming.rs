@@ -87,7 +87,7 @@ impl StreamingDoc {
         if !self.plain
             && self.scanner.previous_blank
             && self.scanner.fence.is_none()
-            && self.scanner.next_line >= self.stable_len + MIN_PIECE.max(1)
+            && self.scanner.next_line >= self.stable_len + MIN_PIECE
             && unfinished.starts_with(|c: char| !c.is_whitespace())
         {
             self.finish_piece(text, self.scanner.next_line);

@@ -48,7 +48,10 @@ pub fn Markdown(
         if blocks.get_untracked() != (epoch, stable) {
             blocks.set((epoch, stable));
         }
-        tail.set(latest_tail);
+        // Comparing trees costs far less than drawing one again.
+        if tail.with_untracked(|tail| *tail != latest_tail) {
+            tail.set(latest_tail);
+        }
     };
     // Whether a frame is already requested.
     let waiting = StoredValue::new(false);
