@@ -45,15 +45,19 @@ const where = {
   },
 };
 
-/** Records the page's long tasks (50 ms and more), those since it loaded included. */
+/**
+ * Records the page's long tasks (50 ms and more) from the start of every
+ * document it loads, reloads included: an observer attached later would
+ * miss the tasks of loading and restoring.
+ */
 async function watchLongTasks(page: Page) {
-  await page.evaluate(() => {
+  await page.addInitScript(() => {
     (window as any).__longest = 0;
     new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) {
         (window as any).__longest = Math.max((window as any).__longest, entry.duration);
       }
-    }).observe({ type: 'longtask', buffered: true });
+    }).observe({ type: 'longtask' });
   });
 }
 
@@ -79,8 +83,11 @@ for (const [place, make] of Object.entries(where)) {
       test(`${name}: drawn, streamed and restored without freezing the page`, async ({ page }) => {
         test.setTimeout(90_000);
         const chat = make(page);
-        await chat.open();
         await watchLongTasks(page);
+        await chat.open();
+        // Loading the page (compiling the wasm) is measured apart.
+        const loaded = await longestTask(page);
+        await page.evaluate(() => ((window as any).__longest = 0));
         await send(chat, `pathological: ${name}`);
         await expect(chat.reply()).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
         expect(await timeToAnswer(page)).toBeLessThan(FROZEN_MS);
@@ -89,7 +96,6 @@ for (const [place, make] of Object.entries(where)) {
 
         await page.reload();
         await chat.open();
-        await watchLongTasks(page);
         await expect(chat.reply()).toHaveAttribute('data-status', 'done');
         expect(await timeToAnswer(page)).toBeLessThan(FROZEN_MS);
         expect((await chat.reply().textContent())!.length).toBeGreaterThan(1_000);
@@ -100,7 +106,10 @@ for (const [place, make] of Object.entries(where)) {
         await expect(chat.reply()).toHaveAttribute('data-status', 'done');
         await expect(chat.reply().locator('.reins-markdown')).toHaveText('still there?');
         // 0: no task of 50 ms or more.
-        console.log(`longest task in ${place}, ${name}: streamed ${streamed} ms, restored ${restored} ms (target: under 50 ms)`);
+        console.log(
+          `longest task in ${place}, ${name}: streamed ${streamed} ms; ` +
+            `reload with the reply ${restored} ms, against ${loaded} ms for the first load (target: under 50 ms)`,
+        );
         expect(Math.max(streamed, restored)).toBeLessThan(FROZEN_MS);
       });
     }

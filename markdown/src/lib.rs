@@ -19,7 +19,9 @@ mod streaming;
 mod tables;
 mod tree;
 
-pub use streaming::{MARKDOWN_LIMIT, MAX_PIECE_NODES, MIN_PIECE, StreamingDoc, TAIL_LIMIT};
+pub use streaming::{
+    MARKDOWN_LIMIT, MAX_PIECE_NODES, MIN_PIECE, StreamingDoc, TAIL_LIMIT, UPDATE_BUDGET,
+};
 pub use tables::MAX_COLUMNS;
 
 /// One node of rendered Markdown.

@@ -27,6 +27,12 @@ pub const TAIL_LIMIT: usize = 16 * 1024;
 /// ordinary 16 KB list about two thousand.
 pub const MAX_PIECE_NODES: usize = 5_000;
 
+/// The most new text one update takes in; the rest waits for the next
+/// update ([`StreamingDoc::is_behind`]). A model writes far less between two
+/// frames, but a backend that floods megabytes, or a long reply restored
+/// after a reload, is drawn over several frames instead of in one long task.
+pub const UPDATE_BUDGET: usize = 16 * 1024;
+
 /// The least text a finished piece holds (unless the reply is shorter).
 pub const MIN_PIECE: usize = 1024;
 
@@ -52,6 +58,8 @@ pub struct StreamingDoc {
     carry: String,
     /// Whether the rest of the reply is shown as plain text.
     plain: bool,
+    /// Whether text that arrived is still waiting to be taken in.
+    behind: bool,
     scanner: Scanner,
 }
 
@@ -75,12 +83,20 @@ impl StreamingDoc {
         }
         self.seen = text.len();
         let pieces = self.stable.len();
+        let budget_end = self.scanner.next_line + UPDATE_BUDGET;
+        self.behind = false;
         while !self.plain
             && let Some(end) = text[self.scanner.next_line..].find('\n')
         {
+            if self.scanner.next_line >= budget_end {
+                self.behind = true;
+                break;
+            }
             let start = self.scanner.next_line;
             self.scan_line(text, start, &text[start..=start + end]);
         }
+        // While behind, the document shows the lines taken in so far.
+        let text = if self.behind { &text[..self.scanner.next_line] } else { text };
         // A line still being written that starts at the margin after a blank
         // line begins a new block, whatever the rest of it turns out to be.
         let unfinished = &text[self.scanner.next_line..];
@@ -101,6 +117,12 @@ impl StreamingDoc {
             drawable(&self.carry, &text[self.stable_len..])
         };
         grew || self.stable.len() > pieces
+    }
+
+    /// Whether text given to [`update`](Self::update) is still waiting to be
+    /// taken in: update again (on the next frame) even if no more arrives.
+    pub fn is_behind(&self) -> bool {
+        self.behind
     }
 
     fn scan_line(&mut self, text: &str, start: usize, line: &str) {
@@ -217,7 +239,14 @@ mod tests {
             }
             doc.update(&text[..end]);
         }
+        catch_up(&mut doc, text);
         doc
+    }
+
+    fn catch_up(doc: &mut StreamingDoc, text: &str) {
+        while doc.is_behind() {
+            doc.update(text);
+        }
     }
 
     fn markdown_len(nodes: &[Node]) -> usize {
@@ -325,6 +354,23 @@ mod tests {
         let plain_len: usize = plain.iter().map(|text| text.len()).sum();
         assert!(plain_len >= reply.len() - MARKDOWN_LIMIT - TAIL_LIMIT, "the rest is all there");
         assert!(plain_len < reply.len() - MARKDOWN_LIMIT + 20);
+    }
+
+    #[test]
+    fn a_flood_is_taken_in_a_budget_at_a_time() {
+        let reply = "Some *prose* that goes on.\n\n".repeat(10_000);
+        let mut doc = StreamingDoc::default();
+        doc.update(&reply);
+        assert!(doc.is_behind());
+        let taken: usize = doc.scanner.next_line;
+        assert!((UPDATE_BUDGET..UPDATE_BUDGET + 100).contains(&taken), "{taken} bytes taken in");
+        let mut updates = 1;
+        while doc.is_behind() {
+            doc.update(&reply);
+            updates += 1;
+        }
+        assert!(updates >= MARKDOWN_LIMIT / UPDATE_BUDGET, "{updates} updates");
+        assert_eq!(shown(&doc), shown(&streamed(&reply, 100)), "the same reply in the end");
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub fn Markdown(
     let tail = RwSignal::new(initial.tail.clone());
     let doc = StoredValue::new(initial);
 
+    // Takes in what the reply holds now; returns whether the document is
+    // still behind it (a flood of text, or a long reply restored), so
+    // another frame must draw the rest.
     let draw = move || {
         let latest = doc.try_update_value(|doc| {
             untrack(|| {
@@ -41,10 +44,10 @@ pub fn Markdown(
                     doc.update(text);
                 })
             });
-            (doc.epoch, doc.stable.len(), doc.tail.clone())
+            (doc.epoch, doc.stable.len(), doc.tail.clone(), doc.is_behind())
         });
         // Nothing is left to draw if the chat was removed.
-        let Some((epoch, stable, latest_tail)) = latest else { return };
+        let Some((epoch, stable, latest_tail, behind)) = latest else { return false };
         if blocks.get_untracked() != (epoch, stable) {
             blocks.set((epoch, stable));
         }
@@ -52,25 +55,22 @@ pub fn Markdown(
         if tail.with_untracked(|tail| *tail != latest_tail) {
             tail.set(latest_tail);
         }
+        behind
     };
     // Whether a frame is already requested.
     let waiting = StoredValue::new(false);
     Effect::new(move |_| {
         with_text(&mut |_| {});
-        if !is_open.get() {
+        if is_open.get() {
+            draw_on_next_frame(waiting, draw);
+        } else {
+            // Closed: the final text at once, so Stop freezes the screen
+            // (only a flood the document is still taking in goes on for a
+            // few frames).
             waiting.set_value(false);
-            draw();
-        } else if !waiting
-            .try_update_value(|waiting| std::mem::replace(waiting, true))
-            .unwrap_or(true)
-        {
-            request_animation_frame(move || {
-                // Nothing waits if the reply closed meanwhile (it was drawn at
-                // once), and nothing is left if the chat was removed.
-                if waiting.try_update_value(std::mem::take).unwrap_or(false) {
-                    draw();
-                }
-            });
+            if draw() {
+                draw_on_next_frame(waiting, draw);
+            }
         }
     });
 
@@ -86,6 +86,21 @@ pub fn Markdown(
             {move || render_nodes(tail.get())}
         </div>
     }
+}
+
+/// Calls `draw` on the next animation frame, once however many changes come
+/// before it, and again on the frames after while it reports being behind.
+fn draw_on_next_frame(waiting: StoredValue<bool>, draw: impl Fn() -> bool + Copy + 'static) {
+    if waiting.try_update_value(|waiting| std::mem::replace(waiting, true)).unwrap_or(true) {
+        return;
+    }
+    request_animation_frame(move || {
+        // Nothing waits if the reply closed meanwhile (it was drawn at once),
+        // and nothing is left if the chat was removed.
+        if waiting.try_update_value(std::mem::take).unwrap_or(false) && draw() {
+            draw_on_next_frame(waiting, draw);
+        }
+    });
 }
 
 fn render_nodes(nodes: Vec<Node>) -> Vec<AnyView> {

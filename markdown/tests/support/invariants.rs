@@ -30,6 +30,9 @@ pub fn check(text: &str) {
     for end in [cut(1), cut(2), text.len()] {
         doc.update(&text[..end]);
     }
+    while doc.is_behind() {
+        doc.update(text);
+    }
     for piece in doc.stable.iter().chain([&doc.tail]) {
         check_bounds(piece, text.len());
         let (nodes, _) = markdown::measure(piece);
