@@ -185,9 +185,20 @@ impl StreamingDoc {
         self.plain = end >= MARKDOWN_LIMIT;
     }
 
-    /// Moves whole plain pieces into `stable`, and returns the rest.
+    /// Moves whole plain pieces into `stable`, at most four budgets' worth
+    /// (plain text costs less to draw than Markdown), and returns the rest,
+    /// or while behind the next piece to come.
     fn plain_pieces(&mut self, text: &str) -> Vec<Node> {
+        let budget_end = self.stable_len + 4 * UPDATE_BUDGET;
         while text.len() - self.stable_len > TAIL_LIMIT {
+            if self.stable_len >= budget_end {
+                self.behind = true;
+                let mut end = self.stable_len + TAIL_LIMIT;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                return plain_text(&text[self.stable_len..end]);
+            }
             let window = &text[self.stable_len..];
             let mut end = TAIL_LIMIT;
             while !window.is_char_boundary(end) {
@@ -369,7 +380,11 @@ mod tests {
             doc.update(&reply);
             updates += 1;
         }
-        assert!(updates >= MARKDOWN_LIMIT / UPDATE_BUDGET, "{updates} updates");
+        let plain = reply.len() - MARKDOWN_LIMIT;
+        assert!(
+            updates >= MARKDOWN_LIMIT / UPDATE_BUDGET + plain / (4 * UPDATE_BUDGET),
+            "{updates} updates"
+        );
         assert_eq!(shown(&doc), shown(&streamed(&reply, 100)), "the same reply in the end");
     }
 
