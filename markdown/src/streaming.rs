@@ -190,9 +190,9 @@ impl StreamingDoc {
     /// it took 40 ms a frame), and returns the rest, or while behind the
     /// next piece to come.
     fn plain_pieces(&mut self, text: &str) -> Vec<Node> {
-        let budget_end = self.stable_len + UPDATE_BUDGET;
+        let mut taken = 0;
         while text.len() - self.stable_len > TAIL_LIMIT {
-            if self.stable_len >= budget_end {
+            if taken > 0 && taken + TAIL_LIMIT > UPDATE_BUDGET {
                 self.behind = true;
                 let mut end = self.stable_len + TAIL_LIMIT;
                 while !text.is_char_boundary(end) {
@@ -209,6 +209,7 @@ impl StreamingDoc {
             let end = window[..end].rfind('\n').map_or(end, |at| at + 1);
             self.stable.push(plain_text(&window[..end]));
             self.stable_len += end;
+            taken += end;
         }
         plain_text(&text[self.stable_len..])
     }
