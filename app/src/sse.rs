@@ -83,12 +83,23 @@ impl SseDecoder {
     }
 
     /// Feeds the next chunk of the stream and returns the events it completed.
-    pub fn feed(&mut self, mut bytes: &[u8]) -> Result<Vec<SseEvent>, SseError> {
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, SseError> {
         let mut events = Vec::new();
+        self.feed_into(bytes, &mut events)?;
+        Ok(events)
+    }
+
+    /// Feeds the next chunk of the stream and adds the events it completed
+    /// to `events`, those before an error included.
+    pub fn feed_into(
+        &mut self,
+        mut bytes: &[u8],
+        events: &mut Vec<SseEvent>,
+    ) -> Result<(), SseError> {
         // An empty chunk changes nothing, not even whether the last one
         // ended in a CR.
         if bytes.is_empty() {
-            return Ok(events);
+            return Ok(());
         }
         if self.after_cr && bytes.first() == Some(&b'\n') {
             bytes = &bytes[1..];
@@ -107,8 +118,7 @@ impl SseDecoder {
             bytes = &bytes[end + if crlf { 2 } else { 1 }..];
         }
         self.line.extend_from_slice(bytes);
-        self.check_size()?;
-        Ok(events)
+        self.check_size()
     }
 
     fn check_size(&self) -> Result<(), SseError> {
@@ -265,6 +275,15 @@ mod tests {
         let (small, large) = (burst(512 * 1024), burst(4 * 1024 * 1024));
         let ratio = time(&large).as_secs_f64() / time(&small).as_secs_f64();
         assert!(ratio < 16.0, "8 times the bytes took {ratio:.1} times as long");
+    }
+
+    #[test]
+    fn events_before_an_oversized_one_are_kept() {
+        let mut decoder = SseDecoder::with_limit(16);
+        let mut events = Vec::new();
+        let fed = decoder.feed_into(b"data: ok\n\ndata: 0123456789012345\n", &mut events);
+        assert_eq!(fed, Err(SseError::EventTooLarge { limit: 16 }));
+        assert_eq!(events, vec![SseEvent { event: "message".into(), data: "ok".into() }]);
     }
 
     #[test]

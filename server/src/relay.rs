@@ -295,22 +295,46 @@ impl Upstream {
         let mut decoder = SseDecoder::with_limit(MAX_EVENT_BYTES);
         response
             .bytes_stream()
-            .map(move |chunk| {
-                let chunk = chunk.map_err(|error| {
-                    tracing::warn!(error = %error_chain(&error), "upstream stream failed");
-                    RelayError::Interrupted
-                })?;
-                let mut events = Vec::new();
-                for event in decoder.feed(&chunk).map_err(|_| RelayError::EventTooLarge)? {
-                    events.extend(match kind {
-                        UpstreamKind::Openai => openai::parse(&event.data)?,
-                        UpstreamKind::Anthropic => anthropic::parse(&event.event, &event.data)?,
-                    });
-                }
-                Ok(events)
+            .flat_map(move |chunk| {
+                // The events read before a failure in the same piece of the
+                // body are relayed before the failure is: nothing is lost.
+                let (events, failure) = match chunk {
+                    Ok(chunk) => read_events(&mut decoder, kind, &chunk),
+                    Err(error) => {
+                        tracing::warn!(error = %error_chain(&error), "upstream stream failed");
+                        (Vec::new(), Some(RelayError::Interrupted))
+                    }
+                };
+                futures::stream::iter(std::iter::once(Ok(events)).chain(failure.map(Err)))
             })
             .boxed()
     }
+}
+
+/// The model events in one piece of the body, and the failure that ended
+/// them, if one did.
+fn read_events(
+    decoder: &mut SseDecoder,
+    kind: UpstreamKind,
+    chunk: &[u8],
+) -> (Vec<ModelEvent>, Option<RelayError>) {
+    let mut sse = Vec::new();
+    let mut failure = decoder.feed_into(chunk, &mut sse).err().map(|_| RelayError::EventTooLarge);
+    let mut events = Vec::new();
+    for event in sse {
+        let parsed = match kind {
+            UpstreamKind::Openai => openai::parse(&event.data),
+            UpstreamKind::Anthropic => anthropic::parse(&event.event, &event.data),
+        };
+        match parsed {
+            Ok(parsed) => events.extend(parsed),
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        }
+    }
+    (events, failure)
 }
 
 /// What a successful answer is instead of an event stream ("JSON", or its
