@@ -1,5 +1,6 @@
 import type { Locator, Page } from '@playwright/test';
 import { expect, test } from './fixtures/test';
+import { ChatPage } from './fixtures/chat-page';
 import { ALLOWED_SITE, ECHO_URL } from '../playwright.config';
 import { PATHOLOGICAL } from '../support/pathological.mjs';
 
@@ -22,15 +23,16 @@ type Chat = {
 };
 
 const where = {
-  'the hosted chat': (page: Page): Chat => ({
-    async open() {
-      await page.goto(ECHO_URL);
-      await expect(page.locator('.reins-chat')).toHaveAttribute('data-ready', 'true');
-    },
-    input: page.getByRole('textbox', { name: 'Message' }),
-    stop: page.getByRole('button', { name: 'Stop', exact: true }),
-    reply: () => page.getByRole('log').locator('[data-role="assistant"]').last(),
-  }),
+  // The page object every other hosted-chat test uses.
+  'the hosted chat': (page: Page): Chat => {
+    const chat = new ChatPage(page);
+    return {
+      open: () => chat.goto(ECHO_URL),
+      input: chat.input,
+      stop: chat.stop,
+      reply: () => chat.lastReply(),
+    };
+  },
   'the embed': (page: Page): Chat => {
     const root = page.locator('reins-chat#echo');
     return {
