@@ -15,7 +15,7 @@ use std::path::Path;
 
 use axum::Router;
 use axum::http::HeaderValue;
-use axum::http::header::CACHE_CONTROL;
+use axum::http::header::{CACHE_CONTROL, VARY};
 use axum::middleware::map_response;
 use axum::response::Response;
 use leptos::config::LeptosOptions;
@@ -39,6 +39,17 @@ pub fn embed_routes<S: Clone + Send + Sync + 'static>(site_root: &Path) -> Route
                 .nest_service("/embed", hashed)
                 .layer(map_response(|response| cache_control(response, IMMUTABLE))),
         )
+        .layer(map_response(vary_encoding))
+}
+
+/// Says that the body depends on `Accept-Encoding`: these files are sent
+/// brotli, gzip or plain by what the client accepts, and a shared cache that
+/// was not told would keep brotli bytes for a year and hand them to a client
+/// that cannot read them. (The compression layer says so for what it
+/// compresses itself; these are compressed ahead of time.)
+async fn vary_encoding(mut response: Response) -> Response {
+    response.headers_mut().append(VARY, HeaderValue::from_static("accept-encoding"));
+    response
 }
 
 /// Routes for `/pkg/*`, the hosted page's files, when the build named them

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 use reqwest::Url;
+use secrecy::SecretString;
 
 /// Hosts the Reins chat and relays replies from an OpenAI-compatible model
 /// API, dropping the upstream request the moment a client disconnects.
@@ -27,9 +28,17 @@ pub struct Config {
     #[arg(long, env = "REINS_UPSTREAM_URL")]
     pub upstream_url: Option<Url>,
 
-    /// API key sent upstream as a bearer token. It never reaches the browser.
-    #[arg(long, env = "REINS_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
+    /// API key sent upstream as a bearer token. It never reaches the browser
+    /// or the log. Prefer --api-key-file: a key given here shows in the
+    /// process list.
+    #[arg(long, env = "REINS_API_KEY", hide_env_values = true, value_parser = parse_secret,
+          conflicts_with = "api_key_file")]
+    pub api_key: Option<SecretString>,
+
+    /// A file holding the API key (surrounding whitespace is ignored), such as
+    /// a systemd credential or a mounted secret.
+    #[arg(long, env = "REINS_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
 
     /// Model name sent upstream. Required with --upstream-url; the demo model
     /// ignores it.
@@ -45,11 +54,33 @@ pub struct Config {
     #[arg(long, env = "REINS_ANTHROPIC_VERSION", default_value = "2023-06-01")]
     pub anthropic_version: String,
 
+    /// The origins the hosted page is served under, comma-separated, like
+    /// `https://chat.example.com`. Requests for any other host are refused
+    /// (this closes DNS rebinding). Default: the listen address (and
+    /// `localhost` when it is a loopback address).
+    #[arg(long, env = "REINS_PUBLIC_ORIGIN", value_delimiter = ',')]
+    pub public_origin: Vec<String>,
+
     /// Origins of other sites whose pages may embed the chat and call the API,
     /// comma-separated, like `https://example.com,https://app.example.com`.
-    /// The server's own pages are always allowed.
+    /// `*`, `null` and paths are refused.
     #[arg(long, env = "REINS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed, as
+    /// addresses or networks, comma-separated, like `127.0.0.1,10.0.0.0/8`.
+    /// From anyone else those headers are ignored.
+    #[arg(long, env = "REINS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    #[command(flatten)]
+    pub auth: crate::auth::AuthConfig,
+
+    /// What to do with system messages a client sends: `allow` them after the
+    /// operator's system prompt, or `refuse` the request (public deployments:
+    /// the operator's prompt cannot be overridden).
+    #[arg(long, env = "REINS_CLIENT_SYSTEM_MESSAGES", value_enum, default_value_t = ClientSystemMessages::Allow)]
+    pub client_system_messages: ClientSystemMessages,
 
     /// A system prompt put before every conversation, ahead of any system
     /// messages the client sends.
@@ -66,6 +97,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub limits: Limits,
+
+    #[command(flatten)]
+    pub connections: ConnectionLimits,
 
     /// Directory of the built site (the wasm, JS and CSS under `pkg/`), as
     /// written by `cargo leptos build`.
@@ -87,6 +121,15 @@ pub enum UpstreamKind {
     Openai,
     /// Anthropic Messages.
     Anthropic,
+}
+
+/// What happens to system messages sent by a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientSystemMessages {
+    /// Relay them after the operator's system prompt.
+    Allow,
+    /// Refuse a request that carries one, with 422.
+    Refuse,
 }
 
 /// How long Reins waits on the upstream. Each ends the reply with an `error`
@@ -176,9 +219,22 @@ pub struct Limits {
     #[arg(long, env = "REINS_MAX_STREAMS", default_value_t = 1000)]
     pub max_streams: usize,
 
-    /// Most streams open at once from one client address; more get 429.
+    /// Most streams open at once for one user (or, without auth, one client
+    /// address, IPv6 by /64); more get 429.
     #[arg(long, env = "REINS_MAX_STREAMS_PER_CLIENT", default_value_t = 8)]
     pub max_streams_per_client: usize,
+
+    /// Most chat requests one user or client may make in a minute; more get
+    /// 429 with `Retry-After`.
+    #[arg(long, env = "REINS_MAX_REQUESTS_PER_MINUTE", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_requests_per_minute: u32,
+
+    /// Most output tokens one user or client may be sent in an hour (as the
+    /// model API reports them, else one per relayed delta); past it, new
+    /// chats get 429 with `Retry-After` until the hour is over.
+    #[arg(long, env = "REINS_MAX_OUTPUT_TOKENS_PER_HOUR", default_value_t = 200_000)]
+    pub max_output_tokens_per_hour: u64,
 }
 
 impl Default for Limits {
@@ -189,6 +245,46 @@ impl Default for Limits {
             max_message_chars: 100_000,
             max_streams: 1000,
             max_streams_per_client: 8,
+            max_requests_per_minute: 60,
+            max_output_tokens_per_hour: 200_000,
+        }
+    }
+}
+
+/// What one connection may take, so slow or silent clients cannot hold the
+/// server's sockets.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct ConnectionLimits {
+    /// Most connections open at once. Default: what the process's descriptor
+    /// limit leaves room for, with one upstream connection per client
+    /// connection (see the README's "Deploy").
+    #[arg(long, env = "REINS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Most connections open at once from one address; more are closed at
+    /// once. Trusted proxies are not limited.
+    #[arg(long, env = "REINS_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 64)]
+    pub max_connections_per_address: usize,
+
+    /// Most milliseconds to receive a request's head; a connection that takes
+    /// longer (or sits idle that long between requests) is closed.
+    #[arg(long = "header-read-timeout-ms", env = "REINS_HEADER_READ_TIMEOUT_MS", default_value = "10000",
+          value_parser = parse_millis)]
+    pub header_read: Millis,
+
+    /// Most milliseconds to receive a request's body.
+    #[arg(long = "body-read-timeout-ms", env = "REINS_BODY_READ_TIMEOUT_MS", default_value = "30000",
+          value_parser = parse_millis)]
+    pub body_read: Millis,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            max_connections_per_address: 64,
+            header_read: Millis(10_000),
+            body_read: Millis(30_000),
         }
     }
 }
@@ -238,6 +334,10 @@ impl Default for DemoConfig {
     }
 }
 
+fn parse_secret(text: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(text.to_owned()))
+}
+
 fn parse_positive_rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 100_000.0 => Ok(rate),
@@ -271,5 +371,16 @@ mod tests {
         assert!(Config::try_parse_from(["reins", "--idle-timeout-ms", "0"]).is_err());
         assert!(Config::try_parse_from(["reins", "--max-tokens", "0"]).is_err());
         assert!(Config::try_parse_from(["reins", "--upstream-kind", "gemini"]).is_err());
+        assert!(
+            Config::try_parse_from(["reins", "--api-key", "k", "--api-key-file", "/k"]).is_err()
+        );
+    }
+
+    #[test]
+    fn the_api_key_never_shows_in_debug_output() {
+        let config = Config::try_parse_from(["reins", "--api-key", "sk-very-secret"]).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("sk-very-secret"), "{debug}");
+        assert!(debug.contains("REDACTED"), "{debug}");
     }
 }

@@ -5,14 +5,19 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::http::header::RETRY_AFTER;
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use app::protocol::{ErrorBody, ErrorDetail};
 
-/// How long a refused client is asked to wait before trying again.
-const RETRY_AFTER_SECS: &str = "2";
+use std::time::Duration;
+
+use crate::auth::AuthError;
+
+/// How long a client refused for a busy server or too many open streams is
+/// asked to wait before trying again.
+const RETRY_AFTER_BUSY: Duration = Duration::from_secs(2);
 
 /// An error answered with a JSON body instead of a stream.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +40,24 @@ pub enum ApiError {
     /// This client has too many streams open.
     #[error("You have {limit} replies streaming already; wait for one to finish or stop it.")]
     TooManyStreams { limit: usize },
+    /// This client made too many requests this minute.
+    #[error("You have sent {limit} messages in the last minute, the most this server allows; try again in {} s.", retry_after.as_secs().max(1))]
+    TooManyRequests { limit: u32, retry_after: Duration },
+    /// This client was sent too many output tokens this hour.
+    #[error("You have used this hour's {limit} output tokens; try again in {} min.", retry_after.as_secs().div_ceil(60).max(1))]
+    TokensSpent { limit: u64, retry_after: Duration },
+    /// No valid token.
+    #[error("{0}")]
+    Unauthorized(AuthError),
+    /// The request names a host this server is not configured to serve.
+    #[error("This server does not serve this host name; its operator can add it to REINS_PUBLIC_ORIGIN.")]
+    UnknownHost,
+    /// The route exists, but not with this method.
+    #[error("This route does not accept this method.")]
+    MethodNotAllowed,
+    /// The client sent its body too slowly.
+    #[error("The request body did not arrive in time.")]
+    RequestTimeout,
     /// The server has as many streams open as it allows.
     #[error("The server is busy; try again in a few seconds.")]
     Busy,
@@ -56,6 +79,12 @@ impl ApiError {
             Self::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
+            Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            Self::TokensSpent { .. } => (StatusCode::TOO_MANY_REQUESTS, "token_budget_spent"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::UnknownHost => (StatusCode::MISDIRECTED_REQUEST, "unknown_host"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Self::OriginNotAllowed(_) => (StatusCode::FORBIDDEN, "origin_not_allowed"),
         }
@@ -68,18 +97,21 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
             JsonRejection::JsonSyntaxError(error) => Self::BadRequest(format!(
                 "The request body is not valid JSON ({}).",
-                root_cause(&error)
+                crate::trust::brief(&root_cause(&error))
             )),
             JsonRejection::JsonDataError(error) => Self::BadRequest(format!(
                 "The request body does not have the expected shape ({}).",
-                root_cause(&error)
+                crate::trust::brief(&root_cause(&error))
             )),
             JsonRejection::BytesRejection(error)
                 if error.status() == StatusCode::PAYLOAD_TOO_LARGE =>
             {
                 Self::PayloadTooLarge
             }
-            other => Self::BadRequest(other.body_text()),
+            // The only other way reading the body fails here is the body-read
+            // timeout (or the client leaving, when nobody reads the answer).
+            JsonRejection::BytesRejection(_) => Self::RequestTimeout,
+            other => Self::BadRequest(crate::trust::brief(&other.body_text())),
         }
     }
 }
@@ -101,8 +133,22 @@ impl IntoResponse for ApiError {
         let body =
             ErrorBody { error: ErrorDetail { code: code.into(), message: self.to_string() } };
         let mut response = (status, Json(body)).into_response();
-        if matches!(self, Self::Busy | Self::TooManyStreams { .. }) {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        let retry_after = match self {
+            Self::Busy | Self::TooManyStreams { .. } => Some(RETRY_AFTER_BUSY),
+            Self::TooManyRequests { retry_after, .. } | Self::TokensSpent { retry_after, .. } => {
+                Some(retry_after)
+            }
+            _ => None,
+        };
+        if let Some(retry_after) = retry_after {
+            // Whole seconds, rounded up: waiting as told must be enough.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        if matches!(self, Self::Unauthorized(_)) {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"reins\""));
         }
         response
     }

@@ -7,8 +7,9 @@
 //! [`app`] and serve it with [`serve`].
 
 pub mod assets;
+pub mod auth;
 pub mod config;
-pub mod cors;
+pub mod connections;
 pub mod demo;
 pub mod error;
 pub mod metrics;
@@ -16,23 +17,26 @@ pub mod relay;
 mod routes;
 pub mod state;
 pub mod streams;
+pub mod trust;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::serve::ListenerExt;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 
+use auth::{Auth, AuthConfigError};
 use config::Config;
+use connections::ConnectionSettings;
 use metrics::Metrics;
-use relay::{Upstream, UpstreamSettings};
+use relay::{Upstream, UpstreamSettings, loggable_url};
 pub use routes::app;
+use secrecy::SecretString;
 use state::AppState;
 use streams::Streams;
+use trust::{Trust, TrustError};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +45,14 @@ pub enum StartupError {
     MissingModel,
     #[error("could not start the demo model: {0}")]
     Demo(std::io::Error),
+    #[error("{0}")]
+    Trust(#[from] TrustError),
+    #[error("{0}")]
+    Auth(#[from] AuthConfigError),
+    #[error("could not read REINS_API_KEY_FILE {path}: {source}")]
+    ApiKeyFile { path: std::path::PathBuf, source: std::io::Error },
+    #[error("the API key holds characters that cannot be sent in a header")]
+    ApiKeyNotAHeader,
     #[error("could not listen on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("the server failed: {0}")]
@@ -49,15 +61,30 @@ pub enum StartupError {
 
 /// Builds the shared state from the configuration, starting the demo model
 /// when no upstream is configured.
+///
+/// `config.addr` must be the address actually listened on: it is the
+/// default public origin.
 pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError> {
+    let trust = Trust::new(
+        config.addr,
+        &config.public_origin,
+        &config.allowed_origins,
+        &config.trusted_proxies,
+    )?;
+    let auth = Auth::from_config(&config.auth).await?;
     let (settings, demo) = match &config.upstream_url {
         Some(url) => {
             let model = config.model.clone().ok_or(StartupError::MissingModel)?;
-            tracing::info!(%url, model, kind = ?config.upstream_kind, "relaying to an upstream model API");
+            tracing::info!(url = loggable_url(url), model, kind = ?config.upstream_kind, "relaying to an upstream model API");
+            if matches!(auth, Auth::None) {
+                tracing::warn!(
+                    "REINS_AUTH=none with a real model API: anyone who can reach this server can spend its API key"
+                );
+            }
             let settings = UpstreamSettings {
                 kind: config.upstream_kind,
                 base_url: url.clone(),
-                api_key: config.api_key.clone(),
+                api_key: api_key(config)?,
                 model,
                 system_prompt: config.system_prompt.clone(),
                 anthropic_version: config.anthropic_version.clone(),
@@ -76,6 +103,8 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
             (settings, Some(demo.generations))
         }
     };
+    let public: Vec<String> = trust.public_origins().iter().map(ToString::to_string).collect();
+    tracing::info!(public_origins = public.join(", "), "serving the page under these origins");
     Ok(AppState {
         leptos_options: leptos_options(config),
         upstream: Arc::new(Upstream::new(settings)),
@@ -84,8 +113,31 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
         metrics: Metrics::default(),
         limits: config.limits,
         max_tokens: config.max_tokens,
-        allowed_origins: cors::AllowedOrigins::new(config.allowed_origins.clone()),
+        trust: Arc::new(trust),
+        auth,
+        client_system_messages: config.client_system_messages,
+        body_read_timeout: config.connections.body_read.duration(),
     })
+}
+
+/// The API key, from `--api-key` or read from `--api-key-file`.
+fn api_key(config: &Config) -> Result<Option<SecretString>, StartupError> {
+    use secrecy::ExposeSecret;
+    let key = match (&config.api_key, &config.api_key_file) {
+        (Some(key), _) => Some(key.clone()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| StartupError::ApiKeyFile { path: path.clone(), source })?;
+            Some(SecretString::from(text.trim().to_owned()))
+        }
+        (None, None) => None,
+    };
+    if let Some(key) = &key {
+        if axum::http::HeaderValue::from_str(key.expose_secret()).is_err() {
+            return Err(StartupError::ApiKeyNotAHeader);
+        }
+    }
+    Ok(key)
 }
 
 /// The settings Leptos needs to render the page and find the built assets.
@@ -113,24 +165,27 @@ fn hash_file_beside_binary(hash_file: &str) -> bool {
 
 /// Reads the configuration's address, serves until a shutdown signal, then
 /// ends every open stream and exits within the configured deadline.
-pub async fn run(config: Config) -> Result<(), StartupError> {
-    let state = state_from_config(&config).await?;
+pub async fn run(mut config: Config) -> Result<(), StartupError> {
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|source| StartupError::Listen { addr: config.addr, source })?;
     let addr = listener.local_addr().map_err(StartupError::Serve)?;
-    tracing::info!("listening on http://{addr}");
+    config.addr = addr;
+    let state = state_from_config(&config).await?;
+    let settings = ConnectionSettings::from_config(&config, &state);
+    tracing::info!(max_connections = settings.max_connections, "listening on http://{addr}");
     let deadline = Duration::from_secs(config.shutdown_timeout_secs);
     let streams = state.streams.clone();
     let shutdown = async move {
         shutdown_signal().await;
         streams.shut_down();
     };
-    serve(listener, app(state), shutdown, deadline).await.map_err(StartupError::Serve)
+    serve(listener, app(state), shutdown, deadline, settings).await.map_err(StartupError::Serve)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then waits at
-/// most `deadline` for open connections before returning.
+/// most `deadline` for open connections before returning; see
+/// [`connections`] for the limits each connection is held to.
 ///
 /// `shutdown` should also end the open streams (see
 /// [`Streams::shut_down`]): a stream left open would hold its connection
@@ -140,29 +195,9 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     deadline: Duration,
+    settings: ConnectionSettings,
 ) -> std::io::Result<()> {
-    // axum leaves Nagle's algorithm on; a token per packet is the point here.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::warn!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let graceful = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections, open streams ending");
-        let _ = signalled.send(true);
-    });
-    let give_up = async move {
-        let _ = on_signal.wait_for(|signalled| *signalled).await;
-        tokio::time::sleep(deadline).await;
-        tracing::warn!(?deadline, "connections still open after the shutdown deadline; exiting");
-    };
-    tokio::select! {
-        served = graceful => served,
-        () = give_up => Ok(()),
-    }
+    connections::serve(listener, router, shutdown, deadline, settings).await
 }
 
 /// Completes on Ctrl-C or SIGTERM.

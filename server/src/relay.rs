@@ -15,6 +15,7 @@ use app::sse::SseDecoder;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use reqwest::{StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
 
 use app::protocol::{FinishReason, Role, Usage};
 
@@ -97,6 +98,7 @@ impl UsageReport {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RelayError {
     #[error("Could not connect to the model API at {0}.")]
+    // The origin only: a URL's credentials never reach the log.
     Unreachable(String),
     #[error("The model API did not connect within {0:?}.")]
     ConnectTimeout(Duration),
@@ -121,6 +123,33 @@ pub enum RelayError {
 }
 
 impl RelayError {
+    /// What the client is told: what kind of failure it was, without the
+    /// model API's own words or its address, which go to the log only (they
+    /// can carry account details, internal host names, or text a hostile
+    /// upstream wants shown).
+    pub fn client_text(&self) -> String {
+        match self {
+            Self::Unreachable(_) => "Could not connect to the model API.".into(),
+            Self::Status { status, .. } if status.as_u16() == 429 => {
+                "The model API is refusing requests for now (HTTP 429, rate limited); try again shortly.".into()
+            }
+            Self::Status { status, .. } if status.is_server_error() => {
+                format!("The model API failed (HTTP {}).", status.as_u16())
+            }
+            Self::Status { status, .. } => {
+                format!("The model API refused the request (HTTP {}).", status.as_u16())
+            }
+            Self::Reported(_) => "The model API reported an error in the middle of the reply.".into(),
+            Self::NotEventStream { kind, .. } if kind == "JSON" => {
+                "The model API answered with JSON, not an event stream.".into()
+            }
+            Self::NotEventStream { .. } => {
+                "The model API answered with something other than an event stream.".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// Whether this error is a timeout (for metrics).
     pub fn is_timeout(&self) -> bool {
         matches!(
@@ -134,16 +163,27 @@ impl RelayError {
 }
 
 /// A model API to relay replies from.
-#[derive(Debug)]
 pub struct Upstream {
     client: reqwest::Client,
     kind: UpstreamKind,
     url: Url,
-    api_key: Option<String>,
+    /// Never shown: `SecretString`'s `Debug` prints `[REDACTED]`.
+    api_key: Option<SecretString>,
     model: String,
     system_prompt: Option<String>,
     anthropic_version: String,
     timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("kind", &self.kind)
+            .field("url", &loggable_url(&self.url))
+            .field("api_key", &self.api_key)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How to reach an upstream; see [`Upstream::new`].
@@ -152,7 +192,7 @@ pub struct UpstreamSettings {
     pub kind: UpstreamKind,
     /// The API's base URL, such as `https://api.openai.com/v1`.
     pub base_url: Url,
-    pub api_key: Option<String>,
+    pub api_key: Option<SecretString>,
     pub model: String,
     pub system_prompt: Option<String>,
     pub anthropic_version: String,
@@ -233,7 +273,8 @@ impl Upstream {
                 let body = openai::request_body(&self.model, system, request);
                 let builder = builder.json(&body);
                 match &self.api_key {
-                    Some(key) => builder.bearer_auth(key),
+                    // reqwest marks the authorization header sensitive.
+                    Some(key) => builder.bearer_auth(key.expose_secret()),
                     None => builder,
                 }
             }
@@ -242,7 +283,10 @@ impl Upstream {
                 let builder =
                     builder.json(&body).header("anthropic-version", &self.anthropic_version);
                 match &self.api_key {
-                    Some(key) => builder.header("x-api-key", key),
+                    Some(key) => match sensitive_header(key) {
+                        Some(value) => builder.header("x-api-key", value),
+                        None => builder,
+                    },
                     None => builder,
                 }
             }
@@ -260,7 +304,7 @@ impl Upstream {
             return Ok(response);
         }
         let body = read_error_body(response).await;
-        tracing::warn!(%status, body, "upstream refused the request");
+        tracing::warn!(%status, body = truncate(&body, 1000), "upstream refused the request");
         let message =
             error_message(&body).unwrap_or_else(|| "no explanation was given.".to_owned());
         Err(RelayError::Status { status, message })
@@ -283,7 +327,7 @@ impl Upstream {
                 let body = read_error_body(response).await;
                 tracing::warn!(
                     content_type = kind,
-                    body,
+                    body = truncate(&body, 1000),
                     "upstream answered without an event stream"
                 );
                 let message = error_message(&body).unwrap_or_else(|| truncate(body.trim(), 300));
@@ -335,6 +379,23 @@ fn read_events(
         }
     }
     (events, failure)
+}
+
+/// The key as a header value marked sensitive, so that HTTP/2's header
+/// compression never indexes it and debug output hides it; `None` for a key
+/// that cannot be a header (checked at start-up).
+fn sensitive_header(key: &SecretString) -> Option<reqwest::header::HeaderValue> {
+    let mut value = reqwest::header::HeaderValue::from_str(key.expose_secret()).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// A URL as it may be logged: without user name or password.
+pub fn loggable_url(url: &Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
 }
 
 /// What a successful answer is instead of an event stream ("JSON", or its

@@ -8,33 +8,41 @@ mod health;
 use std::path::Path;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::header::{REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
-use axum::http::{HeaderValue, StatusCode};
-use axum::middleware;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
 use app::{App, hosted_shell, shell};
 
 use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{assets, cors};
+use crate::{assets, auth, trust};
 
 /// The whole application. Kept apart from `main` so tests run the real router.
 pub fn app(state: AppState) -> Router {
-    let api = Router::<AppState>::new()
+    // The routes that spend the key or stop a reply need a user when auth is on.
+    let authenticated = Router::<AppState>::new()
         .route("/chat", post(chat::chat).layer(DefaultBodyLimit::max(state.limits.max_body_bytes)))
         .route("/chat/{message_id}/stop", post(chat::stop))
+        .route_layer(middleware::from_fn_with_state(state.auth.clone(), auth::authenticate));
+    let api = Router::<AppState>::new()
+        .merge(authenticated)
         .route("/demo/generations", get(demo::generations))
         // Whether the asking page's origin may use this server: 204 if so,
         // else the CORS layer's readable 403. `embed.js` asks first.
         .route("/embed/check", get(async || StatusCode::NO_CONTENT))
         .fallback(async || ApiError::NotFound("There is no such API route.".into()));
-    let allowed_origins = state.allowed_origins.clone();
+    let trust = state.trust.clone();
+    let body_read_timeout = state.body_read_timeout;
     let page_routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     let demo = state.demo.is_some();
@@ -47,7 +55,11 @@ pub fn app(state: AppState) -> Router {
         .leptos_routes(&state, page_routes, move || hosted_shell(options.clone(), demo))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
-        .layer(middleware::from_fn_with_state(allowed_origins, cors::cors))
+        .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
+        .layer(middleware::from_fn(json_refusals))
+        .layer(middleware::from_fn_with_state(trust.clone(), trust::origin_guard))
+        .layer(cors())
+        .layer(middleware::from_fn_with_state(trust, trust::guard))
         // The default predicate never compresses `text/event-stream`: a
         // compressed stream is a buffered stream.
         .layer(CompressionLayer::new())
@@ -59,4 +71,35 @@ pub fn app(state: AppState) -> Router {
             REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
+}
+
+/// CORS for every origin's preflight and response headers: which origins
+/// may actually be served is the trust model's decision ([`trust::guard`]),
+/// which answers a refused origin with a 403 whose JSON reason the page can
+/// read, instead of the bare network error a missing header would give.
+/// Every response carries `Vary: Origin`, immutable assets included.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([CONTENT_TYPE, AUTHORIZATION])
+        .expose_headers([axum::http::HeaderName::from_static("x-request-id")])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// Gives the refusals axum makes on its own (405 for a wrong method, with
+/// an empty body) the API's JSON body.
+async fn json_refusals(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !response.headers().contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+        let mut refusal = ApiError::MethodNotAllowed.into_response();
+        if let Some(allow) = allow {
+            refusal.headers_mut().insert(axum::http::header::ALLOW, allow);
+        }
+        return refusal;
+    }
+    response
 }

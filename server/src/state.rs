@@ -1,16 +1,18 @@
 //! The state shared by every request handler.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use crate::config::Limits;
-use crate::cors::AllowedOrigins;
+use crate::auth::Auth;
+use crate::config::{ClientSystemMessages, Limits};
 use crate::demo::Generations;
 use crate::metrics::Metrics;
 use crate::relay::Upstream;
 use crate::streams::Streams;
+use crate::trust::Trust;
 
 /// Everything a handler may need, cloned cheaply into each request.
 #[derive(Clone, FromRef)]
@@ -28,6 +30,12 @@ pub struct AppState {
     pub limits: Limits,
     /// The most tokens one reply may use.
     pub max_tokens: u32,
-    /// Other sites that may use the server.
-    pub allowed_origins: AllowedOrigins,
+    /// Which origins and proxies are trusted.
+    pub trust: Arc<Trust>,
+    /// Who may chat.
+    pub auth: Auth,
+    /// Whether clients may send system messages.
+    pub client_system_messages: ClientSystemMessages,
+    /// How long a request body may take to arrive.
+    pub body_read_timeout: Duration,
 }

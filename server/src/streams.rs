@@ -1,21 +1,26 @@
 //! The open chat streams: how many there may be, and how to stop one.
 //!
-//! Admission happens before a stream opens (503 when the server is full, 429
-//! when one client holds too many). The returned [`Admission`] lives inside
+//! Admission happens before a stream opens: 503 when the server is full, and
+//! 429 when one client (a user, or without auth an address) has too many
+//! streams open, has made too many requests this minute, or has been sent
+//! too many output tokens this hour. Limits are counted per [`Client`], which
+//! the trust model and the auth layer have already worked out. The returned [`Admission`] lives inside
 //! the response stream, so the slot is held for the whole stream, not just
 //! until the headers go out, and is given back however the stream ends.
 //! Each admission carries a cancellation token: `POST /api/chat/{id}/stop`
 //! cancels one, and shutdown cancels them all.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
+use crate::trust::Client;
 
 /// Why a stream was not admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +29,17 @@ pub enum Refusal {
     ServerFull,
     /// This client has as many streams open as one client may.
     ClientFull { limit: usize },
+    /// This client made as many requests this minute as it may.
+    TooManyRequests { limit: u32, retry_after: Duration },
+    /// This client was sent as many output tokens this hour as it may.
+    TokensSpent { limit: u64, retry_after: Duration },
 }
+
+/// The window the output-token budget is counted over.
+const TOKEN_WINDOW: Duration = Duration::from_secs(3600);
+
+/// Below this many entries, the per-client maps are not swept.
+const SWEEP_FLOOR: usize = 1024;
 
 /// Every open stream. Cloning shares them.
 #[derive(Clone, Debug)]
@@ -36,7 +51,10 @@ pub struct Streams {
 struct Inner {
     slots: Arc<Semaphore>,
     per_client_limit: usize,
-    per_client: Mutex<HashMap<IpAddr, usize>>,
+    per_client: Mutex<HashMap<Client, usize>>,
+    requests: DefaultKeyedRateLimiter<Client>,
+    requests_per_minute: u32,
+    tokens: Mutex<TokenBudgets>,
     /// The stop token of each open stream, by message id.
     open: Mutex<HashMap<String, CancellationToken>>,
     /// Streams that ended stopped (by request or by their client leaving),
@@ -54,6 +72,11 @@ impl Streams {
                 slots: Arc::new(Semaphore::new(limits.max_streams)),
                 per_client_limit: limits.max_streams_per_client,
                 per_client: Mutex::default(),
+                requests: RateLimiter::keyed(Quota::per_minute(
+                    NonZeroU32::new(limits.max_requests_per_minute).unwrap_or(NonZeroU32::MIN),
+                )),
+                requests_per_minute: limits.max_requests_per_minute,
+                tokens: Mutex::new(TokenBudgets::new(limits.max_output_tokens_per_hour)),
                 open: Mutex::default(),
                 stopped: Mutex::default(),
                 shutdown: CancellationToken::new(),
@@ -62,22 +85,56 @@ impl Streams {
     }
 
     /// Admits a stream for `client` under `message_id`, or says why not.
-    pub fn admit(&self, client: IpAddr, message_id: String) -> Result<Admission, Refusal> {
+    /// Every attempt counts towards the client's requests per minute.
+    pub fn admit(&self, client: Client, message_id: String) -> Result<Admission, Refusal> {
         if self.inner.shutdown.is_cancelled() {
             return Err(Refusal::ServerFull);
         }
+        self.check_requests(&client)?;
+        lock(&self.inner.tokens).check(&client)?;
         let mut per_client = lock(&self.inner.per_client);
-        let count = per_client.entry(client).or_default();
-        if *count >= self.inner.per_client_limit {
+        let count = per_client.get(&client).copied().unwrap_or(0);
+        if count >= self.inner.per_client_limit {
             return Err(Refusal::ClientFull { limit: self.inner.per_client_limit });
         }
+        // Taken before the client's entry is made, so that a refusal leaves
+        // no entry behind: the map holds only clients with open streams.
         let permit =
             self.inner.slots.clone().try_acquire_owned().map_err(|_| Refusal::ServerFull)?;
-        *count += 1;
+        per_client.insert(client.clone(), count + 1);
         drop(per_client);
         let stop = self.inner.shutdown.child_token();
         lock(&self.inner.open).insert(message_id.clone(), stop.clone());
         Ok(Admission { streams: self.clone(), client, message_id, stop, _permit: permit })
+    }
+
+    fn check_requests(&self, client: &Client) -> Result<(), Refusal> {
+        let requests = &self.inner.requests;
+        let checked = requests.check_key(client);
+        // Clients that have not asked for a minute are full again and can be
+        // forgotten; sweeping when the map doubles keeps this amortised O(1).
+        if requests.len() >= SWEEP_FLOOR && requests.len().is_power_of_two() {
+            requests.retain_recent();
+        }
+        checked.map_err(|not_until| Refusal::TooManyRequests {
+            limit: self.inner.requests_per_minute,
+            retry_after: not_until.wait_time_from(governor::clock::DefaultClock::default().now()),
+        })
+    }
+
+    /// Counts `tokens` output tokens sent to `client`.
+    pub fn spend_tokens(&self, client: &Client, tokens: u64) {
+        lock(&self.inner.tokens).spend(client, tokens);
+    }
+
+    /// How many clients the per-client maps hold (for tests: they must not
+    /// grow without bound).
+    pub fn clients_tracked(&self) -> (usize, usize, usize) {
+        (
+            lock(&self.inner.per_client).len(),
+            self.inner.requests.len(),
+            lock(&self.inner.tokens).spent.len(),
+        )
     }
 
     /// Stops the stream with this message id. True if it was open, or ended
@@ -120,11 +177,52 @@ impl Streams {
     }
 }
 
+/// Output tokens sent to each client in its current hour.
+#[derive(Debug)]
+struct TokenBudgets {
+    limit: u64,
+    /// When each client's hour began, and what it was sent since.
+    spent: HashMap<Client, (Instant, u64)>,
+    /// The map's size after the last sweep; the next sweep waits until it doubles.
+    swept_at: usize,
+}
+
+impl TokenBudgets {
+    fn new(limit: u64) -> Self {
+        Self { limit, spent: HashMap::new(), swept_at: SWEEP_FLOOR }
+    }
+
+    fn check(&mut self, client: &Client) -> Result<(), Refusal> {
+        match self.spent.get(client) {
+            Some(&(since, spent)) if spent >= self.limit && since.elapsed() < TOKEN_WINDOW => {
+                Err(Refusal::TokensSpent {
+                    limit: self.limit,
+                    retry_after: TOKEN_WINDOW.saturating_sub(since.elapsed()),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn spend(&mut self, client: &Client, tokens: u64) {
+        let now = Instant::now();
+        let entry = self.spent.entry(client.clone()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= TOKEN_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(tokens);
+        if self.spent.len() >= 2 * self.swept_at {
+            self.spent.retain(|_, (since, _)| now.duration_since(*since) < TOKEN_WINDOW);
+            self.swept_at = self.spent.len().max(SWEEP_FLOOR);
+        }
+    }
+}
+
 /// A stream's slot and its stop token; dropping it gives the slot back.
 #[derive(Debug)]
 pub struct Admission {
     streams: Streams,
-    client: IpAddr,
+    client: Client,
     message_id: String,
     stop: CancellationToken,
     _permit: OwnedSemaphorePermit,
@@ -150,6 +248,16 @@ impl Admission {
     /// The stream's message id.
     pub fn message_id(&self) -> &str {
         &self.message_id
+    }
+
+    /// Who the stream is for.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Counts the output tokens this stream sent against its client's hour.
+    pub fn spend_tokens(&self, tokens: u64) {
+        self.streams.spend_tokens(&self.client, tokens);
     }
 
     /// Records that this stream ended stopped; see [`Streams::stop`].
@@ -183,6 +291,21 @@ fn forget_old(stopped: &mut VecDeque<(String, Instant)>) {
     }
 }
 
+/// A fresh id: `prefix`, an underscore and 128 random bits in hex.
+pub fn random_id(prefix: &str) -> String {
+    let mut bits = [0u8; 16];
+    // The operating system's generator does not fail on the systems Reins
+    // runs on; if it ever did, serving guessable ids would be worse than this.
+    getrandom::fill(&mut bits).expect("the operating system's random generator works");
+    let mut id = String::with_capacity(prefix.len() + 33);
+    id.push_str(prefix);
+    id.push('_');
+    for byte in bits {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id
+}
+
 /// Locks a map whose every update is a single insert or remove, so a panic
 /// elsewhere cannot leave it half-changed: a poisoned lock is still good.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -197,8 +320,8 @@ mod tests {
         Streams::new(&Limits { max_streams, max_streams_per_client, ..Limits::default() })
     }
 
-    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
-    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+    const A: Client = Client::Address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)));
+    const B: Client = Client::Address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)));
 
     #[test]
     fn one_client_cannot_hold_more_than_its_share() {

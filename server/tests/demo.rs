@@ -42,9 +42,14 @@ fn text_of(frames: &[String]) -> String {
 #[tokio::test]
 async fn the_demo_reply_streams_whole_and_is_recorded_completed() {
     let (reins, generations) = start(fast()).await;
-    let body = reins.post_chat(chat_body("What is backpressure?")).await.text().await.unwrap();
+    let response = reins.post_chat(chat_body("What is backpressure?")).await;
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body = response.text().await.unwrap();
     let frames = data_frames(&body);
     assert_eq!(text_of(&frames), demo::script::reply_text("What is backpressure?", 400));
+    let message_id = frames[0].split('"').nth(7).unwrap().to_owned();
+    assert!(message_id.starts_with("msg_") && message_id.len() == 36, "{message_id}");
+    assert!(request_id.starts_with("req_") && request_id.len() == 36, "{request_id}");
     assert!(part_types(&frames).ends_with(&[
         "finish-step".into(),
         "finish".into(),
@@ -53,25 +58,36 @@ async fn the_demo_reply_streams_whole_and_is_recorded_completed() {
     assert!(body.contains(r#""finishReason":"stop""#));
 
     // The generation is closed a moment after `[DONE]` goes out.
-    let mut records = Vec::new();
+    let mut record = serde_json::Value::Null;
     for _ in 0..100 {
-        records = reqwest::get(reins.url("/api/demo/generations"))
+        record = reqwest::get(reins.url(&format!("/api/demo/generations?request_id={request_id}")))
             .await
             .unwrap()
-            .json::<Vec<serde_json::Value>>()
+            .json::<serde_json::Value>()
             .await
             .unwrap();
-        if records[0]["outcome"] != "running" {
+        if record["outcome"] != "running" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(records.len(), 1);
-    assert_eq!(records[0]["outcome"], "completed");
+    assert_eq!(record["outcome"], "completed");
+    assert_eq!(record["request_id"], request_id.as_str());
     let tokens = demo::script::reply_tokens("What is backpressure?", 400).len();
-    assert_eq!(records[0]["tokens_sent"], tokens);
-    assert!(records[0]["ended_at_us"].as_u64() >= records[0]["started_at_us"].as_u64());
+    assert_eq!(record["tokens_sent"], tokens);
+    assert!(record["ended_at_us"].as_u64() >= record["started_at_us"].as_u64());
     assert_eq!(generations.newest_first()[0].outcome, Outcome::Completed);
+
+    // Nobody else's generation can be listed, nor found without its id.
+    let list = reqwest::get(reins.url("/api/demo/generations")).await.unwrap();
+    assert_eq!(list.status(), 400);
+    let other = reqwest::get(reins.url("/api/demo/generations?request_id=req_0")).await.unwrap();
+    assert_eq!(other.status(), 404);
+    let by_message_id =
+        reqwest::get(reins.url(&format!("/api/demo/generations?request_id={message_id}")))
+            .await
+            .unwrap();
+    assert_eq!(by_message_id.status(), 404, "the model API never saw the stop capability");
 }
 
 #[tokio::test]

@@ -28,8 +28,9 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Generation {
     pub id: String,
-    /// The `x-request-id` of the request, which Reins sets to the reply's
-    /// message id: how a client finds the generation behind its reply.
+    /// The `x-request-id` of the request: Reins sends its own request id,
+    /// which the chat response also carries, so a client can find the
+    /// generation behind its reply (and nobody else's).
     pub request_id: Option<String>,
     /// Unix-epoch microseconds.
     pub started_at_us: u64,
@@ -47,6 +48,11 @@ impl Generations {
     /// All remembered generations, newest first.
     pub fn newest_first(&self) -> Vec<Generation> {
         self.lock().iter().rev().cloned().collect()
+    }
+
+    /// The newest generation asked for with this request id.
+    pub fn find(&self, request_id: &str) -> Option<Generation> {
+        self.lock().iter().rev().find(|g| g.request_id.as_deref() == Some(request_id)).cloned()
     }
 
     /// Records a new running generation. The returned guard ends it: as
@@ -158,6 +164,16 @@ mod tests {
         let records = generations.newest_first();
         assert_eq!(records[0].id, "second");
         assert_eq!(records[1].outcome, Outcome::Completed);
+    }
+
+    #[test]
+    fn a_generation_is_found_by_its_request_id_only() {
+        let generations = Generations::default();
+        drop(generations.begin("a".into(), Some("req_a".into())));
+        drop(generations.begin("b".into(), None));
+        assert_eq!(generations.find("req_a").unwrap().id, "a");
+        assert!(generations.find("req_b").is_none());
+        assert!(generations.find("").is_none(), "a generation without an id is never found");
     }
 
     #[test]

@@ -44,7 +44,12 @@ pub fn request_body(model: &str, system_prompt: Option<&str>, request: &ModelReq
 /// The model events in one SSE event of the stream.
 pub fn parse(event_name: &str, data: &str) -> Result<Vec<ModelEvent>, RelayError> {
     let event: Event = serde_json::from_str(data).map_err(|error| {
-        tracing::warn!(%error, event_name, data, "unreadable upstream event");
+        tracing::warn!(
+            category = ?error.classify(),
+            event_name = crate::trust::brief(event_name),
+            bytes = data.len(),
+            "unreadable upstream event"
+        );
         RelayError::Malformed
     })?;
     Ok(match event {

@@ -35,7 +35,11 @@ pub fn parse(data: &str) -> Result<Vec<ModelEvent>, RelayError> {
         return Ok(vec![ModelEvent::Done]);
     }
     let chunk: Chunk = serde_json::from_str(data).map_err(|error| {
-        tracing::warn!(%error, data, "unreadable upstream chunk");
+        tracing::warn!(
+            category = ?error.classify(),
+            bytes = data.len(),
+            "unreadable upstream chunk"
+        );
         RelayError::Malformed
     })?;
     if let Some(error) = chunk.error {

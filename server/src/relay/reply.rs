@@ -32,6 +32,9 @@ pub const SHUTDOWN_MESSAGE: &str = "The server is shutting down; the reply was c
 pub struct Reply {
     pub upstream: Arc<Upstream>,
     pub request: ModelRequest,
+    /// The id the model API is given (`x-request-id`): not the message id,
+    /// which is the capability to stop the reply.
+    pub request_id: String,
     pub admission: Admission,
     pub metrics: Metrics,
 }
@@ -40,7 +43,7 @@ pub struct Reply {
 /// upstream is asked, so the client has the message id while the model is
 /// still thinking.
 pub fn stream(reply: Reply) -> ReplyStream {
-    let Reply { upstream, request, admission, metrics } = reply;
+    let Reply { upstream, request, request_id, admission, metrics } = reply;
     let outcome = Arc::new(OnceLock::new());
     let span = tracing::info_span!("chat", message_id = admission.message_id());
     metrics.stream_opened();
@@ -48,6 +51,7 @@ pub fn stream(reply: Reply) -> ReplyStream {
         upstream,
         request,
         admission.message_id().to_owned(),
+        request_id,
         admission.stop_token().clone(),
         admission.shutdown_check(),
         metrics.clone(),
@@ -59,6 +63,8 @@ pub fn stream(reply: Reply) -> ReplyStream {
         metrics,
         span,
         started: Instant::now(),
+        deltas: 0,
+        reported_output_tokens: None,
         admission,
     }
 }
@@ -77,6 +83,7 @@ fn parts(
     upstream: Arc<Upstream>,
     request: ModelRequest,
     message_id: String,
+    request_id: String,
     stop: tokio_util::sync::CancellationToken,
     is_shutdown: impl Fn() -> bool + Send + 'static,
     metrics: Metrics,
@@ -93,7 +100,7 @@ fn parts(
             biased;
             () = stop.cancelled() => Err(stopped()),
             () = sleep_until(deadline) => Err(End::Failed(RelayError::TotalTimeout(timeouts.total.duration()))),
-            response = timeout(timeouts.first_byte.duration(), upstream.send(&request, &message_id)) => match response {
+            response = timeout(timeouts.first_byte.duration(), upstream.send(&request, &request_id)) => match response {
                 Ok(Ok(response)) => Ok(response),
                 Ok(Err(error)) => Err(End::Failed(error)),
                 Err(_) => Err(End::Failed(RelayError::FirstByteTimeout(timeouts.first_byte.duration()))),
@@ -167,9 +174,11 @@ fn parts(
                 yield UiMessageChunk::Error { error_text: SHUTDOWN_MESSAGE.into() };
             }
             End::Failed(error) => {
+                // The details (the model API's own words, its address) go to
+                // the log; the client is told what kind of failure it was.
                 tracing::warn!(%error, "reply failed");
                 let _ = outcome.set(if error.is_timeout() { Outcome::Timeout } else { Outcome::UpstreamError });
-                yield UiMessageChunk::Error { error_text: error.to_string() };
+                yield UiMessageChunk::Error { error_text: error.client_text() };
             }
             End::Completed(reason, usage) => {
                 let _ = outcome.set(Outcome::Completed);
@@ -193,6 +202,10 @@ pub struct ReplyStream {
     metrics: Metrics,
     span: tracing::Span,
     started: Instant,
+    /// Text and reasoning deltas relayed: the output tokens counted when the
+    /// model API reports none.
+    deltas: u64,
+    reported_output_tokens: Option<u64>,
     /// The stream's slot; given back after the upstream is dropped.
     admission: Admission,
 }
@@ -205,11 +218,19 @@ impl Stream for ReplyStream {
         let _entered = this.span.enter();
         let Some(parts) = this.parts.as_mut() else { return Poll::Ready(None) };
         let polled = parts.poll_next_unpin(cx);
-        if let Poll::Ready(Some(
-            UiMessageChunk::TextDelta { delta, .. } | UiMessageChunk::ReasoningDelta { delta, .. },
-        )) = &polled
-        {
-            this.metrics.delta_relayed(delta.len());
+        match &polled {
+            Poll::Ready(Some(
+                UiMessageChunk::TextDelta { delta, .. }
+                | UiMessageChunk::ReasoningDelta { delta, .. },
+            )) => {
+                this.metrics.delta_relayed(delta.len());
+                this.deltas += 1;
+            }
+            Poll::Ready(Some(UiMessageChunk::Finish { message_metadata: Some(metadata), .. })) => {
+                this.reported_output_tokens =
+                    metadata.usage.as_ref().map(|usage| usage.output_tokens);
+            }
+            _ => {}
         }
         polled
     }
@@ -232,6 +253,7 @@ impl Drop for ReplyStream {
         if matches!(outcome, Outcome::ClientClosed | Outcome::Stopped) {
             self.admission.ended_stopped();
         }
+        self.admission.spend_tokens(self.reported_output_tokens.unwrap_or(self.deltas));
         self.metrics.stream_closed(outcome);
         tracing::info!(
             outcome = outcome.as_str(),

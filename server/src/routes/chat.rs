@@ -4,11 +4,9 @@
 mod request;
 
 use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use axum::extract::connect_info::ConnectInfo;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -21,7 +19,8 @@ use app::protocol::{DONE_MARKER, STREAM_HEADER, UiMessageChunk};
 use crate::error::ApiError;
 use crate::relay::reply::{self, Reply};
 use crate::state::AppState;
-use crate::streams::Refusal;
+use crate::streams::{Refusal, random_id};
+use crate::trust::{Client, brief};
 use request::IncomingChatRequest;
 
 /// How often a comment is sent while the upstream is silent, so proxies and
@@ -35,27 +34,40 @@ const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// the upstream request dropped.
 pub async fn chat(
     State(state): State<AppState>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Extension(client): Extension<Client>,
     request: Result<Json<IncomingChatRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = request?;
-    let request = request.into_model_request(&state.limits, state.max_tokens)?;
-    // One address per client: behind a reverse proxy, every client shares
-    // the proxy's, so raise the per-client limit there.
-    let client =
-        peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
-    let message_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    let admission = state.streams.admit(client, message_id.clone()).map_err(|refusal| {
+    let request =
+        request.into_model_request(&state.limits, state.max_tokens, state.client_system_messages)?;
+    // The message id is the capability to stop the reply: 128 random bits,
+    // sent to this client only. The model API gets an id of its own, which
+    // matches its logs with Reins' but can stop nothing.
+    let message_id = random_id("msg");
+    let request_id = random_id("req");
+    let admission = state.streams.admit(client.clone(), message_id.clone()).map_err(|refusal| {
         state.metrics.stream_rejected();
         tracing::warn!(%client, ?refusal, "stream refused");
         match refusal {
             Refusal::ServerFull => ApiError::Busy,
             Refusal::ClientFull { limit } => ApiError::TooManyStreams { limit },
+            Refusal::TooManyRequests { limit, retry_after } => {
+                ApiError::TooManyRequests { limit, retry_after }
+            }
+            Refusal::TokensSpent { limit, retry_after } => {
+                ApiError::TokensSpent { limit, retry_after }
+            }
         }
     })?;
-    tracing::info!(message_id, %client, messages = request.messages.len(), "chat request");
+    tracing::info!(message_id, request_id, %client, messages = request.messages.len(), "chat request");
 
-    let reply = Reply { upstream: state.upstream, request, admission, metrics: state.metrics };
+    let reply = Reply {
+        upstream: state.upstream,
+        request,
+        request_id: request_id.clone(),
+        admission,
+        metrics: state.metrics,
+    };
     let frames = reply::stream(reply)
         .map(|part| frame(&part))
         .chain(stream::once(async { Event::default().data(DONE_MARKER) }))
@@ -63,7 +75,11 @@ pub async fn chat(
     let sse = Sse::new(frames).keep_alive(KeepAlive::new().interval(KEEP_ALIVE_INTERVAL));
     // `Sse` sets the content type and `cache-control: no-cache`; nginx needs
     // to be told not to buffer.
-    Ok(([STREAM_HEADER, ("x-accel-buffering", "no")], sse).into_response())
+    // The request id lets a client find its generation in the demo model's
+    // record; it cannot stop anything.
+    let headers =
+        [STREAM_HEADER, ("x-accel-buffering", "no"), ("x-request-id", request_id.as_str())];
+    Ok((headers, sse).into_response())
 }
 
 /// Stops the streaming reply with this message id: its upstream request is
@@ -74,12 +90,16 @@ pub async fn chat(
 /// the `start` part knows it.
 pub async fn stop(
     State(state): State<AppState>,
-    Path(message_id): Path<String>,
+    message_id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let Path(message_id) = message_id.map_err(|_| {
+        ApiError::BadRequest("The message id in the address is not valid UTF-8.".into())
+    })?;
     if state.streams.stop(&message_id) {
         tracing::info!(message_id, "stop requested");
         Ok(StatusCode::NO_CONTENT)
     } else {
+        tracing::debug!(message_id = %brief(&message_id), "stop for an unknown reply");
         Err(ApiError::NotFound(
             "No reply with this id is streaming; it may have been completed already.".into(),
         ))

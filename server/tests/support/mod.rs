@@ -254,10 +254,15 @@ impl Reins {
 
     /// Serves the real router, configured by these command-line arguments.
     pub async fn with_args(args: &[&str]) -> Self {
-        let config = Config::parse_from(std::iter::once("reins").chain(args.iter().copied()));
-        let state = reins::state_from_config(&config).await.unwrap();
+        // Bound first: the listen address is the default public origin.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let addr_arg = addr.to_string();
+        let config = Config::parse_from(
+            ["reins", "--addr", addr_arg.as_str()].into_iter().chain(args.iter().copied()),
+        );
+        let state = reins::state_from_config(&config).await.unwrap();
+        let settings = reins::connections::ConnectionSettings::from_config(&config, &state);
         let streams = state.streams.clone();
         let shutdown = async move {
             // Ends with the test's runtime: the server runs as long as the test.
@@ -269,6 +274,7 @@ impl Reins {
             reins::app(state.clone()),
             shutdown,
             Duration::from_secs(1),
+            settings,
         ));
         Self { addr, state }
     }
