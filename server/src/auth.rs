@@ -29,8 +29,9 @@ use crate::trust::Client;
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// The shortest wait between two JWKS fetches caused by an unknown key id,
-/// so that tokens with made-up ids cannot make Reins hammer the issuer.
-const MIN_REFETCH: Duration = Duration::from_secs(30);
+/// so that tokens with made-up ids cannot make Reins hammer the issuer;
+/// short enough that a key published just before its first use is picked up.
+const MIN_REFETCH: Duration = Duration::from_secs(10);
 
 /// How requests are authenticated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -87,7 +88,9 @@ pub enum AuthConfigError {
     NoKeys,
     #[error("REINS_JWT_SECRET must be at least 32 bytes")]
     ShortSecret,
-    #[error("REINS_AUTH=jwt needs REINS_JWT_ISSUER and REINS_JWT_AUDIENCE: without them a token issued for another service would be accepted")]
+    #[error(
+        "REINS_AUTH=jwt needs REINS_JWT_ISSUER and REINS_JWT_AUDIENCE: without them a token issued for another service would be accepted"
+    )]
     NoIssuerOrAudience,
     #[error("could not read the JWKS document {source_name}: {reason}")]
     Jwks { source_name: String, reason: String },
@@ -250,8 +253,8 @@ impl JwtVerifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway;
-        let data = decode::<Claims>(token, &key, &validation).map_err(|error| {
-            match error.kind() {
+        let data =
+            decode::<Claims>(token, &key, &validation).map_err(|error| match error.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                 ErrorKind::InvalidAudience => AuthError::WrongAudience,
@@ -260,8 +263,7 @@ impl JwtVerifier {
                     AuthError::BadSignature
                 }
                 _ => AuthError::Malformed,
-            }
-        })?;
+            })?;
         if data.claims.sub.is_empty() {
             return Err(AuthError::Malformed);
         }
@@ -324,10 +326,8 @@ fn find(set: &JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<(DecodingKey,
         }
         _ => false,
     };
-    let declared_fits = jwk
-        .common
-        .key_algorithm
-        .is_none_or(|declared| declared.to_string() == format!("{alg:?}"));
+    let declared_fits =
+        jwk.common.key_algorithm.is_none_or(|declared| declared.to_string() == format!("{alg:?}"));
     if !fits || !declared_fits {
         return None;
     }
@@ -341,14 +341,13 @@ pub async fn authenticate(State(auth): State<Auth>, mut request: Request, next: 
     let Auth::Jwt(verifier) = auth else {
         return next.run(request).await;
     };
-    let token = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
+    let token =
+        request.headers().get(AUTHORIZATION).and_then(|value| value.to_str().ok()).and_then(
+            |value| {
+                let (scheme, token) = value.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            },
+        );
     let verified = match token {
         Some(token) => verifier.verify(token).await,
         None => Err(AuthError::Missing),

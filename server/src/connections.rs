@@ -8,9 +8,14 @@
 //! - a write-stall timeout: a write that cannot proceed for the idle timeout
 //!   fails, which closes the connection and so drops its reply's upstream
 //!   request ([`StallGuard`]);
-//! - a cap on open connections below the descriptor limit, and a smaller
-//!   one per address (trusted proxies excepted), past which new connections
-//!   are closed at once instead of waiting in the kernel's queue.
+//! - a cap on open connections below the descriptor limit. At the cap, a new
+//!   connection takes the place of the oldest one that is not in the middle
+//!   of a request (still sending its head, or idle between requests), so
+//!   clients that trickle headers a byte at a time cannot keep anyone else
+//!   out ([`Registry`]); only when every connection is busy is the new one
+//!   closed;
+//! - a smaller cap per address (trusted proxies excepted), past which new
+//!   connections from that address are closed at once.
 //!
 //! The body-read timeout is tower-http's, in the router.
 //!
@@ -18,11 +23,12 @@
 //! directly (the proxy in front does), and an HTTP/2 connection with no open
 //! stream is held by no timeout hyper offers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -34,8 +40,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::config::Config;
@@ -119,7 +125,7 @@ pub async fn serve(
     deadline: Duration,
     settings: ConnectionSettings,
 ) -> io::Result<()> {
-    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let registry = Registry::default();
     let per_address = PerAddress::default();
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -140,15 +146,14 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "connection refused: the server has as many as it allows");
-            continue;
-        };
-        let exempt =
-            settings.trust.as_ref().is_some_and(|trust| trust.is_trusted_proxy(peer.ip()));
+        let exempt = settings.trust.as_ref().is_some_and(|trust| trust.is_trusted_proxy(peer.ip()));
         let Some(address_slot) = per_address.take(peer.ip(), settings.max_per_address, exempt)
         else {
             tracing::debug!(%peer, "connection refused: this address has as many as it may");
+            continue;
+        };
+        let Some(slot) = registry.admit(settings.max_connections) else {
+            tracing::warn!(%peer, "connection refused: every connection is busy with a request");
             continue;
         };
         // A token per packet is the point here: no Nagle.
@@ -157,17 +162,34 @@ pub async fn serve(
         }
         let io = TokioIo::new(StallGuard::new(tcp, settings.write_stall));
         let router = router.clone();
+        let state = slot.state.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request.map(axum::body::Body::new))
+            request.extensions_mut().insert(ConnectionCloser(state.evict.clone()));
+            // Busy from the complete head until the response's body is done.
+            let busy = Busy::new(state.clone());
+            let response = router.clone().oneshot(request.map(axum::body::Body::new));
+            async move {
+                let response = response.await?;
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|body| BusyBody { body, _busy: busy }),
+                )
+            }
         });
         let connection = graceful.watch(builder.serve_connection(io, service));
+        let evicted = slot.state.evict.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, %peer, "connection ended with an error");
+            tokio::select! {
+                served = connection => if let Err(error) = served {
+                    tracing::debug!(%error, %peer, "connection ended with an error");
+                },
+                // Dropping the connection closes its socket.
+                () = evicted.cancelled() => {
+                    tracing::debug!(%peer, "connection closed to make room for a new one");
+                }
             }
             drop(address_slot);
-            drop(permit);
+            drop(slot);
         });
     }
     drop(listener);
@@ -179,6 +201,108 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// In a request's extensions: closes the connection the request came on.
+#[derive(Clone, Debug)]
+pub struct ConnectionCloser(pub CancellationToken);
+
+/// Every open connection, oldest first.
+#[derive(Clone, Debug, Default)]
+struct Registry(Arc<Mutex<RegistryInner>>);
+
+#[derive(Debug, Default)]
+struct RegistryInner {
+    next_id: u64,
+    open: BTreeMap<u64, Arc<ConnectionState>>,
+}
+
+#[derive(Debug, Default)]
+struct ConnectionState {
+    /// Requests in progress: from a complete head to the end of the body.
+    busy: AtomicUsize,
+    /// Cancelled to close the connection.
+    evict: CancellationToken,
+}
+
+impl Registry {
+    /// A place for a new connection: free, or taken from the oldest idle
+    /// connection when `max` are open; `None` when all are busy.
+    fn admit(&self, max: usize) -> Option<Slot> {
+        let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.open.len() >= max {
+            // Linear in the open connections, but only when the server is full.
+            let oldest_idle = inner
+                .open
+                .iter()
+                .find(|(_, state)| state.busy.load(Ordering::Acquire) == 0)
+                .map(|(&id, _)| id)?;
+            if let Some(state) = inner.open.remove(&oldest_idle) {
+                state.evict.cancel();
+            }
+        }
+        let id = inner.next_id;
+        inner.next_id += 1;
+        let state = Arc::new(ConnectionState::default());
+        inner.open.insert(id, state.clone());
+        Some(Slot { registry: self.clone(), id, state })
+    }
+}
+
+/// One connection's place in the [`Registry`].
+struct Slot {
+    registry: Registry,
+    id: u64,
+    state: Arc<ConnectionState>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.registry.0.lock().unwrap_or_else(PoisonError::into_inner).open.remove(&self.id);
+    }
+}
+
+/// Marks a connection busy while it lives.
+struct Busy(Arc<ConnectionState>);
+
+impl Busy {
+    fn new(state: Arc<ConnectionState>) -> Self {
+        state.busy.fetch_add(1, Ordering::AcqRel);
+        Self(state)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its connection marked busy until hyper is
+/// done with it (it drops the body once sent, or when the client goes).
+struct BusyBody {
+    body: axum::body::Body,
+    _busy: Busy,
+}
+
+impl http_body::Body for BusyBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// Open connections per address; an address with none has no entry.
@@ -247,7 +371,11 @@ impl<T> StallGuard<T> {
         )))
     }
 
-    fn progress<R>(&mut self, polled: Poll<io::Result<R>>, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+    fn progress<R>(
+        &mut self,
+        polled: Poll<io::Result<R>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<R>> {
         match polled {
             Poll::Pending => self.stalled(cx),
             ready => {
@@ -311,6 +439,26 @@ mod tests {
         assert_eq!(room_for_connections(1024), 480);
         assert_eq!(room_for_connections(256), 96);
         assert_eq!(room_for_connections(10), 16);
+    }
+
+    #[test]
+    fn at_the_cap_the_oldest_idle_connection_makes_room_and_busy_ones_are_kept() {
+        let registry = Registry::default();
+        let oldest = registry.admit(3).unwrap();
+        let busy = registry.admit(3).unwrap();
+        let _third = registry.admit(3).unwrap();
+        let _request = Busy::new(oldest.state.clone());
+        let _other_request = Busy::new(busy.state.clone());
+        let _fourth = registry.admit(3).expect("the idle third makes room");
+        assert!(_third.state.evict.is_cancelled());
+        assert!(!oldest.state.evict.is_cancelled() && !busy.state.evict.is_cancelled());
+        drop(_request);
+        let _fifth = registry.admit(3).expect("the oldest is idle again");
+        assert!(oldest.state.evict.is_cancelled());
+        let _sixth = registry.admit(3).expect("the fourth is idle");
+        let _in_use: Vec<Busy> =
+            [&_fifth, &_sixth].iter().map(|slot| Busy::new(slot.state.clone())).collect();
+        assert!(registry.admit(3).is_none(), "every connection is busy");
     }
 
     #[test]

@@ -50,7 +50,9 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(AuthError),
     /// The request names a host this server is not configured to serve.
-    #[error("This server does not serve this host name; its operator can add it to REINS_PUBLIC_ORIGIN.")]
+    #[error(
+        "This server does not serve this host name; its operator can add it to REINS_PUBLIC_ORIGIN."
+    )]
     UnknownHost,
     /// The route exists, but not with this method.
     #[error("This route does not accept this method.")]

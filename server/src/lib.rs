@@ -132,10 +132,10 @@ fn api_key(config: &Config) -> Result<Option<SecretString>, StartupError> {
         }
         (None, None) => None,
     };
-    if let Some(key) = &key {
-        if axum::http::HeaderValue::from_str(key.expose_secret()).is_err() {
-            return Err(StartupError::ApiKeyNotAHeader);
-        }
+    if let Some(key) = &key
+        && axum::http::HeaderValue::from_str(key.expose_secret()).is_err()
+    {
+        return Err(StartupError::ApiKeyNotAHeader);
     }
     Ok(key)
 }
@@ -173,7 +173,12 @@ pub async fn run(mut config: Config) -> Result<(), StartupError> {
     config.addr = addr;
     let state = state_from_config(&config).await?;
     let settings = ConnectionSettings::from_config(&config, &state);
-    tracing::info!(max_connections = settings.max_connections, "listening on http://{addr}");
+    tracing::info!(
+        max_connections = settings.max_connections,
+        per_address = settings.max_per_address,
+        "connection limits"
+    );
+    tracing::info!("listening on http://{addr}");
     let deadline = Duration::from_secs(config.shutdown_timeout_secs);
     let streams = state.streams.clone();
     let shutdown = async move {

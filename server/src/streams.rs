@@ -55,8 +55,8 @@ struct Inner {
     requests: DefaultKeyedRateLimiter<Client>,
     requests_per_minute: u32,
     tokens: Mutex<TokenBudgets>,
-    /// The stop token of each open stream, by message id.
-    open: Mutex<HashMap<String, CancellationToken>>,
+    /// Each open stream, by message id.
+    open: Mutex<HashMap<String, OpenStream>>,
     /// Streams that ended stopped (by request or by their client leaving),
     /// newest last, so that a stop that arrives just after is still a stop.
     stopped: Mutex<VecDeque<(String, Instant)>>,
@@ -104,7 +104,8 @@ impl Streams {
         per_client.insert(client.clone(), count + 1);
         drop(per_client);
         let stop = self.inner.shutdown.child_token();
-        lock(&self.inner.open).insert(message_id.clone(), stop.clone());
+        lock(&self.inner.open)
+            .insert(message_id.clone(), OpenStream { stop: stop.clone(), connection: None });
         Ok(Admission { streams: self.clone(), client, message_id, stop, _permit: permit })
     }
 
@@ -142,8 +143,11 @@ impl Streams {
     /// the stop at the same time, and either may arrive first. False for an
     /// id that is unknown or whose reply was completed.
     pub fn stop(&self, message_id: &str) -> bool {
-        if let Some(stop) = lock(&self.inner.open).get(message_id) {
-            stop.cancel();
+        if let Some(open) = lock(&self.inner.open).get(message_id) {
+            open.stop.cancel();
+            if let Some(connection) = open.connection.clone() {
+                self.close_if_still_open(message_id.to_owned(), connection);
+            }
             return true;
         }
         let mut stopped = lock(&self.inner.stopped);
@@ -161,6 +165,21 @@ impl Streams {
         stopped.push_back((message_id.to_owned(), Instant::now()));
     }
 
+    /// A stream that is stopped ends at once when its body is read. A client
+    /// that has stopped reading without closing leaves it unread, with its
+    /// upstream request open; so once [`STOP_GRACE`] has passed, its
+    /// connection is closed, which drops the stream and the upstream.
+    fn close_if_still_open(&self, message_id: String, connection: CancellationToken) {
+        let streams = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(STOP_GRACE).await;
+            if lock(&streams.inner.open).contains_key(&message_id) {
+                tracing::info!(message_id, "stopped stream not read; closing its connection");
+                connection.cancel();
+            }
+        });
+    }
+
     /// Stops every open stream and admits no more.
     pub fn shut_down(&self) {
         self.inner.shutdown.cancel();
@@ -175,6 +194,18 @@ impl Streams {
     pub fn open(&self) -> usize {
         lock(&self.inner.open).len()
     }
+}
+
+/// How long a stopped stream has to end by itself before its connection is
+/// closed under it.
+const STOP_GRACE: Duration = Duration::from_millis(100);
+
+/// What is kept of an open stream.
+#[derive(Debug)]
+struct OpenStream {
+    stop: CancellationToken,
+    /// Cancelling it closes the connection the stream is sent on.
+    connection: Option<CancellationToken>,
 }
 
 /// Output tokens sent to each client in its current hour.
@@ -248,6 +279,15 @@ impl Admission {
     /// The stream's message id.
     pub fn message_id(&self) -> &str {
         &self.message_id
+    }
+
+    /// Ties the stream to the connection it is sent on, which a stop closes
+    /// if the stream is not read (see [`Streams::stop`]).
+    pub fn on_connection(self, connection: CancellationToken) -> Self {
+        if let Some(open) = lock(&self.streams.inner.open).get_mut(&self.message_id) {
+            open.connection = Some(connection);
+        }
+        self
     }
 
     /// Who the stream is for.
@@ -351,6 +391,47 @@ mod tests {
         assert_eq!(streams.admit(B, "2".into()).unwrap_err(), Refusal::ServerFull);
         drop(_held);
         assert!(streams.admit(B, "3".into()).is_ok(), "B was not left counted as holding a stream");
+    }
+
+    #[test]
+    fn refused_clients_leave_nothing_behind_in_the_open_stream_map() {
+        let streams = streams(1, 10);
+        let _held = streams.admit(A, "held".into()).unwrap();
+        for n in 0..10_000u32 {
+            let client = Client::Address(std::net::IpAddr::V4(n.into()));
+            assert_eq!(streams.admit(client, n.to_string()).unwrap_err(), Refusal::ServerFull);
+        }
+        assert_eq!(streams.clients_tracked().0, 1, "only the client with an open stream");
+    }
+
+    #[test]
+    fn requests_per_minute_are_counted_per_client() {
+        let streams = Streams::new(&Limits { max_requests_per_minute: 2, ..Limits::default() });
+        drop(streams.admit(A, "1".into()).unwrap());
+        drop(streams.admit(A, "2".into()).unwrap());
+        let Err(Refusal::TooManyRequests { limit: 2, retry_after }) = streams.admit(A, "3".into())
+        else {
+            panic!("a third request in a minute was admitted")
+        };
+        assert!(retry_after > Duration::from_secs(25) && retry_after <= Duration::from_secs(30));
+        assert!(streams.admit(B, "4".into()).is_ok());
+    }
+
+    #[test]
+    fn the_token_budget_refuses_once_spent_and_names_when_it_comes_back() {
+        let streams = Streams::new(&Limits { max_output_tokens_per_hour: 10, ..Limits::default() });
+        let admission = streams.admit(A, "1".into()).unwrap();
+        admission.spend_tokens(6);
+        drop(admission);
+        let admission = streams.admit(A, "2".into()).unwrap();
+        admission.spend_tokens(6);
+        drop(admission);
+        let Err(Refusal::TokensSpent { limit: 10, retry_after }) = streams.admit(A, "3".into())
+        else {
+            panic!("a client past its budget was admitted")
+        };
+        assert!(retry_after > Duration::from_secs(3590));
+        assert!(streams.admit(B, "4".into()).is_ok(), "the budget is per client");
     }
 
     #[test]

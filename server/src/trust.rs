@@ -52,7 +52,9 @@ pub struct Origin {
 pub enum OriginError {
     #[error("`{0}` is not allowed: list each origin, like https://example.com")]
     Wildcard(String),
-    #[error("`null` is not allowed: it is the origin of sandboxed frames and local files, which anyone can make")]
+    #[error(
+        "`null` is not allowed: it is the origin of sandboxed frames and local files, which anyone can make"
+    )]
     Null,
     #[error("`{0}` is not an origin: write scheme://host[:port], like https://example.com")]
     Malformed(String),
@@ -402,7 +404,7 @@ fn canonical(address: IpAddr) -> IpAddr {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: impl axum::http::header::AsHeaderName) -> Option<&'a str> {
+fn header(headers: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
@@ -460,14 +462,17 @@ pub async fn guard(State(trust): State<Arc<Trust>>, mut request: Request, next: 
 /// CORS headers and the page can read why: refuses a page origin that is
 /// neither the hosted page's nor listed. The embed script is served to every
 /// page, so that on a refused one it can tell the person why.
-pub async fn origin_guard(State(trust): State<Arc<Trust>>, request: Request, next: Next) -> Response {
-    if request.uri().path() != EMBED_SCRIPT {
-        if let Some(origin) = header(request.headers(), ORIGIN) {
-            if trust.origin_standing(origin) == Standing::Refused {
-                tracing::warn!(origin = %brief(origin), "request from an origin that is not allowed");
-                return ApiError::OriginNotAllowed(brief(origin)).into_response();
-            }
-        }
+pub async fn origin_guard(
+    State(trust): State<Arc<Trust>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path() != EMBED_SCRIPT
+        && let Some(origin) = header(request.headers(), ORIGIN)
+        && trust.origin_standing(origin) == Standing::Refused
+    {
+        tracing::warn!(origin = %brief(origin), "request from an origin that is not allowed");
+        return ApiError::OriginNotAllowed(brief(origin)).into_response();
     }
     next.run(request).await
 }
@@ -499,20 +504,31 @@ mod tests {
         assert_eq!(Origin::parse("*"), Err(OriginError::Wildcard("*".into())));
         assert!(matches!(Origin::parse("https://*.example.com"), Err(OriginError::Wildcard(_))));
         assert_eq!(Origin::parse("null"), Err(OriginError::Null));
-        for not_bare in ["https://a.test/chat", "https://u:p@a.test", "https://a.test/?x", "https://a.test//"] {
+        for not_bare in
+            ["https://a.test/chat", "https://u:p@a.test", "https://a.test/?x", "https://a.test//"]
+        {
             assert!(matches!(Origin::parse(not_bare), Err(OriginError::NotBare(_))), "{not_bare}");
         }
         for malformed in ["example.com", "https://", ""] {
             assert!(Origin::parse(malformed).is_err(), "{malformed}");
         }
         assert!(matches!(Origin::parse("ftp://a.test"), Err(OriginError::Scheme(_))));
-        let error = Trust::new("127.0.0.1:1".parse().unwrap(), &[], &strings(&["*"]), &[]).unwrap_err();
-        assert!(error.to_string().starts_with("REINS_ALLOWED_ORIGINS: `*` is not allowed"), "{error}");
+        let error =
+            Trust::new("127.0.0.1:1".parse().unwrap(), &[], &strings(&["*"]), &[]).unwrap_err();
+        assert!(
+            error.to_string().starts_with("REINS_ALLOWED_ORIGINS: `*` is not allowed"),
+            "{error}"
+        );
     }
 
     fn trust(public: &[&str], allowed: &[&str], proxies: &[&str]) -> Trust {
-        Trust::new("127.0.0.1:3000".parse().unwrap(), &strings(public), &strings(allowed), &strings(proxies))
-            .unwrap()
+        Trust::new(
+            "127.0.0.1:3000".parse().unwrap(),
+            &strings(public),
+            &strings(allowed),
+            &strings(proxies),
+        )
+        .unwrap()
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -581,7 +597,11 @@ mod tests {
         let spoofed = seen(&trust, "10.0.0.2", &[("x-forwarded-for", "1.1.1.1, 198.51.100.7")]);
         assert_eq!(spoofed.address, Some("198.51.100.7".parse().unwrap()));
         // Wrong scheme through the proxy: not the public origin.
-        let http = seen(&trust, "10.0.0.2", &[("x-forwarded-proto", "http"), ("x-forwarded-host", "chat.example.com")]);
+        let http = seen(
+            &trust,
+            "10.0.0.2",
+            &[("x-forwarded-proto", "http"), ("x-forwarded-host", "chat.example.com")],
+        );
         assert!(!trust.is_public_host(&http));
     }
 
@@ -599,7 +619,11 @@ mod tests {
         assert_eq!(through_proxy.address, Some("2001:db8::7".parse().unwrap()));
         assert!(trust.is_public_host(&through_proxy));
         let unknown = seen(&trust, "10.0.0.2", &[("forwarded", "for=unknown, for=10.0.0.2")]);
-        assert_eq!(unknown.address, Some("10.0.0.2".parse().unwrap()), "not believed past `unknown`");
+        assert_eq!(
+            unknown.address,
+            Some("10.0.0.2".parse().unwrap()),
+            "not believed past `unknown`"
+        );
     }
 
     #[test]

@@ -141,3 +141,91 @@ async fn a_client_that_leaves_is_counted_and_its_upstream_drop_timed() {
     assert!(metrics.contains(r#"reins_streams_total{outcome="client_closed"} 1"#), "{metrics}");
     assert!(metrics.contains("reins_cancel_to_upstream_drop_seconds_count 1"), "{metrics}");
 }
+
+/// A chat request carrying `headers`, as a client behind a proxy would send it.
+async fn post_with(reins: &Reins, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(reins.url("/api/chat"))
+        .header("content-type", "application/json")
+        .body(chat_body("Hi"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn requests_per_minute_are_limited_with_retry_after_and_the_limit_named() {
+    let upstream =
+        FakeUpstream::start(vec![Step::Head, Step::Token("Hi"), Step::Finish("stop")]).await;
+    let reins = Reins::relaying_to(&upstream.base_url(), &["--max-requests-per-minute", "3"]).await;
+    for _ in 0..3 {
+        assert_eq!(reins.post_chat(chat_body("Hi")).await.status(), 200);
+    }
+    let refused = reins.post_chat(chat_body("Hi")).await;
+    assert_eq!(refused.status(), 429);
+    // One request comes back every 20 s.
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry_after), "retry-after {retry_after}");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_requests");
+    assert!(body["error"]["message"].as_str().unwrap().contains("3 messages in the last minute"));
+}
+
+#[tokio::test]
+async fn output_tokens_per_hour_are_limited() {
+    let upstream = FakeUpstream::start(vec![
+        Step::Head,
+        Step::Token("one "),
+        Step::Token("two "),
+        Step::Token("three"),
+        Step::Finish("stop"),
+    ])
+    .await;
+    let reins =
+        Reins::relaying_to(&upstream.base_url(), &["--max-output-tokens-per-hour", "5"]).await;
+    // Three deltas (no usage reported), then three more: past five.
+    for _ in 0..2 {
+        let body = reins.post_chat(chat_body("Hi")).await.text().await.unwrap();
+        assert!(body.contains("\"finish\""), "{body}");
+    }
+    let refused = reins.post_chat(chat_body("Hi")).await;
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after > 3500 && retry_after <= 3600, "retry-after {retry_after}");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "token_budget_spent");
+    assert!(body["error"]["message"].as_str().unwrap().contains("5 output tokens"));
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_share() {
+    let upstream = FakeUpstream::start(thinking()).await;
+    let reins = Reins::relaying_to(
+        &upstream.base_url(),
+        &["--max-streams-per-client", "1", "--trusted-proxies", "127.0.0.1"],
+    )
+    .await;
+    let first = post_with(&reins, &[("x-forwarded-for", "198.51.100.1")]).await;
+    assert_eq!(first.status(), 200);
+    let same = post_with(&reins, &[("x-forwarded-for", "198.51.100.1")]).await;
+    assert_eq!(same.status(), 429, "the same forwarded client");
+    let other = post_with(&reins, &[("x-forwarded-for", "198.51.100.2")]).await;
+    assert_eq!(other.status(), 200, "another client behind the same proxy");
+    // IPv6 clients are one client per /64.
+    let v6 = post_with(&reins, &[("forwarded", r#"for="[2001:db8:1:2::1]""#)]).await;
+    assert_eq!(v6.status(), 200);
+    let same_64 = post_with(&reins, &[("forwarded", r#"for="[2001:db8:1:2:ffff::9]""#)]).await;
+    assert_eq!(same_64.status(), 429);
+}
+
+#[tokio::test]
+async fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
+    let upstream = FakeUpstream::start(thinking()).await;
+    let reins = Reins::relaying_to(&upstream.base_url(), &["--max-streams-per-client", "1"]).await;
+    let first = post_with(&reins, &[("x-forwarded-for", "198.51.100.1")]).await;
+    assert_eq!(first.status(), 200);
+    // A client cannot buy itself another share by claiming another address.
+    let spoofed = post_with(&reins, &[("x-forwarded-for", "198.51.100.2")]).await;
+    assert_eq!(spoofed.status(), 429);
+}

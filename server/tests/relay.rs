@@ -188,10 +188,7 @@ async fn an_error_reported_mid_stream_is_relayed() {
         Step::Raw("data: {\"error\":{\"message\":\"model overloaded\"}}\n\n"),
     ])
     .await;
-    assert_eq!(
-        error_text(&frames),
-        "The model API reported an error in the middle of the reply."
-    );
+    assert_eq!(error_text(&frames), "The model API reported an error in the middle of the reply.");
 }
 
 #[tokio::test]

@@ -207,8 +207,7 @@ async fn listed_origins_may_call_the_api_others_are_told_why_not() {
 /// A site root laid out as `scripts/build-embed` writes it, with a marker in
 /// each form of each file so a test can tell which form it was sent.
 fn embed_site(test: &str) -> std::path::PathBuf {
-    let root =
-        std::env::temp_dir().join(format!("reins-embed-site-{}-{test}", std::process::id()));
+    let root = std::env::temp_dir().join(format!("reins-embed-site-{}-{test}", std::process::id()));
     std::fs::create_dir_all(root.join("embed")).unwrap();
     for file in ["embed.js", "embed/reins-embed.0123456789abcdef.wasm"] {
         std::fs::write(root.join(file), "identity").unwrap();
@@ -300,7 +299,10 @@ async fn a_foreign_host_is_refused_whatever_the_method() {
         assert_eq!(code(&body), "unknown_host", "{method}");
     }
     let page = Request::get("/").header("host", "evil.example").body(Body::empty()).unwrap();
-    assert_eq!(router.clone().oneshot(page).await.unwrap().status(), StatusCode::MISDIRECTED_REQUEST);
+    assert_eq!(
+        router.clone().oneshot(page).await.unwrap().status(),
+        StatusCode::MISDIRECTED_REQUEST
+    );
     // A health check by address is answered.
     let health = Request::get("/healthz").header("host", "10.1.2.3:3000").body(Body::empty());
     assert_eq!(router.clone().oneshot(health.unwrap()).await.unwrap().status(), StatusCode::OK);

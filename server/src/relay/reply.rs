@@ -50,8 +50,7 @@ pub fn stream(reply: Reply) -> ReplyStream {
     let parts = parts(
         upstream,
         request,
-        admission.message_id().to_owned(),
-        request_id,
+        Ids { message_id: admission.message_id().to_owned(), request_id },
         admission.stop_token().clone(),
         admission.shutdown_check(),
         metrics.clone(),
@@ -79,11 +78,17 @@ enum End {
     Failed(RelayError),
 }
 
+/// A reply's two ids: the client's (the capability to stop it) and the
+/// model API's.
+struct Ids {
+    message_id: String,
+    request_id: String,
+}
+
 fn parts(
     upstream: Arc<Upstream>,
     request: ModelRequest,
-    message_id: String,
-    request_id: String,
+    Ids { message_id, request_id }: Ids,
     stop: tokio_util::sync::CancellationToken,
     is_shutdown: impl Fn() -> bool + Send + 'static,
     metrics: Metrics,
@@ -226,7 +231,9 @@ impl Stream for ReplyStream {
                 this.metrics.delta_relayed(delta.len());
                 this.deltas += 1;
             }
-            Poll::Ready(Some(UiMessageChunk::Finish { message_metadata: Some(metadata), .. })) => {
+            Poll::Ready(Some(UiMessageChunk::Finish {
+                message_metadata: Some(metadata), ..
+            })) => {
                 this.reported_output_tokens =
                     metadata.usage.as_ref().map(|usage| usage.output_tokens);
             }

@@ -16,6 +16,7 @@ use futures::{StreamExt, stream};
 
 use app::protocol::{DONE_MARKER, STREAM_HEADER, UiMessageChunk};
 
+use crate::connections::ConnectionCloser;
 use crate::error::ApiError;
 use crate::relay::reply::{self, Reply};
 use crate::state::AppState;
@@ -35,11 +36,15 @@ const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(10);
 pub async fn chat(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
+    connection: Option<Extension<ConnectionCloser>>,
     request: Result<Json<IncomingChatRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = request?;
-    let request =
-        request.into_model_request(&state.limits, state.max_tokens, state.client_system_messages)?;
+    let request = request.into_model_request(
+        &state.limits,
+        state.max_tokens,
+        state.client_system_messages,
+    )?;
     // The message id is the capability to stop the reply: 128 random bits,
     // sent to this client only. The model API gets an id of its own, which
     // matches its logs with Reins' but can stop nothing.
@@ -59,6 +64,10 @@ pub async fn chat(
             }
         }
     })?;
+    let admission = match connection {
+        Some(Extension(ConnectionCloser(closer))) => admission.on_connection(closer),
+        None => admission,
+    };
     tracing::info!(message_id, request_id, %client, messages = request.messages.len(), "chat request");
 
     let reply = Reply {

@@ -149,7 +149,8 @@ async fn serve_connection(
                 Step::Close => return,
             };
             if writer.write_all(bytes.as_bytes()).await.is_err() {
-                return;
+                // The peer is gone: the read side reports when.
+                std::future::pending::<()>().await;
             }
             writes += 1;
         }

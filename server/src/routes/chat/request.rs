@@ -159,9 +159,11 @@ mod tests {
     use serde_json::json;
 
     fn request(body: serde_json::Value, limits: Limits) -> Result<ModelRequest, ApiError> {
-        serde_json::from_value::<IncomingChatRequest>(body)
-            .unwrap()
-            .into_model_request(&limits, 100, ClientSystemMessages::Allow)
+        serde_json::from_value::<IncomingChatRequest>(body).unwrap().into_model_request(
+            &limits,
+            100,
+            ClientSystemMessages::Allow,
+        )
     }
 
     fn messages(body: serde_json::Value) -> Result<Vec<ChatMessage>, ApiError> {
