@@ -4,8 +4,12 @@
 //   <reins-chat endpoint="https://reins.example/api/chat"></reins-chat>
 //
 // Attributes: endpoint, placeholder, title, storage-key (read when the
-// element is added). Methods: send(text), stop(). Events (bubbling, composed):
-// reins-status {status}, reins-finish {text, stopped}, reins-error {message}.
+// element is added), token (a bearer token, read before each request).
+// Property: getToken, a function the page sets that returns the token (or a
+// promise of it); called before each request, so expiring tokens are
+// refreshed, and preferred to the attribute. Methods: send(text), stop().
+// Events (bubbling, composed): reins-status {status}, reins-finish {text,
+// stopped}, reins-error {message}.
 // The chat renders in a Shadow DOM with its own styles; theme it with the
 // --reins-* custom properties on the element.
 
@@ -88,7 +92,14 @@ class ReinsChat extends HTMLElement {
       this.getAttribute('storage-key') ?? 'reins-chat',
       this.getAttribute('placeholder'),
       this.getAttribute('title'),
+      () => this.#token(),
     );
+  }
+
+  // The token for the next request: the page's getToken, else the attribute.
+  async #token() {
+    if (typeof this.getToken === 'function') return (await this.getToken()) ?? null;
+    return this.getAttribute('token');
   }
 
   // Removed from the page: unmounting aborts the request, which stops the model.

@@ -8,6 +8,7 @@ mod inflight;
 mod markdown_view;
 mod message;
 mod message_list;
+mod token;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use crate::conversation::{ActionError, Conversation, PendingReply};
 use composer::Composer;
 use inflight::{InFlight, request_stop};
 use message_list::MessageList;
+pub use token::TokenSource;
 
 /// The endpoint a [`Chat`] posts to unless told otherwise.
 pub const DEFAULT_ENDPOINT: &str = "/api/chat";
@@ -53,6 +55,10 @@ pub fn Chat(
     /// Told when the chat's status changes, a reply ends, or a reply fails.
     #[prop(into, optional)]
     on_event: Option<Callback<ChatEvent>>,
+    /// The bearer token sent with each request, asked for before each one
+    /// (for a server that checks who is chatting).
+    #[prop(optional)]
+    token: Option<TokenSource>,
 ) -> impl IntoView {
     let conversation = RwSignal::new(Conversation::new(new_chat_id()));
     let draft = RwSignal::new(String::new());
@@ -63,6 +69,7 @@ pub fn Chat(
     let phase = Memo::new(move |_| conversation.with(|chat| chat.phase()));
     let endpoint = StoredValue::new(endpoint);
     let storage_key = StoredValue::new(storage_key);
+    let token = StoredValue::new_local(token);
 
     let abort = move || {
         if let Some(request) = in_flight.try_update_value(Option::take).flatten() {
@@ -82,7 +89,8 @@ pub fn Chat(
                 return false;
             };
             abort();
-            let request = InFlight::start(endpoint.get_value(), pending, conversation);
+            let request =
+                InFlight::start(endpoint.get_value(), token.get_value(), pending, conversation);
             in_flight.set_value(request);
             true
         };

@@ -15,7 +15,7 @@ mod transport;
 
 use leptos::prelude::*;
 
-pub use chat::{Chat, ChatController, ChatEvent};
+pub use chat::{Chat, ChatController, ChatEvent, TokenSource};
 
 /// The HTML document around the hosted chat page.
 #[cfg(feature = "ssr")]

@@ -25,25 +25,40 @@ impl std::fmt::Display for TransportError {
     }
 }
 
-/// Sends `request` to `endpoint` and hands every batch of parts to `on_parts`
-/// as it arrives, until the stream ends or `signal` aborts it.
+/// Sends `request` to `endpoint` (with `token` as a bearer token, if any) and
+/// hands every batch of parts to `on_parts` as it arrives, until the stream
+/// ends or `signal` aborts it.
 ///
 /// Parts decoded from one network chunk are handed over together, so a view
 /// updates once per chunk rather than once per part.
 pub async fn stream_reply(
     endpoint: &str,
+    token: Option<&str>,
     request: &ChatRequest,
     signal: &AbortSignal,
     mut on_parts: impl FnMut(Vec<UiMessageChunk>) -> bool,
 ) -> Result<StreamEnd, TransportError> {
-    let response = Request::post(endpoint)
-        .header("accept", "text/event-stream")
+    let mut builder = Request::post(endpoint).header("accept", "text/event-stream");
+    if let Some(token) = token {
+        builder = builder.header("authorization", &format!("Bearer {token}"));
+    }
+    let response = builder
         .abort_signal(Some(signal))
         .json(request)
-        .map_err(|error| TransportError(format!("Could not encode the request: {error}")))?
+        .map_err(|_| TransportError("Could not encode the request.".into()))?
         .send()
         .await
-        .map_err(|error| TransportError(format!("Could not reach the chat server: {error}")))?;
+        .map_err(|error| {
+            // The browser's own words ("Failed to fetch") only: formatting
+            // gloo's other errors would bring serde_json's error messages
+            // into the embed (0.5 KB gzipped) for errors that cannot happen
+            // here.
+            let reason = match error {
+                gloo_net::Error::JsError(error) => error.message,
+                _ => "the request failed".into(),
+            };
+            TransportError(format!("Could not reach the chat server: {reason}"))
+        })?;
 
     if !response.ok() {
         let status = response.status();
@@ -70,8 +85,8 @@ pub async fn stream_reply(
                 done = true;
                 break;
             }
-            let part = serde_json::from_str(&event.data).map_err(|error| {
-                TransportError(format!("The server sent a part this chat cannot read: {error}"))
+            let part = serde_json::from_str(&event.data).map_err(|_| {
+                TransportError("The server sent a part this chat cannot read.".into())
             })?;
             parts.push(part);
         }

@@ -3,7 +3,7 @@
 //! no server-rendered HTML to adopt, so it leaves out hydration's code and
 //! stays within the embed's size budget (see the README).
 
-use app::{Chat, ChatController, ChatEvent};
+use app::{Chat, ChatController, ChatEvent, TokenSource};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use web_sys::{CustomEvent, CustomEventInit, HtmlElement};
@@ -36,7 +36,9 @@ impl EmbeddedChat {
 
 /// Mounts a chat into `container`, and reports on `host` with the events
 /// `reins-status` (`detail.status`), `reins-finish` (`detail.text`,
-/// `detail.stopped`) and `reins-error` (`detail.message`).
+/// `detail.stopped`) and `reins-error` (`detail.message`). `token` is called
+/// before each request and returns a promise of the bearer token, or of
+/// `null` for none.
 #[wasm_bindgen]
 pub fn mount_chat(
     container: HtmlElement,
@@ -45,14 +47,25 @@ pub fn mount_chat(
     storage_key: String,
     placeholder: Option<String>,
     title: Option<String>,
+    token: js_sys::Function,
 ) -> EmbeddedChat {
-    console_error_panic_hook::set_once();
+    // No panic hook: this build aborts on a panic at once, without running
+    // one (`-Cpanic=immediate-abort` in scripts/build-embed), so a hook would
+    // be dead weight in the wasm.
     let controller = ChatController::new();
     let host = send_wrapper::SendWrapper::new(host);
     let on_event = Callback::new(move |event: ChatEvent| dispatch(&host, event));
     let placeholder = placeholder.unwrap_or_else(|| "Message".into());
+    // `embed.js` passes an async function: its result is always a promise.
+    let token = TokenSource::new(move || {
+        let promise = token.call0(&JsValue::NULL).map(JsCast::unchecked_into::<js_sys::Promise>);
+        async move {
+            let value: JsValue = wasm_bindgen_futures::JsFuture::from(promise.ok()?).await.ok()?;
+            value.as_string()
+        }
+    });
     let mounted = leptos::mount::mount_to(container, move || {
-        view! { <Chat endpoint storage_key placeholder title controller on_event/> }
+        view! { <Chat endpoint storage_key placeholder title controller on_event token/> }
     });
     EmbeddedChat { controller, mounted: Some(Box::new(mounted)) }
 }

@@ -29,13 +29,16 @@ use crate::{assets, auth, trust};
 
 /// The whole application. Kept apart from `main` so tests run the real router.
 pub fn app(state: AppState) -> Router {
-    // The routes that spend the key or stop a reply need a user when auth is on.
+    // Chatting spends the key: it needs a user when auth is on. Stopping
+    // does not: the message id is the capability, and a Stop must work even
+    // after the token that started the reply has expired (and a beacon,
+    // which the chat sends it as, cannot carry a header).
     let authenticated = Router::<AppState>::new()
         .route("/chat", post(chat::chat).layer(DefaultBodyLimit::max(state.limits.max_body_bytes)))
-        .route("/chat/{message_id}/stop", post(chat::stop))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), auth::authenticate));
     let api = Router::<AppState>::new()
         .merge(authenticated)
+        .route("/chat/{message_id}/stop", post(chat::stop))
         .route("/demo/generations", get(demo::generations))
         // Whether the asking page's origin may use this server: 204 if so,
         // else the CORS layer's readable 403. `embed.js` asks first.

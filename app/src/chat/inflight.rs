@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::TokenSource;
 use crate::conversation::{Conversation, PendingReply};
 
 /// The request for the reply in flight. Aborting it cancels the `fetch` at
@@ -19,6 +20,7 @@ impl InFlight {
     #[cfg_attr(not(feature = "browser"), allow(unused_variables))]
     pub fn start(
         endpoint: String,
+        token: Option<TokenSource>,
         pending: PendingReply,
         conversation: RwSignal<Conversation>,
     ) -> Option<Self> {
@@ -42,7 +44,16 @@ impl InFlight {
                         })
                         .unwrap_or(false)
                 };
-                let outcome = stream_reply(&endpoint, &request, &signal, apply).await;
+                let token = match &token {
+                    Some(source) => source.token().await,
+                    None => None,
+                };
+                // Stopped while the page was fetching a token: nothing to send.
+                if signal.aborted() {
+                    return;
+                }
+                let outcome =
+                    stream_reply(&endpoint, token.as_deref(), &request, &signal, apply).await;
                 // After a Stop the reply is already closed and these change nothing.
                 let now = crate::browser::now_ms();
                 conversation.try_update(|chat| match outcome {
