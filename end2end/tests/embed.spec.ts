@@ -1,6 +1,6 @@
 import { test, expect } from './fixtures/test';
 import type { Page } from '@playwright/test';
-import type { Generation } from './fixtures/chat-page';
+import { generationsFor, recordRequestIds, type Generation } from './fixtures/chat-page';
 import { ALLOWED_SITE, EMBED_URL, OTHER_SITE, SLOW_ECHO_MODEL } from '../playwright.config';
 
 /** The elements' shadow roots are open: Playwright's locators reach inside. */
@@ -16,8 +16,14 @@ const element = (page: Page, id: string) => {
   };
 };
 
+/** The request ids of each page's chat requests, recorded from the start. */
+const requestIds = new WeakMap<Page, string[]>();
+test.beforeEach(({ page }) => {
+  requestIds.set(page, recordRequestIds(page));
+});
+
 async function generations(page: Page): Promise<Generation[]> {
-  return (await page.request.get(`${EMBED_URL}/api/demo/generations`)).json();
+  return generationsFor(page.request, EMBED_URL, requestIds.get(page) ?? []);
 }
 
 test('two chats on another site stream at once, and stopping one leaves the other running', async ({ page }) => {
@@ -89,7 +95,7 @@ test('removing the element aborts its request and stops the model', async ({ pag
     document.getElementById('only')!.remove();
     return Math.round((performance.timeOrigin + performance.now()) * 1000);
   });
-  await expect.poll(async () => (await generations(page))[0].outcome).toBe('client_closed');
+  await expect.poll(async () => (await generations(page))[0]?.outcome).toBe('client_closed');
   const [generation] = await generations(page);
   expect(generation.ended_at_us! - removedAtUs).toBeLessThan(100_000);
 });

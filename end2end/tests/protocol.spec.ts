@@ -14,8 +14,20 @@ const userMessage = (text: string): UIMessage => ({
   parts: [{ type: 'text', text }],
 });
 
+/** The request id (`x-request-id`) of the last chat response `send` received. */
+let lastRequestId = '';
+
 async function send(base: string, text: string, abortSignal?: AbortSignal) {
-  const transport = new DefaultChatTransport<UIMessage>({ api: `${base}/api/chat` });
+  const transport = new DefaultChatTransport<UIMessage>({
+    api: `${base}/api/chat`,
+    // The transport's own fetch, watched: the demo model shows a generation
+    // only to whoever has its request id.
+    fetch: async (input, init) => {
+      const response = await fetch(input, init);
+      lastRequestId = response.headers.get('x-request-id') ?? '';
+      return response;
+    },
+  });
   return transport.sendMessages({
     chatId: 'compat',
     trigger: 'submit-message',
@@ -100,10 +112,9 @@ test("aborting the AI SDK's request stops the model", async ({ request }) => {
   controller.abort();
   await reader.read().catch(() => undefined);
 
-  await expect
-    .poll(async () => (await (await request.get(`${PACED_URL}/api/demo/generations`)).json())[0].outcome)
-    .toBe('client_closed');
-  const [generation] = await (await request.get(`${PACED_URL}/api/demo/generations`)).json();
+  const generationUrl = `${PACED_URL}/api/demo/generations?request_id=${lastRequestId}`;
+  await expect.poll(async () => (await (await request.get(generationUrl)).json()).outcome).toBe('client_closed');
+  const generation = await (await request.get(generationUrl)).json();
   expect(generation.ended_at_us - abortedUs).toBeLessThan(100_000);
   expect(generation.tokens_sent).toBeLessThan(10);
 });

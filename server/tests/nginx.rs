@@ -1,0 +1,155 @@
+//! Reins behind the repository's nginx configuration (deploy/nginx, run by
+//! scripts/test-nginx: a real nginx from Debian on a free loopback port,
+//! over TLS): the page's host is accepted, events are not buffered, each
+//! forwarded client has its own share, and a client that leaves still drops
+//! the model's request at once.
+
+mod support;
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+use tokio::time::{Instant, timeout};
+
+use support::{FakeUpstream, Reins, chat_body, paced_reply};
+
+/// A private nginx, stopped (by its PID) when dropped.
+struct Nginx {
+    port: u16,
+    _process: Child,
+    prefix: std::path::PathBuf,
+}
+
+impl Nginx {
+    /// nginx on `port` in front of the Reins at `reins`.
+    async fn start(port: u16, reins: SocketAddr) -> Self {
+        let prefix =
+            std::env::temp_dir().join(format!("reins-nginx-{}-{port}", std::process::id()));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/test-nginx");
+        let process = Command::new("bash")
+            .arg(script)
+            .arg(&prefix)
+            .arg(format!("{port}:{}", reins.port()))
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("bash runs scripts/test-nginx (nginx comes from scripts/setup)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not start (is it installed? run scripts/setup): {}",
+                std::fs::read_to_string(prefix.join("error.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self { port, _process: process, prefix }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.prefix);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A client that trusts the throwaway certificate and connects from `from`.
+fn client_from(from: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .local_address(IpAddr::from(from))
+        .build()
+        .unwrap()
+}
+
+/// Reins relaying to `upstream` behind nginx, configured as the README's
+/// "Deploy" says: nginx's origin is the public one, and nginx is trusted.
+async fn behind_nginx(upstream: &FakeUpstream, extra: &[&str]) -> (Reins, Nginx) {
+    let port = free_port();
+    let origin = format!("https://127.0.0.1:{port}");
+    let mut args = vec!["--public-origin", origin.as_str(), "--trusted-proxies", "127.0.0.1"];
+    args.extend_from_slice(extra);
+    let reins = Reins::relaying_to(&upstream.base_url(), &args).await;
+    let nginx = Nginx::start(port, reins.addr).await;
+    (reins, nginx)
+}
+
+async fn post_chat(client: &reqwest::Client, nginx: &Nginx) -> reqwest::Response {
+    client
+        .post(nginx.url("/api/chat"))
+        .header("content-type", "application/json")
+        .body(chat_body("Hi"))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn through_nginx_events_flow_unbuffered_and_leaving_stops_the_model() {
+    let mut upstream = FakeUpstream::start(paced_reply(200, Duration::from_millis(50))).await;
+    let (reins, nginx) = behind_nginx(&upstream, &[]).await;
+    let client = client_from([127, 0, 0, 1]);
+
+    // The hosted page: its host (nginx's) is the public origin's.
+    let page = client.get(nginx.url("/healthz")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let api = client.get(nginx.url("/api/nope")).send().await.unwrap();
+    assert_eq!(api.status(), 404, "the host was accepted and the API answered");
+
+    let mut response = post_chat(&client, &nginx).await;
+    assert_eq!(response.status(), 200);
+    upstream.request().await;
+    // Tokens arrive while the model is still writing: nothing is buffered.
+    let mut received = String::new();
+    let started = Instant::now();
+    while received.matches("\"text-delta\"").count() < 3 {
+        let chunk = timeout(Duration::from_secs(5), response.chunk())
+            .await
+            .expect("events arrive as they are written")
+            .unwrap()
+            .expect("the stream is still open");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+
+    // The browser leaves: nginx closes its connection, Reins drops the model's.
+    let left = Instant::now();
+    drop(response);
+    drop(client);
+    let (closed, _, finished) = upstream.closed().await;
+    assert!(!finished);
+    let delay = closed - left;
+    eprintln!("client close -> upstream close through nginx: {delay:?}");
+    assert!(delay < Duration::from_secs(1), "{delay:?}");
+    let _ = reins;
+}
+
+#[tokio::test]
+async fn behind_nginx_each_client_has_its_own_share_and_the_host_is_checked() {
+    let upstream = FakeUpstream::start(paced_reply(200, Duration::from_millis(50))).await;
+    let (reins, nginx) = behind_nginx(&upstream, &["--max-streams-per-client", "1"]).await;
+    let ada = client_from([127, 0, 0, 2]);
+    let grace = client_from([127, 0, 0, 3]);
+    let first = post_chat(&ada, &nginx).await;
+    assert_eq!(first.status(), 200);
+    let second = post_chat(&ada, &nginx).await;
+    assert_eq!(second.status(), 429, "the same client, seen through nginx's X-Forwarded-For");
+    let other = post_chat(&grace, &nginx).await;
+    assert_eq!(other.status(), 200, "another client behind the same proxy");
+
+    // A rebinding page's requests carry its own name, which nginx passes on.
+    let rebound =
+        ada.get(nginx.url("/api/nope")).header("host", "evil.example").send().await.unwrap();
+    assert_eq!(rebound.status(), 421);
+    let _ = reins;
+}
