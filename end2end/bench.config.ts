@@ -16,7 +16,7 @@ export default defineConfig({
   use: { ...base.use, baseURL: BENCH_URL, trace: 'off' },
   webServer: {
     command: '../target/release/reins',
-    url: `${BENCH_URL}/api/demo/generations`,
+    url: `${BENCH_URL}/healthz`,
     reuseExistingServer: false,
     timeout: 30_000,
     env: {

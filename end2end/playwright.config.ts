@@ -21,13 +21,29 @@ const ECHO_MODEL_PORT = '3199';
 export const EMBED_URL = 'http://127.0.0.1:3104';
 export const ALLOWED_SITE = 'http://127.0.0.1:3120';
 export const OTHER_SITE = 'http://127.0.0.1:3121';
+/**
+ * Behind the repository's nginx configuration (scripts/test-nginx, HTTPS and
+ * HTTP/2 with a throwaway certificate): the hosted chat, and a Reins that
+ * wants a JWT, which the allowed site's pages embed.
+ */
+export const NGINX_URL = 'https://127.0.0.1:3140';
+export const NGINX_JWT_URL = 'https://127.0.0.1:3141';
+const NGINX_REINS = 'http://127.0.0.1:3105';
+const NGINX_JWT_REINS = 'http://127.0.0.1:3106';
+/** How the allowed site signs its users' tokens, and for how long they last. */
+const JWT = {
+  JWT_SECRET: 'the end-to-end tests sign their tokens with this secret',
+  JWT_ISSUER: 'http://127.0.0.1:3120/',
+  JWT_AUDIENCE: 'reins-e2e',
+  JWT_TTL_SECS: '2',
+};
 /** examples/ai-sdk-backend, relaying to a slow echo model. */
 export const AI_SDK_BACKEND = 'http://127.0.0.1:3130';
 export const SLOW_ECHO_MODEL = 'http://127.0.0.1:3198';
 
 const server = (url: string, env: Record<string, string>) => ({
   command: '../target/release/reins',
-  url: `${url}/api/demo/generations`,
+  url: `${url}/healthz`,
   reuseExistingServer: !process.env.CI,
   timeout: 30_000,
   stdout: 'ignore' as const,
@@ -116,7 +132,33 @@ export default defineConfig({
       command: 'node support/host-pages.mjs',
       url: `${site}/one.html`,
       reuseExistingServer: !process.env.CI,
-      env: { HOST_PORT: new URL(site).port, REINS_URL: EMBED_URL, ECHO_URL },
+      env: { HOST_PORT: new URL(site).port, REINS_URL: EMBED_URL, ECHO_URL, JWT_REINS_URL: NGINX_JWT_URL, ...JWT },
     })),
+    server(NGINX_REINS, {
+      REINS_DEMO_TOKENS_PER_SECOND: '20',
+      REINS_DEMO_FIRST_TOKEN_DELAY_MS: '300',
+      REINS_PUBLIC_ORIGIN: NGINX_URL,
+      REINS_TRUSTED_PROXIES: '127.0.0.1',
+    }),
+    server(NGINX_JWT_REINS, {
+      REINS_DEMO_TOKENS_PER_SECOND: '200',
+      REINS_DEMO_FIRST_TOKEN_DELAY_MS: '0',
+      REINS_DEMO_MAX_TOKENS: '20',
+      REINS_PUBLIC_ORIGIN: NGINX_JWT_URL,
+      REINS_TRUSTED_PROXIES: '127.0.0.1',
+      REINS_ALLOWED_ORIGINS: ALLOWED_SITE,
+      REINS_AUTH: 'jwt',
+      REINS_JWT_SECRET: JWT.JWT_SECRET,
+      REINS_JWT_ISSUER: JWT.JWT_ISSUER,
+      REINS_JWT_AUDIENCE: JWT.JWT_AUDIENCE,
+      // No clock skew allowed, so the tests' two-second tokens expire on time.
+      REINS_JWT_LEEWAY_SECS: '0',
+    }),
+    {
+      // nginx from Debian, in the foreground, one process: stopped with the tests.
+      command: `bash ../scripts/test-nginx ../target/e2e-nginx ${new URL(NGINX_URL).port}:${new URL(NGINX_REINS).port} ${new URL(NGINX_JWT_URL).port}:${new URL(NGINX_JWT_REINS).port}`,
+      port: Number(new URL(NGINX_URL).port),
+      reuseExistingServer: !process.env.CI,
+    },
   ],
 });

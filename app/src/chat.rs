@@ -18,6 +18,8 @@ use leptos::prelude::*;
 use crate::browser;
 use crate::conversation::{ActionError, Conversation, PendingReply};
 use composer::Composer;
+#[cfg(not(feature = "csr"))]
+use inflight::RequestIds;
 use inflight::{InFlight, request_stop};
 use message_list::MessageList;
 pub use token::TokenSource;
@@ -70,6 +72,16 @@ pub fn Chat(
     let endpoint = StoredValue::new(endpoint);
     let storage_key = StoredValue::new(storage_key);
     let token = StoredValue::new_local(token);
+    // Only the hosted page reports what the demo model did; the embed
+    // carries no code for it.
+    #[cfg(not(feature = "csr"))]
+    let request_ids = {
+        let ids = RequestIds(RwSignal::new(Default::default()));
+        provide_context(ids);
+        Some(ids)
+    };
+    #[cfg(feature = "csr")]
+    let request_ids = None;
 
     let abort = move || {
         if let Some(request) = in_flight.try_update_value(Option::take).flatten() {
@@ -89,8 +101,13 @@ pub fn Chat(
                 return false;
             };
             abort();
-            let request =
-                InFlight::start(endpoint.get_value(), token.get_value(), pending, conversation);
+            let request = InFlight::start(
+                endpoint.get_value(),
+                token.get_value(),
+                pending,
+                conversation,
+                request_ids,
+            );
             in_flight.set_value(request);
             true
         };

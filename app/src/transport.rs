@@ -25,9 +25,9 @@ impl std::fmt::Display for TransportError {
     }
 }
 
-/// Sends `request` to `endpoint` (with `token` as a bearer token, if any) and
-/// hands every batch of parts to `on_parts` as it arrives, until the stream
-/// ends or `signal` aborts it.
+/// Sends `request` to `endpoint` (with `token` as a bearer token, if any),
+/// shows the response head to `on_response`, and hands every batch of parts
+/// to `on_parts` as it arrives, until the stream ends or `signal` aborts it.
 ///
 /// Parts decoded from one network chunk are handed over together, so a view
 /// updates once per chunk rather than once per part.
@@ -36,6 +36,7 @@ pub async fn stream_reply(
     token: Option<&str>,
     request: &ChatRequest,
     signal: &AbortSignal,
+    on_response: impl FnOnce(&gloo_net::http::Response),
     mut on_parts: impl FnMut(Vec<UiMessageChunk>) -> bool,
 ) -> Result<StreamEnd, TransportError> {
     let mut builder = Request::post(endpoint).header("accept", "text/event-stream");
@@ -60,6 +61,7 @@ pub async fn stream_reply(
             TransportError(format!("Could not reach the chat server: {reason}"))
         })?;
 
+    on_response(&response);
     if !response.ok() {
         let status = response.status();
         let body = match response.body() {

@@ -1,6 +1,7 @@
 // Pages of "another site" for the embedding tests: served on their own port
 // (another origin), they load Reins' embed.js from REINS_URL and place
 // <reins-chat> elements, under host CSS that tries to restyle them.
+import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 
 const port = Number(process.env.HOST_PORT ?? 3120);
@@ -38,11 +39,46 @@ const aiSdkBackend = process.env.AI_SDK_BACKEND ?? 'http://127.0.0.1:3130';
 
 const echo = process.env.ECHO_URL ?? 'http://127.0.0.1:3103';
 
+// A Reins behind nginx that wants a JWT, and what this "site" signs its
+// users' tokens with: a logged-in app that embeds the chat.
+const jwtReins = process.env.JWT_REINS_URL ?? 'https://127.0.0.1:3141';
+const jwt = {
+  secret: process.env.JWT_SECRET ?? '',
+  issuer: process.env.JWT_ISSUER ?? '',
+  audience: process.env.JWT_AUDIENCE ?? '',
+  ttlSecs: Number(process.env.JWT_TTL_SECS ?? 2),
+};
+let tokensIssued = 0;
+
+/** An HS256 JWT for `sub` that expires in `jwt.ttlSecs`. */
+function mintToken(sub) {
+  tokensIssued++;
+  const now = Math.floor(Date.now() / 1000);
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const unsigned = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({
+    sub, iss: jwt.issuer, aud: jwt.audience, iat: now, exp: now + jwt.ttlSecs,
+  })}`;
+  return `${unsigned}.${createHmac('sha256', jwt.secret).update(unsigned).digest('base64url')}`;
+}
+
+const jwtPage = (id, attributes, script = '') =>
+  page(`<reins-chat id="${id}" endpoint="${jwtReins}/api/chat" storage-key="${id}" ${attributes}></reins-chat>
+<script>${script}</script>`).replace(`${reins}/embed.js`, `${jwtReins}/embed.js`);
+
 const pages = {
   // A chat whose replies a test writes (the echo model), for hostile replies.
   '/echo.html': page(
     `<reins-chat id="echo" endpoint="${echo}/api/chat" storage-key="echo" title="Echo"></reins-chat>`,
   ),
+  // The page asks its own server for a fresh token before each request.
+  '/jwt-refresh.html': () =>
+    jwtPage('refresh', '', `document.getElementById('refresh').getToken =
+      async () => (await fetch('/token')).text();`),
+  // A token written into the page once: it expires.
+  '/jwt-fixed.html': () => jwtPage('fixed', `token="${mintToken('ada')}"`),
+  '/jwt-none.html': () => jwtPage('none', ''),
+  '/token': () => mintToken('ada'),
+  '/tokens-issued': () => String(tokensIssued),
   '/two.html': page(chat('first') + chat('second')),
   '/one.html': page(chat('only')),
   // A Reins chat talking to another backend: examples/ai-sdk-backend.
@@ -52,7 +88,9 @@ const pages = {
 };
 
 createServer((request, response) => {
-  const html = pages[request.url];
-  if (!html) return response.writeHead(404).end();
-  response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+  const found = pages[request.url];
+  if (!found) return response.writeHead(404).end();
+  const body = typeof found === 'function' ? found() : found;
+  const type = request.url.endsWith('.html') ? 'text/html' : 'text/plain';
+  response.writeHead(200, { 'content-type': `${type}; charset=utf-8`, 'cache-control': 'no-store' }).end(body);
 }).listen(port, '127.0.0.1');

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use super::inflight::RequestIds;
 use crate::conversation::Conversation;
 
 /// "The model stopped after 42 tokens, 4 ms after your click." Shown only on
@@ -10,21 +11,27 @@ use crate::conversation::Conversation;
 #[component]
 pub fn DemoReport(conversation: RwSignal<Conversation>, id: StoredValue<String>) -> impl IntoView {
     let report = RwSignal::new(None::<String>);
+    let request_ids = use_context::<RequestIds>();
     // Effects run only in the browser.
     Effect::new(move |_| {
         if !crate::browser::is_demo_page() {
             return;
         }
-        let Some((request_id, stopped_at)) = conversation.with_untracked(|chat| {
-            id.with_value(|id| {
-                chat.message(id).and_then(|m| Some((m.server_id.clone()?, m.stopped_at?)))
-            })
-        }) else {
+        // Tracked: the id arrives with the response head.
+        let Some(request_id) =
+            request_ids.and_then(|ids| ids.0.with(|ids| id.with_value(|id| ids.get(id).cloned())))
+        else {
+            return;
+        };
+        let Some(stopped_at) = conversation
+            .with_untracked(|chat| id.with_value(|id| chat.message(id).and_then(|m| m.stopped_at)))
+        else {
             return;
         };
         leptos::task::spawn_local(async move {
             if let Some(found) = fetch::ended_generation(&request_id).await {
-                report.try_set(Some(describe(found.tokens_sent, found.ended_at_us, stopped_at)));
+                let ended_at_us = found.ended_at_us.unwrap_or_default();
+                report.try_set(Some(describe(found.tokens_sent, ended_at_us, stopped_at)));
             }
         });
     });
@@ -44,7 +51,7 @@ fn describe(tokens: u64, ended_at_us: u64, stopped_at: f64) -> String {
 #[cfg(not(feature = "browser"))]
 mod fetch {
     pub struct Generation {
-        pub ended_at_us: u64,
+        pub ended_at_us: Option<u64>,
         pub tokens_sent: u64,
     }
 
@@ -60,27 +67,27 @@ mod fetch {
     use gloo_net::http::Request;
     use serde::Deserialize;
 
-    /// What the report needs of one record of `GET /api/demo/generations`.
+    /// What the report needs of `GET /api/demo/generations?request_id=`.
     #[derive(Deserialize)]
     pub struct Generation {
-        request_id: Option<String>,
-        pub ended_at_us: u64,
+        outcome: String,
+        pub ended_at_us: Option<u64>,
         pub tokens_sent: u64,
     }
 
     /// The record of the generation for `request_id`, once it has ended;
     /// gives up after a second.
     pub async fn ended_generation(request_id: &str) -> Option<Generation> {
+        let id = String::from(js_sys::encode_uri_component(request_id));
+        let url = format!("/api/demo/generations?request_id={id}");
         for _ in 0..10 {
-            let response = Request::get("/api/demo/generations").send().await.ok()?;
-            let records: Vec<serde_json::Value> = response.json().await.ok()?;
-            let found = records
-                .into_iter()
-                .filter(|record| record["outcome"] != "running")
-                .filter_map(|record| serde_json::from_value::<Generation>(record).ok())
-                .find(|record| record.request_id.as_deref() == Some(request_id));
-            if found.is_some() {
-                return found;
+            let response = Request::get(&url).send().await.ok()?;
+            if response.ok()
+                && let Ok(found) = response.json::<Generation>().await
+                && found.outcome != "running"
+                && found.ended_at_us.is_some()
+            {
+                return Some(found);
             }
             gloo_timers_sleep(Duration::from_millis(100)).await;
         }

@@ -2,8 +2,16 @@
 
 use leptos::prelude::*;
 
+use std::collections::HashMap;
+
 use super::TokenSource;
 use crate::conversation::{Conversation, PendingReply};
+
+/// The request id (`x-request-id`) of each reply's response, by reply id:
+/// how the hosted page's demo report finds the demo model's record.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "csr", allow(dead_code))]
+pub struct RequestIds(pub RwSignal<HashMap<String, String>>);
 
 /// The request for the reply in flight. Aborting it cancels the `fetch` at
 /// whatever point it has reached, so the server sees its connection close.
@@ -17,12 +25,13 @@ impl InFlight {
     ///
     /// Only the browser sends: events never fire during server rendering, so
     /// without the `hydrate` feature this does nothing.
-    #[cfg_attr(not(feature = "browser"), allow(unused_variables))]
+    #[cfg_attr(any(not(feature = "browser"), feature = "csr"), allow(unused_variables))]
     pub fn start(
         endpoint: String,
         token: Option<TokenSource>,
         pending: PendingReply,
         conversation: RwSignal<Conversation>,
+        request_ids: Option<RequestIds>,
     ) -> Option<Self> {
         #[cfg(feature = "browser")]
         {
@@ -48,12 +57,31 @@ impl InFlight {
                     Some(source) => source.token().await,
                     None => None,
                 };
-                // Stopped while the page was fetching a token: nothing to send.
-                if signal.aborted() {
-                    return;
-                }
-                let outcome =
-                    stream_reply(&endpoint, token.as_deref(), &request, &signal, apply).await;
+                // Stopped while the page was fetching a token: the aborted
+                // signal fails the request at once, and the reply, closed by
+                // the Stop, ignores that.
+                // The demo report (hosted page only) finds the demo model's
+                // record of this reply by the response's request id.
+                // Under `csr` (the embed) this is empty, and compiled away.
+                let on_response = |_response: &gloo_net::http::Response| {
+                    #[cfg(not(feature = "csr"))]
+                    if let Some(ids) = request_ids
+                        && let Some(request_id) = _response.headers().get("x-request-id")
+                    {
+                        ids.0.update(|ids| {
+                            ids.insert(reply_id.clone(), request_id);
+                        });
+                    }
+                };
+                let outcome = stream_reply(
+                    &endpoint,
+                    token.as_deref(),
+                    &request,
+                    &signal,
+                    on_response,
+                    apply,
+                )
+                .await;
                 // After a Stop the reply is already closed and these change nothing.
                 let now = crate::browser::now_ms();
                 conversation.try_update(|chat| match outcome {
