@@ -29,7 +29,8 @@ export const OTHER_SITE = 'http://127.0.0.1:3121';
 export const NGINX_URL = 'https://127.0.0.1:3140';
 export const NGINX_JWT_URL = 'https://127.0.0.1:3141';
 const NGINX_REINS = 'http://127.0.0.1:3105';
-const NGINX_JWT_REINS = 'http://127.0.0.1:3106';
+/** The Reins behind NGINX_JWT_URL, reached directly. */
+export const NGINX_JWT_REINS = 'http://127.0.0.1:3106';
 /** How the allowed site signs its users' tokens, and for how long they last. */
 const JWT = {
   JWT_SECRET: 'the end-to-end tests sign their tokens with this secret',
@@ -132,13 +133,14 @@ export default defineConfig({
       command: 'node support/host-pages.mjs',
       url: `${site}/one.html`,
       reuseExistingServer: !process.env.CI,
-      env: { HOST_PORT: new URL(site).port, REINS_URL: EMBED_URL, ECHO_URL, JWT_REINS_URL: NGINX_JWT_URL, ...JWT },
+      env: { HOST_PORT: new URL(site).port, REINS_URL: EMBED_URL, ECHO_URL, NGINX_URL, JWT_REINS_URL: NGINX_JWT_URL, ...JWT },
     })),
     server(NGINX_REINS, {
       REINS_DEMO_TOKENS_PER_SECOND: '20',
       REINS_DEMO_FIRST_TOKEN_DELAY_MS: '300',
       REINS_PUBLIC_ORIGIN: NGINX_URL,
       REINS_TRUSTED_PROXIES: '127.0.0.1',
+      REINS_ALLOWED_ORIGINS: ALLOWED_SITE,
     }),
     server(NGINX_JWT_REINS, {
       REINS_DEMO_TOKENS_PER_SECOND: '200',

@@ -61,9 +61,14 @@ function mintToken(sub) {
   return `${unsigned}.${createHmac('sha256', jwt.secret).update(unsigned).digest('base64url')}`;
 }
 
-const jwtPage = (id, attributes, script = '') =>
-  page(`<reins-chat id="${id}" endpoint="${jwtReins}/api/chat" storage-key="${id}" ${attributes}></reins-chat>
-<script>${script}</script>`).replace(`${reins}/embed.js`, `${jwtReins}/embed.js`);
+/** A page whose chat comes from the Reins at `server`. */
+const pageFrom = (server, id, attributes = '', script = '') =>
+  page(`<reins-chat id="${id}" endpoint="${server}/api/chat" storage-key="${id}" ${attributes}></reins-chat>
+<script>${script}</script>`).replace(`${reins}/embed.js`, `${server}/embed.js`);
+const jwtPage = (id, attributes, script) => pageFrom(jwtReins, id, attributes, script);
+
+// The hosted chat's Reins, behind nginx, which allows this site too.
+const nginxReins = process.env.NGINX_URL ?? 'https://127.0.0.1:3140';
 
 const pages = {
   // A chat whose replies a test writes (the echo model), for hostile replies.
@@ -77,6 +82,7 @@ const pages = {
   // A token written into the page once: it expires.
   '/jwt-fixed.html': () => jwtPage('fixed', `token="${mintToken('ada')}"`),
   '/jwt-none.html': () => jwtPage('none', ''),
+  '/nginx.html': pageFrom(nginxReins, 'proxied'),
   '/token': () => mintToken('ada'),
   '/tokens-issued': () => String(tokensIssued),
   '/two.html': page(chat('first') + chat('second')),

@@ -55,6 +55,17 @@ function expectRefusals(consoleErrors: string[], status: number) {
   consoleErrors.splice(0, consoleErrors.length, ...consoleErrors.filter((error) => !refused.includes(error)));
 }
 
+test('the embed streams and stops through nginx on another site, with no token needed', async ({ page }) => {
+  await page.goto(`${ALLOWED_SITE}/nginx.html`);
+  const chat = element(page, 'proxied');
+  await expect(chat.ready).toBeVisible();
+  await ask(chat, 'Tell me about backpressure');
+  await expect(chat.reply).toHaveAttribute('data-status', 'streaming');
+  await expect.poll(async () => ((await chat.reply.textContent()) ?? '').length).toBeGreaterThan(40);
+  await page.locator('reins-chat#proxied').getByRole('button', { name: 'Stop', exact: true }).click();
+  await expect(chat.reply).toHaveAttribute('data-status', 'stopped');
+});
+
 test("an embedding site's getToken is asked before each request, so an expired token is refreshed", async ({ page }) => {
   await page.goto(`${ALLOWED_SITE}/jwt-refresh.html`);
   const chat = element(page, 'refresh');

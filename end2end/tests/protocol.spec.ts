@@ -1,6 +1,6 @@
 import { test, expect } from '@playwright/test';
 import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from 'ai';
-import { FAST_URL, PACED_URL } from '../playwright.config';
+import { ALLOWED_SITE, FAST_URL, NGINX_JWT_REINS, PACED_URL } from '../playwright.config';
 
 /**
  * The Reins server as a backend for the AI SDK: its stream is read here by the
@@ -117,4 +117,26 @@ test("aborting the AI SDK's request stops the model", async ({ request }) => {
   const generation = await (await request.get(generationUrl)).json();
   expect(generation.ended_at_us - abortedUs).toBeLessThan(100_000);
   expect(generation.tokens_sent).toBeLessThan(10);
+});
+
+test("the AI SDK transport's headers carry a token to a Reins that wants one", async ({ request }) => {
+  const messages = [userMessage('Hello with a token')];
+  const withHeaders = (headers: Record<string, string>) =>
+    new DefaultChatTransport<UIMessage>({ api: `${NGINX_JWT_REINS}/api/chat`, headers }).sendMessages({
+      chatId: 'jwt',
+      trigger: 'submit-message',
+      messageId: undefined,
+      messages,
+      abortSignal: undefined,
+    });
+  // A token from the site that signs its users' tokens (support/host-pages.mjs).
+  const token = await (await request.get(`${ALLOWED_SITE}/token`)).text();
+  const stream = await withHeaders({ authorization: `Bearer ${token}` });
+  let text = '';
+  for await (const message of readUIMessageStream({ stream })) {
+    text = message.parts.map((part) => (part.type === 'text' ? part.text : '')).join('');
+  }
+  expect(text.length).toBeGreaterThan(0);
+
+  await expect(withHeaders({})).rejects.toThrow(/Sign in first/);
 });
