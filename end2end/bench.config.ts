@@ -21,6 +21,7 @@ export default defineConfig({
     timeout: 30_000,
     env: {
       REINS_ADDR: new URL(BENCH_URL).host,
+      REINS_MAX_REQUESTS_PER_MINUTE: '100000',
       LEPTOS_SITE_ROOT: '../target/site',
       RUST_LOG: 'warn',
       REINS_DEMO_TOKENS_PER_SECOND: '200',

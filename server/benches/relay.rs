@@ -324,6 +324,11 @@ impl Relay {
             .env("REINS_MODEL", "m")
             .env("REINS_MAX_STREAMS", "100000")
             .env("REINS_MAX_STREAMS_PER_CLIENT", "100000")
+            // Every client of the benchmark is 127.0.0.1: lift the limits
+            // meant for one person.
+            .env("REINS_MAX_REQUESTS_PER_MINUTE", "1000000")
+            .env("REINS_MAX_OUTPUT_TOKENS_PER_HOUR", "1000000000000")
+            .env("REINS_MAX_CONNECTIONS_PER_ADDRESS", "1000000")
             .env("RUST_LOG", "warn,reins=info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
