@@ -103,6 +103,11 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
             (settings, Some(demo.generations))
         }
     };
+    if config.public_origin.is_empty() && config.addr.ip().is_unspecified() {
+        tracing::warn!(
+            "listening on every interface without REINS_PUBLIC_ORIGIN: only localhost names are served; set it to the address people use"
+        );
+    }
     let public: Vec<String> = trust.public_origins().iter().map(ToString::to_string).collect();
     tracing::info!(public_origins = public.join(", "), "serving the page under these origins");
     Ok(AppState {
