@@ -4,6 +4,9 @@
 //! forwarded client has its own share, and a client that leaves still drops
 //! the model's request at once.
 
+// The close-to-close delay is printed (with `--nocapture`), as a figure.
+#![allow(clippy::print_stderr)]
+
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
