@@ -41,7 +41,7 @@ pub fn app(state: AppState) -> Router {
         .route("/chat/{message_id}/stop", post(chat::stop))
         .route("/demo/generations", get(demo::generations))
         // Whether the asking page's origin may use this server: 204 if so,
-        // else the CORS layer's readable 403. `embed.js` asks first.
+        // else the trust model's readable 403. `embed.js` asks first.
         .route("/embed/check", get(async || StatusCode::NO_CONTENT))
         .fallback(async || ApiError::NotFound("There is no such API route.".into()));
     let trust = state.trust.clone();
@@ -58,6 +58,10 @@ pub fn app(state: AppState) -> Router {
         .leptos_routes(&state, page_routes, move || hosted_shell(options.clone(), demo))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
+        // Layers run from the last added inwards: the host is checked before
+        // anything else (CORS preflights included), then CORS, then the
+        // page's origin, inside CORS so that its refusal carries CORS
+        // headers the page can read.
         .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
         .layer(middleware::from_fn(json_refusals))
         .layer(middleware::from_fn_with_state(trust.clone(), trust::origin_guard))
@@ -77,7 +81,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// CORS for every origin's preflight and response headers: which origins
-/// may actually be served is the trust model's decision ([`trust::guard`]),
+/// may actually be served is the trust model's decision ([`trust::origin_guard`]),
 /// which answers a refused origin with a 403 whose JSON reason the page can
 /// read, instead of the bare network error a missing header would give.
 /// Every response carries `Vary: Origin`, immutable assets included.

@@ -245,3 +245,71 @@ async fn stop_reaches_a_stream_whose_client_stopped_reading() {
         closed - stopped_at
     );
 }
+
+/// The real binary under a 256-descriptor limit, as a small container or a
+/// default shell might give it. Before connections were capped, 306
+/// half-sent requests made it log "Too many open files" and stop answering.
+#[cfg(unix)]
+#[tokio::test]
+async fn under_a_256_descriptor_limit_306_half_sent_requests_do_not_stop_the_server() {
+    use tokio::io::AsyncBufReadExt;
+
+    let mut server = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("ulimit -n 256 && exec {}", env!("CARGO_BIN_EXE_reins")))
+        .env("REINS_ADDR", "127.0.0.1:0")
+        .env("REINS_DEMO_FIRST_TOKEN_DELAY_MS", "0")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut max_connections = None;
+    let addr: SocketAddr = loop {
+        let line = log.next_line().await.unwrap().expect("the server exited before listening");
+        if let Some((_, rest)) = line.split_once("max_connections=") {
+            max_connections = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if let Some((_, addr)) = line.split_once("listening on http://") {
+            break addr.trim().parse().unwrap();
+        }
+    };
+    assert_eq!(max_connections.as_deref(), Some("96"), "(256 - 64) / 2");
+    let lines = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Ok(Some(line)) = log.next_line().await {
+            seen.push(line);
+        }
+        seen
+    });
+
+    // 306 requests that never finish their heads, from six addresses.
+    let mut held = Vec::new();
+    for n in 0..306u32 {
+        let from = [127, 0, 0, 2 + (n % 6) as u8];
+        if let Ok(mut stream) = timeout(Duration::from_secs(1), connect_from(from, addr)).await {
+            let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").await;
+            held.push(stream);
+        }
+    }
+    for round in 0..3 {
+        let health = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap()
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .map(|response| response.status().as_u16());
+        assert_eq!(health.ok(), Some(200), "round {round}");
+    }
+    drop(held);
+    server.kill().await.unwrap();
+    let seen = lines.await.unwrap();
+    assert!(
+        !seen.iter().any(|line| line.contains("Too many open files")),
+        "the server ran out of descriptors: {seen:?}"
+    );
+}
