@@ -21,9 +21,16 @@ pub(super) fn build(markdown: &str) -> Vec<Node> {
 
 #[derive(Default)]
 struct Builder {
-    /// The open elements, innermost last; below them the finished top level.
-    open: Vec<Element>,
-    done: Vec<Node>,
+    /// The open elements, innermost last, each with where its children
+    /// start in `nodes`.
+    open: Vec<(Kind, usize)>,
+    /// The finished top level, then the children of each open element in
+    /// turn. An element's children are moved into a vector of their exact
+    /// size when it ends: one allocation per element, and none of the
+    /// doubling growth (and the memory it leaves unused) that pushing into
+    /// each element's own vector costs. Measured on `*a* ` repeated to 1 MB,
+    /// where most elements have one child: 164 ms before, see the README.
+    nodes: Vec<Node>,
     /// How many elements are open below the depth limit: their text goes to
     /// the deepest element built.
     flattened: usize,
@@ -44,7 +51,7 @@ impl Builder {
             }
             Event::Start(tag) => {
                 let kind = self.kind(tag);
-                self.open.push(Element { kind, children: Vec::new() });
+                self.open.push((kind, self.nodes.len()));
             }
             Event::End(_) if self.flattened > 0 => self.flattened -= 1,
             Event::End(end) => self.end(end),
@@ -118,8 +125,15 @@ impl Builder {
         if end == TagEnd::TableHead {
             self.in_head = false;
         }
-        if let Some(element) = self.open.pop() {
-            self.push(Node::Element(element));
+        self.close();
+    }
+
+    /// Ends the innermost open element, if any, with the children pushed
+    /// since it started.
+    fn close(&mut self) {
+        if let Some((kind, start)) = self.open.pop() {
+            let children = self.nodes.split_off(start);
+            self.nodes.push(Node::Element(Element { kind, children }));
         }
     }
 
@@ -139,28 +153,24 @@ impl Builder {
         if text.is_empty() {
             return;
         }
-        let children = match self.open.last_mut() {
-            Some(element) => &mut element.children,
-            None => &mut self.done,
-        };
-        match children.last_mut() {
-            Some(Node::Text(previous)) => previous.push_str(text),
-            _ => children.push(Node::Text(text.to_owned())),
+        // Only a sibling: a node before the open element's start is not.
+        let start = self.open.last().map_or(0, |(_, start)| *start);
+        let has_sibling = self.nodes.len() > start;
+        match self.nodes.last_mut() {
+            Some(Node::Text(previous)) if has_sibling => previous.push_str(text),
+            _ => self.nodes.push(Node::Text(text.to_owned())),
         }
     }
 
     fn push(&mut self, node: Node) {
-        match self.open.last_mut() {
-            Some(element) => element.children.push(node),
-            None => self.done.push(node),
-        }
+        self.nodes.push(node);
     }
 
     fn finish(mut self) -> Vec<Node> {
-        while let Some(element) = self.open.pop() {
-            self.push(Node::Element(element));
+        while !self.open.is_empty() {
+            self.close();
         }
-        self.done
+        self.nodes
     }
 }
 
