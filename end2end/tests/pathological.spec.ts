@@ -20,6 +20,8 @@ type Chat = {
   input: Locator;
   stop: Locator;
   reply: () => Locator;
+  /** The CSS selector of the chat's root, in the document or a shadow root. */
+  host: string | null;
 };
 
 const where = {
@@ -31,6 +33,7 @@ const where = {
       input: chat.input,
       stop: chat.stop,
       reply: () => chat.lastReply(),
+      host: null,
     };
   },
   'the embed': (page: Page): Chat => {
@@ -43,6 +46,7 @@ const where = {
       input: root.getByRole('textbox', { name: 'Message' }),
       stop: root.getByRole('button', { name: 'Stop', exact: true }),
       reply: () => root.locator('[data-role="assistant"]').last(),
+      host: 'reins-chat#echo',
     };
   },
 };
@@ -74,6 +78,25 @@ async function timeToAnswer(page: Page): Promise<number> {
   return Date.now() - started;
 }
 
+/**
+ * Waits until the last reply is done, looking four times a second with one
+ * `querySelector`. Playwright's own waiting (\`expect(locator)\`) runs its
+ * visibility and accessibility checks in the page, which force style and
+ * layout of the whole reply on every poll: with a megabyte on screen those
+ * were most of the long tasks this test measured, and no real page has them.
+ */
+async function replyDone(page: Page, chat: Chat) {
+  await page.waitForFunction(
+    (host) => {
+      const root = host ? document.querySelector(host)?.shadowRoot : document;
+      const replies = root?.querySelectorAll('[data-role="assistant"]');
+      return replies?.[replies.length - 1]?.getAttribute('data-status') === 'done';
+    },
+    chat.host,
+    { polling: 250, timeout: 60_000 },
+  );
+}
+
 async function send(chat: Chat, text: string) {
   await chat.input.fill(text);
   await chat.input.press('Enter');
@@ -91,17 +114,17 @@ for (const [place, make] of Object.entries(where)) {
         const loaded = await longestTask(page);
         await page.evaluate(() => ((window as any).__longest = 0));
         await send(chat, `pathological: ${name}`);
-        await expect(chat.reply()).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
-        expect(await timeToAnswer(page)).toBeLessThan(FROZEN_MS);
+        await replyDone(page, chat);
         const streamed = await longestTask(page);
+        expect(await timeToAnswer(page)).toBeLessThan(FROZEN_MS);
         expect((await chat.reply().textContent())!.length).toBeGreaterThan(1_000);
 
         await page.reload();
         await chat.open();
-        await expect(chat.reply()).toHaveAttribute('data-status', 'done');
+        await replyDone(page, chat);
+        const restored = await longestTask(page);
         expect(await timeToAnswer(page)).toBeLessThan(FROZEN_MS);
         expect((await chat.reply().textContent())!.length).toBeGreaterThan(1_000);
-        const restored = await longestTask(page);
 
         // The conversation carries on, the hostile reply in its history.
         await send(chat, 'still there?');

@@ -80,8 +80,13 @@ pub fn Markdown(
     };
     view! {
         <div class="reins-markdown">
+            // Each finished piece in a box of its own, which the browser
+            // lays out only near the screen (`content-visibility`): a long
+            // reply costs layout for what is in view, not for all of it.
             <For each=stable_keys key=|key| *key let:key>
-                {doc.with_value(|doc| doc.stable.get(key.1).cloned()).map(render_nodes)}
+                <div class="reins-piece">
+                    {doc.with_value(|doc| doc.stable.get(key.1).cloned()).map(render_nodes)}
+                </div>
             </For>
             {move || render_nodes(tail.get())}
         </div>
