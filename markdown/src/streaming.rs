@@ -31,7 +31,7 @@ pub const MAX_PIECE_NODES: usize = 5_000;
 /// update ([`StreamingDoc::is_behind`]). A model writes far less between two
 /// frames, but a backend that floods megabytes, or a long reply restored
 /// after a reload, is drawn over several frames instead of in one long task.
-pub const UPDATE_BUDGET: usize = 16 * 1024;
+pub const UPDATE_BUDGET: usize = 8 * 1024;
 
 /// The least text a finished piece holds (unless the reply is shorter).
 pub const MIN_PIECE: usize = 1024;
@@ -382,8 +382,10 @@ mod tests {
             doc.update(&reply);
             updates += 1;
         }
+        // Markdown a budget at a time; plain text at least one piece at a time.
         let plain = reply.len() - MARKDOWN_LIMIT;
-        assert!(updates >= (MARKDOWN_LIMIT + plain) / UPDATE_BUDGET, "{updates} updates");
+        let expected = MARKDOWN_LIMIT / UPDATE_BUDGET + plain / UPDATE_BUDGET.max(TAIL_LIMIT);
+        assert!(updates >= expected, "{updates} updates, expected at least {expected}");
         assert_eq!(shown(&doc), shown(&streamed(&reply, 100)), "the same reply in the end");
     }
 
