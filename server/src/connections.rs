@@ -117,7 +117,13 @@ fn descriptor_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-/// Serves `router` on `listener`; see the module documentation.
+/// Serves `router` on `listener` until `shutdown` completes, then waits at
+/// most `deadline` for open connections before returning; see the module
+/// documentation for the limits each connection is held to.
+///
+/// `shutdown` should also end the open streams (see
+/// [`Streams::shut_down`](crate::streams::Streams::shut_down)): a stream
+/// left open would hold its connection until the deadline.
 pub async fn serve(
     listener: TcpListener,
     router: Router,

@@ -19,17 +19,16 @@ pub mod state;
 pub mod streams;
 pub mod trust;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 
 use auth::{Auth, AuthConfigError};
 use config::Config;
 use connections::ConnectionSettings;
+pub use connections::serve;
 use metrics::Metrics;
 use relay::{Upstream, UpstreamSettings, loggable_url};
 pub use routes::app;
@@ -191,23 +190,6 @@ pub async fn run(mut config: Config) -> Result<(), StartupError> {
         streams.shut_down();
     };
     serve(listener, app(state), shutdown, deadline, settings).await.map_err(StartupError::Serve)
-}
-
-/// Serves `router` on `listener` until `shutdown` completes, then waits at
-/// most `deadline` for open connections before returning; see
-/// [`connections`] for the limits each connection is held to.
-///
-/// `shutdown` should also end the open streams (see
-/// [`Streams::shut_down`]): a stream left open would hold its connection
-/// until the deadline.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    deadline: Duration,
-    settings: ConnectionSettings,
-) -> std::io::Result<()> {
-    connections::serve(listener, router, shutdown, deadline, settings).await
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -222,38 +222,16 @@ async fn a_jwks_url_is_fetched_and_fetched_again_after_rotation() {
 #[tokio::test]
 async fn auth_settings_that_cannot_work_stop_the_server_at_start_up() {
     use clap::Parser;
+    let with_claims = |extra: &[&'static str]| {
+        let mut args = vec!["--auth", "jwt", "--jwt-issuer", ISSUER, "--jwt-audience", AUDIENCE];
+        args.extend_from_slice(extra);
+        args
+    };
     for (args, expected) in [
         (vec!["--auth", "jwt"], "REINS_JWT_ISSUER and REINS_JWT_AUDIENCE"),
-        (
-            vec!["--auth", "jwt", "--jwt-issuer", ISSUER, "--jwt-audience", AUDIENCE],
-            "REINS_JWT_SECRET or REINS_JWKS",
-        ),
-        (
-            vec![
-                "--auth",
-                "jwt",
-                "--jwt-issuer",
-                ISSUER,
-                "--jwt-audience",
-                AUDIENCE,
-                "--jwt-secret",
-                "short",
-            ],
-            "at least 32 bytes",
-        ),
-        (
-            vec![
-                "--auth",
-                "jwt",
-                "--jwt-issuer",
-                ISSUER,
-                "--jwt-audience",
-                AUDIENCE,
-                "--jwks",
-                "/nonexistent/jwks.json",
-            ],
-            "could not read the JWKS document",
-        ),
+        (with_claims(&[]), "REINS_JWT_SECRET or REINS_JWKS"),
+        (with_claims(&["--jwt-secret", "short"]), "at least 32 bytes"),
+        (with_claims(&["--jwks", "/nonexistent/jwks.json"]), "could not read the JWKS document"),
     ] {
         let config =
             reins::config::Config::parse_from(std::iter::once("reins").chain(args.clone()));
