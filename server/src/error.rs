@@ -99,11 +99,11 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
             JsonRejection::JsonSyntaxError(error) => Self::BadRequest(format!(
                 "The request body is not valid JSON ({}).",
-                crate::trust::brief(&root_cause(&error))
+                brief(&root_cause(&error))
             )),
             JsonRejection::JsonDataError(error) => Self::BadRequest(format!(
                 "The request body does not have the expected shape ({}).",
-                crate::trust::brief(&root_cause(&error))
+                brief(&root_cause(&error))
             )),
             JsonRejection::BytesRejection(error)
                 if error.status() == StatusCode::PAYLOAD_TOO_LARGE =>
@@ -113,7 +113,7 @@ impl From<JsonRejection> for ApiError {
             // The only other way reading the body fails here is the body-read
             // timeout (or the client leaving, when nobody reads the answer).
             JsonRejection::BytesRejection(_) => Self::RequestTimeout,
-            other => Self::BadRequest(crate::trust::brief(&other.body_text())),
+            other => Self::BadRequest(brief(&other.body_text())),
         }
     }
 }
@@ -126,6 +126,20 @@ fn root_cause(error: &dyn std::error::Error) -> String {
         cause = source;
     }
     cause.to_string()
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// Text from outside (a role, an origin, a host) as messages and logs quote
+/// it: at most 100 characters.
+pub fn brief(text: &str) -> String {
+    truncate(text, 100)
 }
 
 impl IntoResponse for ApiError {
@@ -153,5 +167,18 @@ impl IntoResponse for ApiError {
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"reins\""));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_text_is_quoted_briefly() {
+        assert_eq!(brief("short"), "short");
+        let long = "é".repeat(100_000);
+        assert_eq!(brief(&long).chars().count(), 101);
+        assert!(brief(&long).ends_with('…'));
     }
 }

@@ -14,12 +14,14 @@ use std::time::Duration;
 use app::sse::SseDecoder;
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 
 use app::protocol::{FinishReason, Role, Usage};
 
 use crate::config::{Timeouts, UpstreamKind};
+use crate::error::truncate;
 
 /// The most of an upstream error body that is read to explain the error.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
@@ -97,8 +99,8 @@ impl UsageReport {
 /// Why a relayed reply failed. The text is what the client is shown.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RelayError {
+    /// The API's origin: a URL's credentials never reach the log.
     #[error("Could not connect to the model API at {0}.")]
-    // The origin only: a URL's credentials never reach the log.
     Unreachable(String),
     #[error("The model API did not connect within {0:?}.")]
     ConnectTimeout(Duration),
@@ -167,8 +169,10 @@ pub struct Upstream {
     client: reqwest::Client,
     kind: UpstreamKind,
     url: Url,
-    /// Never shown: `SecretString`'s `Debug` prints `[REDACTED]`.
-    api_key: Option<SecretString>,
+    /// The header carrying the API key, built once and marked sensitive:
+    /// HTTP/2's header compression never indexes it, and `Debug` prints
+    /// `Sensitive`.
+    key_header: Option<(HeaderName, HeaderValue)>,
     model: String,
     system_prompt: Option<String>,
     anthropic_version: String,
@@ -180,7 +184,7 @@ impl std::fmt::Debug for Upstream {
         f.debug_struct("Upstream")
             .field("kind", &self.kind)
             .field("url", &loggable_url(&self.url))
-            .field("api_key", &self.api_key)
+            .field("key_header", &self.key_header)
             .field("model", &self.model)
             .finish_non_exhaustive()
     }
@@ -238,7 +242,7 @@ impl Upstream {
             client,
             kind: settings.kind,
             url,
-            api_key: settings.api_key,
+            key_header: settings.api_key.as_ref().and_then(|key| key_header(settings.kind, key)),
             model: settings.model,
             system_prompt: settings.system_prompt,
             anthropic_version: settings.anthropic_version,
@@ -270,27 +274,15 @@ impl Upstream {
         let mut builder = self.client.post(self.url.clone()).header("x-request-id", request_id);
         builder = match self.kind {
             UpstreamKind::Openai => {
-                let body = openai::request_body(&self.model, system, request);
-                let builder = builder.json(&body);
-                match &self.api_key {
-                    // reqwest marks the authorization header sensitive.
-                    Some(key) => builder.bearer_auth(key.expose_secret()),
-                    None => builder,
-                }
+                builder.json(&openai::request_body(&self.model, system, request))
             }
-            UpstreamKind::Anthropic => {
-                let body = anthropic::request_body(&self.model, system, request);
-                let builder =
-                    builder.json(&body).header("anthropic-version", &self.anthropic_version);
-                match &self.api_key {
-                    Some(key) => match sensitive_header(key) {
-                        Some(value) => builder.header("x-api-key", value),
-                        None => builder,
-                    },
-                    None => builder,
-                }
-            }
+            UpstreamKind::Anthropic => builder
+                .json(&anthropic::request_body(&self.model, system, request))
+                .header("anthropic-version", &self.anthropic_version),
         };
+        if let Some((name, value)) = &self.key_header {
+            builder = builder.header(name, value.clone());
+        }
         let response = builder.send().await.map_err(|error| {
             tracing::warn!(error = %error_chain(&error), "upstream request failed");
             if error.is_timeout() {
@@ -381,13 +373,19 @@ fn read_events(
     (events, failure)
 }
 
-/// The key as a header value marked sensitive, so that HTTP/2's header
-/// compression never indexes it and debug output hides it; `None` for a key
-/// that cannot be a header (checked at start-up).
-fn sensitive_header(key: &SecretString) -> Option<reqwest::header::HeaderValue> {
-    let mut value = reqwest::header::HeaderValue::from_str(key.expose_secret()).ok()?;
+/// The header that carries `key` for this kind of API (`Authorization:
+/// Bearer` or Anthropic's `x-api-key`), marked sensitive; `None` for a key
+/// that cannot be a header, which start-up refuses before this is called.
+fn key_header(kind: UpstreamKind, key: &SecretString) -> Option<(HeaderName, HeaderValue)> {
+    let (name, text) = match kind {
+        UpstreamKind::Openai => (AUTHORIZATION, format!("Bearer {}", key.expose_secret())),
+        UpstreamKind::Anthropic => {
+            (HeaderName::from_static("x-api-key"), key.expose_secret().to_owned())
+        }
+    };
+    let mut value = HeaderValue::from_str(&text).ok()?;
     value.set_sensitive(true);
-    Some(value)
+    Some((name, value))
 }
 
 /// A URL as it may be logged: without user name or password.
@@ -440,14 +438,6 @@ pub fn error_message(body: &str) -> Option<String> {
         .as_str()?
         .trim();
     (!message.is_empty()).then(|| truncate(message, 300))
-}
-
-/// Cuts `text` to at most `max` characters, marking the cut.
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
 }
 
 /// An error and all its causes on one line, for the log.

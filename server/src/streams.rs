@@ -128,9 +128,10 @@ impl Streams {
         lock(&self.inner.tokens).spend(client, tokens);
     }
 
-    /// How many clients the per-client maps hold (for tests: they must not
-    /// grow without bound).
-    pub fn clients_tracked(&self) -> (usize, usize, usize) {
+    /// How many clients the per-client maps hold: they must not grow
+    /// without bound.
+    #[cfg(test)]
+    fn clients_tracked(&self) -> (usize, usize, usize) {
         (
             lock(&self.inner.per_client).len(),
             self.inner.requests.len(),

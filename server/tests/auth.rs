@@ -54,22 +54,20 @@ fn jwks(kids: &[&str]) -> String {
     json!({"keys": kids.iter().map(|kid| public[kid].clone()).collect::<Vec<_>>()}).to_string()
 }
 
+/// JWT auth with this test's issuer and audience; the keys come after.
+const JWT: [&str; 6] = ["--auth", "jwt", "--jwt-issuer", ISSUER, "--jwt-audience", AUDIENCE];
+
 /// The demo model, quick, behind JWT auth with these key settings.
 async fn reins(keys: &[&str], extra: &[&str]) -> Reins {
-    let mut args = vec![
-        "--auth",
-        "jwt",
-        "--jwt-issuer",
-        ISSUER,
-        "--jwt-audience",
-        AUDIENCE,
+    let mut args = JWT.to_vec();
+    args.extend_from_slice(&[
         "--demo-first-token-delay-ms",
         "0",
         "--demo-tokens-per-second",
         "1000",
         "--demo-max-tokens",
         "3",
-    ];
+    ]);
     args.extend_from_slice(keys);
     args.extend_from_slice(extra);
     Reins::with_args(&args).await
@@ -223,7 +221,7 @@ async fn a_jwks_url_is_fetched_and_fetched_again_after_rotation() {
 async fn auth_settings_that_cannot_work_stop_the_server_at_start_up() {
     use clap::Parser;
     let with_claims = |extra: &[&'static str]| {
-        let mut args = vec!["--auth", "jwt", "--jwt-issuer", ISSUER, "--jwt-audience", AUDIENCE];
+        let mut args = JWT.to_vec();
         args.extend_from_slice(extra);
         args
     };
@@ -245,21 +243,16 @@ async fn auth_settings_that_cannot_work_stop_the_server_at_start_up() {
 #[tokio::test]
 async fn limits_are_counted_per_user_not_per_address() {
     // Slow replies, so the first stays open while the others are asked for.
-    let reins = Reins::with_args(&[
-        "--auth",
-        "jwt",
-        "--jwt-issuer",
-        ISSUER,
-        "--jwt-audience",
-        AUDIENCE,
+    let mut args = JWT.to_vec();
+    args.extend_from_slice(&[
         "--jwt-secret",
         SECRET,
         "--demo-tokens-per-second",
         "5",
         "--max-streams-per-client",
         "1",
-    ])
-    .await;
+    ]);
+    let reins = Reins::with_args(&args).await;
     let ada = hs256(&claims("ada"), SECRET);
     let grace = hs256(&claims("grace"), SECRET);
     let open = |token: String| {

@@ -61,29 +61,27 @@ async fn a_half_sent_head_is_closed_after_the_header_timeout() {
     );
 }
 
+/// Posts a chat that announces `content_length` bytes of body and sends
+/// only `sent`; what the server answers before it closes.
+async fn partial_post(server: SocketAddr, content_length: u64, sent: &str) -> String {
+    let mut stream = TcpStream::connect(server).await.unwrap();
+    let head = format!(
+        "POST /api/chat HTTP/1.1\r\nhost: {server}\r\ncontent-type: application/json\r\n\
+         content-length: {content_length}\r\n\r\n{sent}"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    read_until_closed(&mut stream, Duration::from_secs(5)).await.expect("answered")
+}
+
 #[tokio::test]
 async fn a_body_that_does_not_arrive_gets_a_json_408() {
     let reins = Reins::with_args(&["--body-read-timeout-ms", "300"]).await;
-    let mut stream = TcpStream::connect(reins.addr).await.unwrap();
-    let head = format!(
-        "POST /api/chat HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
-         content-length: 1000\r\n\r\n{{\"messages\":",
-        reins.addr
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let answer = read_until_closed(&mut stream, Duration::from_secs(5)).await.expect("answered");
+    let answer = partial_post(reins.addr, 1000, "{\"messages\":").await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
 
     // A 10 GiB body announced, 13 bytes sent: refused, not waited for.
-    let mut stream = TcpStream::connect(reins.addr).await.unwrap();
-    let head = format!(
-        "POST /api/chat HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
-         content-length: 10737418240\r\n\r\n{{\"messages\":[",
-        reins.addr
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let answer = read_until_closed(&mut stream, Duration::from_secs(5)).await.expect("answered");
+    let answer = partial_post(reins.addr, 10 << 30, "{\"messages\":[").await;
     assert!(answer.starts_with("HTTP/1.1 413") || answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 

@@ -46,7 +46,7 @@ pub fn parse(event_name: &str, data: &str) -> Result<Vec<ModelEvent>, RelayError
     let event: Event = serde_json::from_str(data).map_err(|error| {
         tracing::warn!(
             category = ?error.classify(),
-            event_name = crate::trust::brief(event_name),
+            event_name = crate::error::brief(event_name),
             bytes = data.len(),
             "unreadable upstream event"
         );

@@ -17,11 +17,11 @@ use futures::{StreamExt, stream};
 use app::protocol::{DONE_MARKER, STREAM_HEADER, UiMessageChunk};
 
 use crate::connections::ConnectionCloser;
-use crate::error::ApiError;
+use crate::error::{ApiError, brief};
 use crate::relay::reply::{self, Reply};
 use crate::state::AppState;
 use crate::streams::{Refusal, random_id};
-use crate::trust::{Client, brief};
+use crate::trust::Client;
 use request::IncomingChatRequest;
 
 /// How often a comment is sent while the upstream is silent, so proxies and

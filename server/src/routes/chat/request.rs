@@ -101,7 +101,7 @@ fn into_messages(
             }
             "system" => Role::System,
             other => {
-                let other = crate::trust::brief(other);
+                let other = crate::error::brief(other);
                 return Err(unprocessable(
                     "unknown_role",
                     format!(
