@@ -28,6 +28,9 @@ use crate::trust::Client;
 /// The longest token read; real ones are a few hundred bytes to a few KiB.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
+/// The largest JWKS document read: real ones hold a few keys, a few KiB.
+const MAX_JWKS_BYTES: usize = 1024 * 1024;
+
 /// The shortest wait between two JWKS fetches caused by an unknown key id,
 /// so that tokens with made-up ids cannot make Reins hammer the issuer;
 /// short enough that a key published just before its first use is picked up.
@@ -197,14 +200,20 @@ impl JwksSource {
                     .timeout(Duration::from_secs(10))
                     .build()
                     .map_err(|error| error.to_string())?;
-                let response = client
+                let mut response = client
                     .get(url.clone())
                     .send()
                     .await
                     .and_then(reqwest::Response::error_for_status)
                     .map_err(|error| error.without_url().to_string())?;
-                let bytes = response.bytes().await.map_err(|error| error.to_string())?;
-                bytes.to_vec()
+                let mut bytes = Vec::new();
+                while let Some(chunk) = response.chunk().await.map_err(|error| error.to_string())? {
+                    bytes.extend_from_slice(&chunk);
+                    if bytes.len() > MAX_JWKS_BYTES {
+                        return Err(format!("larger than {} KiB", MAX_JWKS_BYTES / 1024));
+                    }
+                }
+                bytes
             }
         };
         serde_json::from_slice(&bytes).map_err(|error| format!("not a JWKS document ({error})"))

@@ -215,6 +215,12 @@ async fn a_jwks_url_is_fetched_and_fetched_again_after_rotation() {
     *document.lock().unwrap() = jwks(&["rsa-2"]);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(chat(&reins, Some(&signed(&claims("ada"), "rsa-2"))).await.0, 200);
+
+    // A document past 1 MiB is not read whole: the keys read before stay.
+    *document.lock().unwrap() =
+        format!("{{\"keys\": [], \"padding\": \"{}\"}}", "x".repeat(2 << 20));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(chat(&reins, Some(&signed(&claims("ada"), "rsa-2"))).await.0, 200);
 }
 
 #[tokio::test]
