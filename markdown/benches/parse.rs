@@ -5,7 +5,8 @@
 //! events, which Reins builds its tree from. Prints figures; asserts
 //! nothing (`tests/pathological.rs` asserts linearity as a ratio).
 //!
-//! `cargo bench -p markdown`
+//! `cargo bench -p markdown` (see [`keep_freed_memory`] for the allocator
+//! settings it runs with)
 
 // A benchmark's output is its figures.
 #![allow(clippy::print_stdout)]
@@ -67,7 +68,44 @@ fn stream(text: &str, step: usize) -> Duration {
     slowest
 }
 
+/// glibc's settings that keep freed memory in the process.
+const KEEP_FREED_MEMORY: &str =
+    "glibc.malloc.trim_threshold=4294967295:glibc.malloc.mmap_threshold=4294967295";
+
+/// Runs this benchmark again with [`KEEP_FREED_MEMORY`], unless it is set.
+///
+/// By default glibc gives a large freed block back to the kernel, so each
+/// parse of a megabyte faults its memory in again and the kernel zeroes
+/// every page: on `*] repeated` at 1 MB that was 127 ms of which 45 ms
+/// page faults (`perf record`), against 66 ms with freed memory kept. The
+/// browser's wasm memory never shrinks, so the figure that stands for the
+/// page is the one without the faults. `REINS_BENCH_GLIBC_DEFAULTS=1` shows
+/// the other.
+fn keep_freed_memory() -> bool {
+    if std::env::var_os("GLIBC_TUNABLES").is_some()
+        || std::env::var_os("REINS_BENCH_GLIBC_DEFAULTS").is_some()
+    {
+        return false;
+    }
+    let Ok(me) = std::env::current_exe() else { return false };
+    let status = std::process::Command::new(me)
+        .args(std::env::args_os().skip(1))
+        .env("GLIBC_TUNABLES", KEEP_FREED_MEMORY)
+        .status();
+    match status {
+        Ok(status) => std::process::exit(status.code().unwrap_or(1)),
+        Err(_) => false,
+    }
+}
+
 fn main() {
+    if keep_freed_memory() {
+        return;
+    }
+    match std::env::var("GLIBC_TUNABLES") {
+        Ok(tunables) => println!("GLIBC_TUNABLES={tunables}"),
+        Err(_) => println!("glibc's default allocator settings"),
+    }
     let reply = reply();
     println!("A {}-byte ordinary reply, median of 201:", reply.len());
     let ours = median(201, || drop(black_box(markdown::parse(black_box(&reply)))));

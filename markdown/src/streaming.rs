@@ -86,14 +86,14 @@ impl StreamingDoc {
         let budget_end = self.scanner.next_line + UPDATE_BUDGET;
         self.behind = false;
         while !self.plain
-            && let Some(end) = text[self.scanner.next_line..].find('\n')
+            && let Some(end) = line_end(&text[self.scanner.next_line..])
         {
             if self.scanner.next_line >= budget_end {
                 self.behind = true;
                 break;
             }
             let start = self.scanner.next_line;
-            self.scan_line(text, start, &text[start..=start + end]);
+            self.scan_line(text, start, &text[start..start + end]);
         }
         // While behind, the document shows the lines taken in so far.
         let text = if self.behind { &text[..self.scanner.next_line] } else { text };
@@ -212,6 +212,19 @@ impl StreamingDoc {
             taken += end;
         }
         plain_text(&text[self.stable_len..])
+    }
+}
+
+/// The length of the first whole line of `text`, its line ending included.
+/// CommonMark ends a line at LF, CRLF or a lone CR; a CR that ends `text`
+/// may be the first half of a CRLF, so that line is not whole yet.
+fn line_end(text: &str) -> Option<usize> {
+    let at = text.find(['\n', '\r'])?;
+    let bytes = text.as_bytes();
+    match (bytes[at], bytes.get(at + 1)) {
+        (b'\r', None) => None,
+        (b'\r', Some(b'\n')) => Some(at + 2),
+        _ => Some(at + 1),
     }
 }
 
@@ -402,6 +415,29 @@ mod tests {
         let doc = streamed(&list, 500);
         for piece in doc.stable.iter().chain([&doc.tail]) {
             assert!(matches!(&piece[..], [Node::Element(Element { kind: Kind::List { .. }, .. })]));
+        }
+    }
+
+    #[test]
+    fn lines_end_at_lf_crlf_and_a_lone_cr() {
+        assert_eq!(line_end("a\nb"), Some(2));
+        assert_eq!(line_end("a\r\nb"), Some(3));
+        assert_eq!(line_end("a\rb"), Some(2));
+        assert_eq!(line_end("a\r"), None, "a CR at the end may be half a CRLF");
+        assert_eq!(line_end("a"), None);
+    }
+
+    #[test]
+    fn a_reply_with_lone_cr_line_endings_is_split_like_one_with_lf() {
+        let lf = "Some *text* in a paragraph.\n\n".repeat(2000);
+        let pieces = streamed(&lf, 61).stable.len();
+        assert!(pieces > 10, "{pieces} pieces");
+        for text in [lf.replace('\n', "\r"), lf.replace('\n', "\r\n")] {
+            let doc = streamed(&text, 61);
+            assert!(!doc.plain, "shown as plain text");
+            // CRLF makes each paragraph longer, so a little fewer per piece.
+            assert!(doc.stable.len().abs_diff(pieces) * 10 <= pieces, "{}", doc.stable.len());
+            assert_eq!(shown(&doc), parse(&text));
         }
     }
 
