@@ -55,6 +55,9 @@ pub enum UiMessageChunk {
     /// The reply failed; `error_text` is meant for a person to read.
     #[serde(rename_all = "camelCase")]
     Error { error_text: String },
+    /// Metadata about the reply, between its other parts.
+    #[serde(rename_all = "camelCase")]
+    MessageMetadata { message_metadata: MessageMetadata },
     /// The reply was stopped before it finished.
     Abort {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,13 +119,69 @@ impl TryFrom<WirePart> for UiMessageChunk {
     }
 }
 
+/// What became of one reply: `GET /api/chat/{messageId}` answers it, and a
+/// stopped reply's `abort` part is preceded by a `message-metadata` part
+/// that carries it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    pub state: ReplyState,
+    /// Text and reasoning deltas relayed to the client.
+    pub tokens_relayed: u64,
+    /// The output tokens the model API reported, or when it reported none
+    /// (a stopped stream rarely gets that far), the deltas relayed.
+    pub output_tokens: u64,
+    /// Whether `output_tokens` was counted from the deltas.
+    pub output_tokens_counted: bool,
+    /// When the stop request, or the client's leaving, reached the server
+    /// (Unix time in milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noticed_at: Option<f64>,
+    /// When the connection to the model API was dropped, on a stop or when
+    /// the client left (Unix time in milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_dropped_at: Option<f64>,
+}
+
+impl Receipt {
+    /// How long after the stop reached the server the model API's
+    /// connection was closed, in milliseconds.
+    pub fn dropped_after_ms(&self) -> Option<f64> {
+        Some((self.upstream_dropped_at? - self.noticed_at?).max(0.0))
+    }
+}
+
+/// Where a reply is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplyState {
+    Streaming,
+    Completed,
+    /// Ended by a stop request.
+    Stopped,
+    /// Ended because its client went away.
+    ClientGone,
+    /// Ended by an error, a timeout or the server shutting down.
+    Failed,
+}
+
+impl ReplyState {
+    /// Whether the reply was cut short on purpose: a stop for it is done.
+    pub fn is_stopped(self) -> bool {
+        matches!(self, Self::Stopped | Self::ClientGone)
+    }
+}
+
 /// What Reins tells the client about a reply besides its text, sent as the
 /// protocol's message metadata.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessageMetadata {
     /// Tokens used, when the model API reports them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// Before an `abort`: what the stop did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
 }
 
 /// Token counts for one reply, in the AI SDK's names. A count a backend

@@ -101,6 +101,9 @@ pub struct Config {
     #[command(flatten)]
     pub connections: ConnectionLimits,
 
+    #[command(flatten)]
+    pub replicas: Replicas,
+
     /// Directory of the built site (the wasm, JS and CSS under `pkg/`), as
     /// written by `cargo leptos build`.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
@@ -287,6 +290,25 @@ impl Default for ConnectionLimits {
             body_read: Millis(30_000),
         }
     }
+}
+
+/// Several replicas behind one load balancer.
+#[derive(Args, Clone, Debug)]
+pub struct Replicas {
+    /// Redis, shared by every replica: a stop sent to any replica reaches
+    /// the one holding the stream, and receipts are readable from any. Unset,
+    /// replies are registered in this process's memory.
+    #[arg(long, env = "REINS_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Put before every Redis key and channel, so deployments can share one.
+    #[arg(long, env = "REINS_REDIS_PREFIX", default_value = "reins")]
+    pub redis_prefix: String,
+
+    /// How long a reply's receipt is kept after it ends, in seconds.
+    #[arg(long, env = "REINS_RECEIPT_TTL_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub receipt_ttl_secs: u64,
 }
 
 /// How the built-in demo model writes.

@@ -63,6 +63,17 @@ pub enum ApiError {
     /// The server has as many streams open as it allows.
     #[error("The server is busy; try again in a few seconds.")]
     Busy,
+    /// Redis, which replicas share, cannot be reached: a new stream could not
+    /// be stopped from another replica, and a stop or receipt for a reply
+    /// held elsewhere cannot be passed on.
+    #[error(
+        "The stream registry shared by this server's replicas cannot be reached; try again in a moment."
+    )]
+    RegistryUnavailable,
+    /// The record says the reply is streaming, but no replica listens for
+    /// stops: its replica is gone or reconnecting.
+    #[error("The replica streaming this reply cannot be reached right now; try again in a moment.")]
+    ReplicaUnreachable,
     /// A page on another site, not on the allowlist, tried to use the server.
     #[error(
         "This Reins server does not accept requests from {0}; its operator can add that origin to REINS_ALLOWED_ORIGINS."
@@ -88,6 +99,8 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            Self::RegistryUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable"),
+            Self::ReplicaUnreachable => (StatusCode::SERVICE_UNAVAILABLE, "replica_unreachable"),
             Self::OriginNotAllowed(_) => (StatusCode::FORBIDDEN, "origin_not_allowed"),
         }
     }
@@ -150,7 +163,10 @@ impl IntoResponse for ApiError {
             ErrorBody { error: ErrorDetail { code: code.into(), message: self.to_string() } };
         let mut response = (status, Json(body)).into_response();
         let retry_after = match self {
-            Self::Busy | Self::TooManyStreams { .. } => Some(RETRY_AFTER_BUSY),
+            Self::Busy
+            | Self::TooManyStreams { .. }
+            | Self::RegistryUnavailable
+            | Self::ReplicaUnreachable => Some(RETRY_AFTER_BUSY),
             Self::TooManyRequests { retry_after, .. } | Self::TokensSpent { retry_after, .. } => {
                 Some(retry_after)
             }

@@ -13,6 +13,7 @@ pub mod connections;
 pub mod demo;
 pub mod error;
 pub mod metrics;
+pub mod registry;
 pub mod relay;
 mod routes;
 pub mod state;
@@ -30,6 +31,7 @@ use config::Config;
 use connections::ConnectionSettings;
 pub use connections::serve;
 use metrics::Metrics;
+use registry::{MemoryRegistry, RedisRegistry, RedisSettings, Registry};
 use relay::{Upstream, UpstreamSettings, loggable_url};
 pub use routes::app;
 use secrecy::SecretString;
@@ -52,6 +54,8 @@ pub enum StartupError {
     ApiKeyFile { path: std::path::PathBuf, source: std::io::Error },
     #[error("the API key holds characters that cannot be sent in a header")]
     ApiKeyNotAHeader,
+    #[error("REINS_REDIS_URL is not a Redis URL: {0}")]
+    RedisUrl(String),
     #[error("could not listen on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("the server failed: {0}")]
@@ -109,12 +113,17 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
     }
     let public: Vec<String> = trust.public_origins().iter().map(ToString::to_string).collect();
     tracing::info!(public_origins = public.join(", "), "serving the page under these origins");
+    let metrics = Metrics::default();
+    let streams = Streams::new(&config.limits);
+    let registry = registry(config, &metrics)?;
+    registry.listen_for_stops(streams.clone(), metrics.clone());
     Ok(AppState {
         leptos_options: leptos_options(config),
         upstream: Arc::new(Upstream::new(settings)),
         demo,
-        streams: Streams::new(&config.limits),
-        metrics: Metrics::default(),
+        streams,
+        registry,
+        metrics,
         limits: config.limits,
         max_tokens: config.max_tokens,
         trust: Arc::new(trust),
@@ -125,6 +134,26 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
 }
 
 /// The API key, from `--api-key` or read from `--api-key-file`.
+/// The registry of replies: in Redis when `REINS_REDIS_URL` is set, shared
+/// by every replica; otherwise in this process's memory.
+fn registry(config: &Config, metrics: &Metrics) -> Result<Registry, StartupError> {
+    let ttl = Duration::from_secs(config.replicas.receipt_ttl_secs);
+    let Some(url) = &config.replicas.redis_url else {
+        return Ok(Registry::Memory(MemoryRegistry::new(ttl, MEMORY_RECEIPTS)));
+    };
+    let settings =
+        RedisSettings { url: url.clone(), prefix: config.replicas.redis_prefix.clone(), ttl };
+    let redis = RedisRegistry::new(&settings, metrics.clone())
+        // The URL may hold a password: the error says what is wrong, the
+        // URL is not repeated.
+        .map_err(|error| StartupError::RedisUrl(format!("{:?}", error.kind())))?;
+    tracing::info!(prefix = settings.prefix, "replies are registered in Redis, shared by replicas");
+    Ok(Registry::Redis(Box::new(redis)))
+}
+
+/// The most receipts one process keeps in memory.
+const MEMORY_RECEIPTS: usize = 100_000;
+
 fn api_key(config: &Config) -> Result<Option<SecretString>, StartupError> {
     use secrecy::ExposeSecret;
     let key = match (&config.api_key, &config.api_key_file) {

@@ -68,6 +68,8 @@ pub struct Metrics {
     cancel_to_upstream_drop: Histogram,
     relayed_bytes: Counter,
     relayed_deltas: Counter,
+    registry_errors: Counter,
+    registry_listening: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -109,8 +111,22 @@ impl Default for Metrics {
             "Text and reasoning deltas relayed",
             relayed_deltas.clone(),
         );
+        let registry_errors = Counter::default();
+        registry.register(
+            "registry_errors",
+            "Times Redis, the stream registry shared by replicas, could not be reached",
+            registry_errors.clone(),
+        );
+        let registry_listening = Gauge::default();
+        registry.register(
+            "registry_listening",
+            "Whether this replica hears stops sent to other replicas: 1 yes, 0 no (Redis only)",
+            registry_listening.clone(),
+        );
         Self {
             registry: Arc::new(registry),
+            registry_errors,
+            registry_listening,
             active_streams,
             streams,
             upstream_first_byte,
@@ -152,6 +168,16 @@ impl Metrics {
     pub fn delta_relayed(&self, bytes: usize) {
         self.relayed_deltas.inc();
         self.relayed_bytes.inc_by(bytes as u64);
+    }
+
+    /// Redis could not be reached, or a connection to it dropped.
+    pub fn registry_error(&self) {
+        self.registry_errors.inc();
+    }
+
+    /// Whether this replica hears stops sent to the others.
+    pub fn set_registry_listening(&self, listening: bool) {
+        self.registry_listening.set(i64::from(listening));
     }
 
     /// The metrics in the OpenMetrics text format.

@@ -39,6 +39,8 @@ pub fn app(state: AppState) -> Router {
     let api = Router::<AppState>::new()
         .merge(authenticated)
         .route("/chat/{message_id}/stop", post(chat::stop))
+        .route("/chat/{message_id}", get(chat::receipt))
+        .route("/chat/{chat_id}/stream", get(chat::resume))
         .route("/demo/generations", get(demo::generations))
         // Whether the asking page's origin may use this server: 204 if so,
         // else the trust model's readable 403. `embed.js` asks first.

@@ -10,6 +10,7 @@ use crate::auth::Auth;
 use crate::config::{ClientSystemMessages, Limits};
 use crate::demo::Generations;
 use crate::metrics::Metrics;
+use crate::registry::Registry;
 use crate::relay::Upstream;
 use crate::streams::Streams;
 use crate::trust::Trust;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub demo: Option<Generations>,
     /// The open streams.
     pub streams: Streams,
+    /// What is known of every reply, shared by replicas with Redis.
+    pub registry: Registry,
     pub metrics: Metrics,
     /// What one request may contain.
     pub limits: Limits,

@@ -10,9 +10,9 @@
 //! Each admission carries a cancellation token: `POST /api/chat/{id}/stop`
 //! cancels one, and shutdown cancels them all.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
@@ -57,9 +57,6 @@ struct Inner {
     tokens: Mutex<TokenBudgets>,
     /// Each open stream, by message id.
     open: Mutex<HashMap<String, OpenStream>>,
-    /// Streams that ended stopped (by request or by their client leaving),
-    /// newest last, so that a stop that arrives just after is still a stop.
-    stopped: Mutex<VecDeque<(String, Instant)>>,
     /// The parent of every stop token: cancelling it stops them all.
     shutdown: CancellationToken,
 }
@@ -78,7 +75,6 @@ impl Streams {
                 requests_per_minute: limits.max_requests_per_minute,
                 tokens: Mutex::new(TokenBudgets::new(limits.max_output_tokens_per_hour)),
                 open: Mutex::default(),
-                stopped: Mutex::default(),
                 shutdown: CancellationToken::new(),
             }),
         }
@@ -104,9 +100,21 @@ impl Streams {
         per_client.insert(client.clone(), count + 1);
         drop(per_client);
         let stop = self.inner.shutdown.child_token();
-        lock(&self.inner.open)
-            .insert(message_id.clone(), OpenStream { stop: stop.clone(), connection: None });
-        Ok(Admission { streams: self.clone(), client, message_id, stop, _permit: permit })
+        let stop_noticed_at = Arc::new(OnceLock::new());
+        let open = OpenStream {
+            stop: stop.clone(),
+            stop_noticed_at: stop_noticed_at.clone(),
+            connection: None,
+        };
+        lock(&self.inner.open).insert(message_id.clone(), open);
+        Ok(Admission {
+            streams: self.clone(),
+            client,
+            message_id,
+            stop,
+            stop_noticed_at,
+            _permit: permit,
+        })
     }
 
     fn check_requests(&self, client: &Client) -> Result<(), Refusal> {
@@ -139,31 +147,21 @@ impl Streams {
         )
     }
 
-    /// Stops the stream with this message id. True if it was open, or ended
-    /// stopped a moment ago: the browser aborts its connection and asks for
-    /// the stop at the same time, and either may arrive first. False for an
-    /// id that is unknown or whose reply was completed.
-    pub fn stop(&self, message_id: &str) -> bool {
-        if let Some(open) = lock(&self.inner.open).get(message_id) {
-            open.stop.cancel();
-            if let Some(connection) = open.connection.clone() {
-                self.close_if_still_open(message_id.to_owned(), connection);
-            }
-            return true;
+    /// Stops the stream with this message id if this process holds it;
+    /// `noticed_at` (Unix ms) is when the stop reached a replica, for the
+    /// receipt. False when it is not open here: the registry knows whether
+    /// it ended, or which replica holds it.
+    pub fn stop(&self, message_id: &str, noticed_at: f64) -> bool {
+        let Some(open) = lock(&self.inner.open).get(message_id).map(OpenStream::handles) else {
+            return false;
+        };
+        let (stop, stop_noticed_at, connection) = open;
+        let _ = stop_noticed_at.set(noticed_at);
+        stop.cancel();
+        if let Some(connection) = connection {
+            self.close_if_still_open(message_id.to_owned(), connection);
         }
-        let mut stopped = lock(&self.inner.stopped);
-        forget_old(&mut stopped);
-        stopped.iter().any(|(id, _)| id == message_id)
-    }
-
-    /// Records that the stream with this id ended stopped, not completed.
-    pub fn ended_stopped(&self, message_id: &str) {
-        let mut stopped = lock(&self.inner.stopped);
-        forget_old(&mut stopped);
-        if stopped.len() == STOPPED_CAPACITY {
-            stopped.pop_front();
-        }
-        stopped.push_back((message_id.to_owned(), Instant::now()));
+        true
     }
 
     /// A stream that is stopped ends at once when its body is read. A client
@@ -191,6 +189,11 @@ impl Streams {
         self.inner.shutdown.is_cancelled()
     }
 
+    /// The message ids of the streams open here.
+    pub fn open_ids(&self) -> Vec<String> {
+        lock(&self.inner.open).keys().cloned().collect()
+    }
+
     /// How many streams are open.
     pub fn open(&self) -> usize {
         lock(&self.inner.open).len()
@@ -205,8 +208,17 @@ const STOP_GRACE: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 struct OpenStream {
     stop: CancellationToken,
+    /// When a stop request for it arrived (Unix ms).
+    stop_noticed_at: Arc<OnceLock<f64>>,
     /// Cancelling it closes the connection the stream is sent on.
     connection: Option<CancellationToken>,
+}
+
+impl OpenStream {
+    /// Its handles, cloned so the map's lock is not held while they are used.
+    fn handles(&self) -> (CancellationToken, Arc<OnceLock<f64>>, Option<CancellationToken>) {
+        (self.stop.clone(), self.stop_noticed_at.clone(), self.connection.clone())
+    }
 }
 
 /// Output tokens sent to each client in its current hour.
@@ -257,6 +269,7 @@ pub struct Admission {
     client: Client,
     message_id: String,
     stop: CancellationToken,
+    stop_noticed_at: Arc<OnceLock<f64>>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -301,9 +314,9 @@ impl Admission {
         self.streams.spend_tokens(&self.client, tokens);
     }
 
-    /// Records that this stream ended stopped; see [`Streams::stop`].
-    pub fn ended_stopped(&self) {
-        self.streams.ended_stopped(&self.message_id);
+    /// When a stop request for this stream arrived (Unix ms), once one has.
+    pub fn stop_noticed_at(&self) -> Arc<OnceLock<f64>> {
+        self.stop_noticed_at.clone()
     }
 }
 
@@ -317,18 +330,6 @@ impl Drop for Admission {
                 per_client.remove(&self.client);
             }
         }
-    }
-}
-
-/// How long a stopped stream's id still answers a stop request.
-const STOPPED_MEMORY: Duration = Duration::from_secs(60);
-
-/// The most stopped ids remembered.
-const STOPPED_CAPACITY: usize = 10_000;
-
-fn forget_old(stopped: &mut VecDeque<(String, Instant)>) {
-    while stopped.front().is_some_and(|(_, at)| at.elapsed() > STOPPED_MEMORY) {
-        stopped.pop_front();
     }
 }
 
@@ -436,20 +437,19 @@ mod tests {
     }
 
     #[test]
-    fn stop_cancels_that_stream_only_and_finished_ids_are_unknown() {
+    fn stop_cancels_that_stream_only_and_records_when() {
         let streams = streams(10, 10);
         let one = streams.admit(A, "one".into()).unwrap();
         let two = streams.admit(A, "two".into()).unwrap();
-        assert!(streams.stop("one"));
+        assert!(streams.stop("one", 1234.5));
         assert!(one.stop_token().is_cancelled());
+        assert_eq!(one.stop_noticed_at().get(), Some(&1234.5));
         assert!(!two.stop_token().is_cancelled());
         assert!(!one.is_shutdown());
-        one.ended_stopped();
         drop(one);
-        assert!(streams.stop("one"), "stopping a stopped stream is still a stop");
+        assert!(!streams.stop("one", 0.0), "an ended stream is the registry's business");
         drop(two);
-        assert!(!streams.stop("two"), "a stream that completed cannot be stopped");
-        assert!(!streams.stop("never"));
+        assert!(!streams.stop("never", 0.0));
         assert_eq!(streams.open(), 0);
     }
 

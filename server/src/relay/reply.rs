@@ -16,10 +16,11 @@ use std::time::Instant;
 use futures::{Stream, StreamExt};
 use tokio::time::{Instant as TokioInstant, sleep_until, timeout};
 
-use app::protocol::{FinishReason, MessageMetadata, UiMessageChunk, Usage};
+use app::protocol::{FinishReason, MessageMetadata, Receipt, ReplyState, UiMessageChunk, Usage};
 
 use super::{ModelEvent, ModelRequest, RelayError, Upstream, UsageReport};
 use crate::metrics::{Metrics, Outcome};
+use crate::registry::{Registry, unix_ms};
 use crate::streams::Admission;
 
 /// What the client is told when a stop request ends its reply.
@@ -37,28 +38,36 @@ pub struct Reply {
     pub request_id: String,
     pub admission: Admission,
     pub metrics: Metrics,
+    /// Where the reply's receipt is recorded when it ends.
+    pub registry: Registry,
 }
 
 /// The reply as UI message parts. The `start` part comes at once, before the
 /// upstream is asked, so the client has the message id while the model is
 /// still thinking.
 pub fn stream(reply: Reply) -> ReplyStream {
-    let Reply { upstream, request, request_id, admission, metrics } = reply;
+    let Reply { upstream, request, request_id, admission, metrics, registry } = reply;
     let outcome = Arc::new(OnceLock::new());
+    let receipt = Arc::new(OnceLock::new());
     let span = tracing::info_span!("chat", message_id = admission.message_id());
     metrics.stream_opened();
     let parts = parts(
         upstream,
         request,
         Ids { message_id: admission.message_id().to_owned(), request_id },
-        admission.stop_token().clone(),
-        admission.shutdown_check(),
+        Cancel {
+            stop: admission.stop_token().clone(),
+            is_shutdown: admission.shutdown_check(),
+            stop_noticed_at: admission.stop_noticed_at(),
+        },
         metrics.clone(),
-        outcome.clone(),
+        Ends { outcome: outcome.clone(), receipt: receipt.clone() },
     );
     ReplyStream {
         parts: Some(Box::pin(parts)),
         outcome,
+        receipt,
+        registry,
         metrics,
         span,
         started: Instant::now(),
@@ -85,14 +94,26 @@ struct Ids {
     request_id: String,
 }
 
+/// What ends a reply early, and when a stop request for it arrived.
+struct Cancel<F> {
+    stop: tokio_util::sync::CancellationToken,
+    is_shutdown: F,
+    stop_noticed_at: Arc<OnceLock<f64>>,
+}
+
+/// Where the parts record how the reply ended, for [`ReplyStream`]'s `Drop`.
+struct Ends {
+    outcome: Arc<OnceLock<Outcome>>,
+    receipt: Arc<OnceLock<Receipt>>,
+}
+
 fn parts(
     upstream: Arc<Upstream>,
     request: ModelRequest,
     Ids { message_id, request_id }: Ids,
-    stop: tokio_util::sync::CancellationToken,
-    is_shutdown: impl Fn() -> bool + Send + 'static,
+    Cancel { stop, is_shutdown, stop_noticed_at }: Cancel<impl Fn() -> bool + Send + 'static>,
     metrics: Metrics,
-    outcome: Arc<OnceLock<Outcome>>,
+    Ends { outcome, receipt }: Ends,
 ) -> impl Stream<Item = UiMessageChunk> + Send {
     let stopped = move || if is_shutdown() { End::Shutdown } else { End::Stopped };
     async_stream::stream! {
@@ -111,8 +132,12 @@ fn parts(
                 Err(_) => Err(End::Failed(RelayError::FirstByteTimeout(timeouts.first_byte.duration()))),
             },
         };
-        let (end, noticed) = match response {
-            Err(end) => (end, Instant::now()),
+        // Text and reasoning deltas yielded, and the output tokens the model
+        // API reported: the receipt's figures.
+        let mut relayed: u64 = 0;
+        let mut reported: Option<u64> = None;
+        let (end, noticed, dropped_at) = match response {
+            Err(end) => (end, Instant::now(), unix_ms()),
             Ok(response) => {
                 metrics.upstream_first_byte(asked.elapsed());
                 yield UiMessageChunk::StartStep;
@@ -138,11 +163,13 @@ fn parts(
                     for event in batch {
                         match event {
                             ModelEvent::Text(delta) => {
+                                relayed += 1;
                                 for part in blocks.text(delta) {
                                     yield part;
                                 }
                             }
                             ModelEvent::Reasoning(delta) => {
+                                relayed += 1;
                                 for part in blocks.reasoning(delta) {
                                     yield part;
                                 }
@@ -157,25 +184,41 @@ fn parts(
                 // Release the upstream before the last parts go out: after a
                 // stop or a failure it must not wait on a slow client.
                 drop(events);
+                let dropped_at = unix_ms();
                 for part in blocks.close() {
                     yield part;
                 }
+                reported = usage.usage().map(|usage| usage.output_tokens);
                 let end = match end {
                     End::Completed(reason, _) => End::Completed(reason, usage.usage()),
                     other => other,
                 };
-                (end, noticed)
+                (end, noticed, dropped_at)
             }
+        };
+        let receipt_for = |state, dropped_at: Option<f64>| Receipt {
+            state,
+            tokens_relayed: relayed,
+            output_tokens: reported.unwrap_or(relayed),
+            output_tokens_counted: reported.is_none(),
+            noticed_at: dropped_at.map(|dropped_at| *stop_noticed_at.get().unwrap_or(&dropped_at)),
+            upstream_dropped_at: dropped_at,
         };
         match end {
             End::Stopped => {
                 metrics.upstream_dropped(noticed.elapsed());
                 let _ = outcome.set(Outcome::Stopped);
+                let stopped = receipt_for(ReplyState::Stopped, Some(dropped_at));
+                let _ = receipt.set(stopped.clone());
+                // A client still listening has the receipt at once.
+                let message_metadata = MessageMetadata { usage: None, receipt: Some(stopped) };
+                yield UiMessageChunk::MessageMetadata { message_metadata };
                 yield UiMessageChunk::Abort { reason: Some(STOPPED_REASON.into()) };
             }
             End::Shutdown => {
                 metrics.upstream_dropped(noticed.elapsed());
                 let _ = outcome.set(Outcome::Shutdown);
+                let _ = receipt.set(receipt_for(ReplyState::Failed, Some(dropped_at)));
                 yield UiMessageChunk::Error { error_text: SHUTDOWN_MESSAGE.into() };
             }
             End::Failed(error) => {
@@ -183,12 +226,15 @@ fn parts(
                 // the log; the client is told what kind of failure it was.
                 tracing::warn!(%error, "reply failed");
                 let _ = outcome.set(if error.is_timeout() { Outcome::Timeout } else { Outcome::UpstreamError });
+                let _ = receipt.set(receipt_for(ReplyState::Failed, None));
                 yield UiMessageChunk::Error { error_text: error.client_text() };
             }
             End::Completed(reason, usage) => {
                 let _ = outcome.set(Outcome::Completed);
+                let _ = receipt.set(receipt_for(ReplyState::Completed, None));
                 yield UiMessageChunk::FinishStep;
-                let message_metadata = usage.map(|usage| MessageMetadata { usage: Some(usage) });
+                let message_metadata =
+                    usage.map(|usage| MessageMetadata { usage: Some(usage), receipt: None });
                 yield UiMessageChunk::Finish { finish_reason: reason, message_metadata };
             }
         }
@@ -204,6 +250,9 @@ fn parts(
 pub struct ReplyStream {
     parts: Option<Pin<Box<dyn Stream<Item = UiMessageChunk> + Send>>>,
     outcome: Arc<OnceLock<Outcome>>,
+    /// How the reply ended, when its parts got to say so.
+    receipt: Arc<OnceLock<Receipt>>,
+    registry: Registry,
     metrics: Metrics,
     span: tracing::Span,
     started: Instant,
@@ -246,20 +295,34 @@ impl Stream for ReplyStream {
 impl Drop for ReplyStream {
     fn drop(&mut self) {
         let _entered = self.span.enter();
-        let outcome = match self.outcome.get() {
-            Some(outcome) => *outcome,
-            None => {
+        let (outcome, receipt) = match (self.outcome.get(), self.receipt.get()) {
+            (Some(outcome), Some(receipt)) => (*outcome, receipt.clone()),
+            _ => {
                 // The client went away mid-reply: dropping the parts drops
                 // the upstream request, right here.
                 let noticed = Instant::now();
+                let noticed_at = unix_ms();
                 drop(self.parts.take());
+                let dropped_at = unix_ms();
                 self.metrics.upstream_dropped(noticed.elapsed());
-                Outcome::ClientClosed
+                // A stop request that came first, and left before the parts
+                // got to end the reply, is what stopped it.
+                let stop_noticed_at = self.admission.stop_noticed_at().get().copied();
+                let receipt = Receipt {
+                    state: match stop_noticed_at {
+                        Some(_) => ReplyState::Stopped,
+                        None => ReplyState::ClientGone,
+                    },
+                    tokens_relayed: self.deltas,
+                    output_tokens: self.reported_output_tokens.unwrap_or(self.deltas),
+                    output_tokens_counted: self.reported_output_tokens.is_none(),
+                    noticed_at: Some(stop_noticed_at.unwrap_or(noticed_at)),
+                    upstream_dropped_at: Some(dropped_at),
+                };
+                (Outcome::ClientClosed, receipt)
             }
         };
-        if matches!(outcome, Outcome::ClientClosed | Outcome::Stopped) {
-            self.admission.ended_stopped();
-        }
+        self.registry.finish(self.admission.message_id(), receipt);
         self.admission.spend_tokens(self.reported_output_tokens.unwrap_or(self.deltas));
         self.metrics.stream_closed(outcome);
         tracing::info!(

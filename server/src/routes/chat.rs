@@ -1,5 +1,7 @@
 //! `POST /api/chat`: the conversation in, the reply out as a UI message
-//! stream; and `POST /api/chat/{message_id}/stop`, which ends one.
+//! stream; `POST /api/chat/{message_id}/stop`, which ends one on whichever
+//! replica holds it; `GET /api/chat/{message_id}`, its receipt; and the AI
+//! SDK's resume route.
 
 mod request;
 
@@ -14,10 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures::{StreamExt, stream};
 
-use app::protocol::{DONE_MARKER, STREAM_HEADER, UiMessageChunk};
+use app::protocol::{DONE_MARKER, Receipt, STREAM_HEADER, UiMessageChunk};
 
 use crate::connections::ConnectionCloser;
 use crate::error::{ApiError, brief};
+use crate::registry::{StopElsewhere, unix_ms};
 use crate::relay::reply::{self, Reply};
 use crate::state::AppState;
 use crate::streams::{Refusal, random_id};
@@ -64,6 +67,9 @@ pub async fn chat(
             }
         }
     })?;
+    // Registered before the client learns the id, so that a stop sent to
+    // any replica finds it; without the registry that cannot be promised.
+    state.registry.open(&message_id).await.map_err(|_| ApiError::RegistryUnavailable)?;
     let admission = match connection {
         Some(Extension(ConnectionCloser(closer))) => admission.on_connection(closer),
         None => admission,
@@ -76,6 +82,7 @@ pub async fn chat(
         request_id: request_id.clone(),
         admission,
         metrics: state.metrics,
+        registry: state.registry,
     };
     let frames = reply::stream(reply)
         .map(|part| frame(&part))
@@ -91,9 +98,10 @@ pub async fn chat(
     Ok((headers, sse).into_response())
 }
 
-/// Stops the streaming reply with this message id: its upstream request is
-/// dropped and its stream ends with `abort` and `[DONE]`. A reply that was
-/// stopped a moment ago (its client may have left first) answers 204 too.
+/// Stops the streaming reply with this message id, on whichever replica
+/// holds it: its upstream request is dropped and its stream ends with
+/// `abort` and `[DONE]`. A reply that already ended stopped (its client may
+/// have left first) answers 204 too: stopping is idempotent.
 ///
 /// The message id, long and random, is the capability: only whoever received
 /// the `start` part knows it.
@@ -101,18 +109,62 @@ pub async fn stop(
     State(state): State<AppState>,
     message_id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let message_id = message_id_from(message_id)?;
+    let noticed_at = unix_ms();
+    if state.streams.stop(&message_id, noticed_at) {
+        tracing::info!(message_id, "stop requested");
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let elsewhere = state.registry.stop_elsewhere(&message_id, noticed_at).await;
+    match elsewhere.map_err(|_| ApiError::RegistryUnavailable)? {
+        StopElsewhere::Sent => {
+            tracing::info!(message_id, "stop passed on to the replica holding the stream");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        StopElsewhere::AlreadyStopped => Ok(StatusCode::NO_CONTENT),
+        StopElsewhere::NobodyListening => Err(ApiError::ReplicaUnreachable),
+        StopElsewhere::Ended => Err(ApiError::NotFound(
+            "This reply is no longer streaming: it was completed or failed.".into(),
+        )),
+        StopElsewhere::Unknown => {
+            tracing::debug!(message_id = %brief(&message_id), "stop for an unknown reply");
+            Err(ApiError::NotFound(
+                "No reply with this id is streaming; it may have been completed already.".into(),
+            ))
+        }
+    }
+}
+
+/// `GET /api/chat/{message_id}`: the reply's receipt, from any replica: how
+/// it ended, what was relayed, and when a stop reached the server and the
+/// model API's connection was dropped. The id is the capability here too.
+pub async fn receipt(
+    State(state): State<AppState>,
+    message_id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Receipt>, ApiError> {
+    let message_id = message_id_from(message_id)?;
+    match state.registry.receipt(&message_id).await.map_err(|_| ApiError::RegistryUnavailable)? {
+        Some(receipt) => Ok(Json(receipt)),
+        None => Err(ApiError::NotFound(
+            "No reply with this id is known here; receipts are kept for a limited time.".into(),
+        )),
+    }
+}
+
+/// `GET /api/chat/{chat_id}/stream`, where the AI SDK's `useChat({ resume:
+/// true })` asks for a chat's active stream: 204, there is none to resume.
+/// A reply is not kept generating once its client has left, so nothing can
+/// be resumed (see the README's open work); 204 is the protocol's answer
+/// for that, where a 404 would leave the SDK in its error state.
+pub async fn resume() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+fn message_id_from(message_id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(message_id) = message_id.map_err(|_| {
         ApiError::BadRequest("The message id in the address is not valid UTF-8.".into())
     })?;
-    if state.streams.stop(&message_id) {
-        tracing::info!(message_id, "stop requested");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        tracing::debug!(message_id = %brief(&message_id), "stop for an unknown reply");
-        Err(ApiError::NotFound(
-            "No reply with this id is streaming; it may have been completed already.".into(),
-        ))
-    }
+    Ok(message_id)
 }
 
 /// One part as an SSE `data:` frame.

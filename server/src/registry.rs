@@ -1,0 +1,192 @@
+//! What the server knows about each reply: its [`Receipt`] (where it is in
+//! its life, what was relayed, when a stop reached it and when the model
+//! API's connection was dropped), and, with several replicas, how a stop
+//! sent to any of them reaches the one that holds the stream.
+//!
+//! Two backends. In memory, the default, for one process. In Redis
+//! (`REINS_REDIS_URL`), shared by every replica: each reply's receipt is one
+//! key with a time to live, written when the reply opens and when it ends
+//! (never per token), and a stop that arrives at a replica that does not
+//! hold the stream is published on one channel per deployment, which every
+//! replica listens to; the one holding the stream cancels it.
+//!
+//! Why pub/sub and not a key per stream that its owner watches: a watch
+//! means a blocking read or keyspace notifications per open stream, so a
+//! Redis connection or a server setting per stream, while one channel costs
+//! one connection per replica and one `PUBLISH` per stop, delivered in one
+//! round trip (see the README for the measured figure).
+//!
+//! The live part of a stream (its cancellation token) stays in
+//! [`Streams`](crate::streams::Streams): only the process that holds the
+//! upstream connection can drop it.
+
+mod memory;
+mod redis;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use app::protocol::{Receipt, ReplyState};
+
+pub use self::memory::MemoryRegistry;
+pub use self::redis::{RedisRegistry, RedisSettings};
+use crate::metrics::Metrics;
+use crate::streams::Streams;
+
+/// How long a receipt is kept after its reply ends, by default.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+
+/// The record of every reply, in memory or in Redis. Cloning shares it.
+#[derive(Clone, Debug)]
+pub enum Registry {
+    Memory(MemoryRegistry),
+    // Boxed: the connection manager is large, and the registry is cloned
+    // into every request's state.
+    Redis(Box<RedisRegistry>),
+}
+
+/// Redis could not be reached or answered nonsense; the detail is logged.
+#[derive(Debug, thiserror::Error)]
+#[error("the stream registry is unavailable: {0}")]
+pub struct Unavailable(pub String);
+
+/// What a stop request did, beyond the streams this replica holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopElsewhere {
+    /// The replica holding the stream was told.
+    Sent,
+    /// The reply already ended stopped (by request, or its client left).
+    AlreadyStopped,
+    /// The reply already ended otherwise: completed or failed.
+    Ended,
+    /// No reply has this id (or its receipt expired).
+    Unknown,
+    /// The record says streaming, but no replica listens for stops: its
+    /// holder is gone or reconnecting to Redis.
+    NobodyListening,
+}
+
+impl Registry {
+    /// Records that the reply `message_id` has begun streaming here. With
+    /// Redis, a new stream is refused when this fails: a stop sent to
+    /// another replica could not find it.
+    pub async fn open(&self, message_id: &str) -> Result<(), Unavailable> {
+        let receipt = streaming();
+        match self {
+            Self::Memory(memory) => {
+                memory.put(message_id, receipt);
+                Ok(())
+            }
+            Self::Redis(redis) => redis.put(message_id, &receipt).await,
+        }
+    }
+
+    /// Records how the reply ended. Called where the stream is dropped,
+    /// which cannot wait: the Redis write runs by itself, and a failure is
+    /// logged and counted (the reply is over either way).
+    pub fn finish(&self, message_id: &str, receipt: Receipt) {
+        match self {
+            Self::Memory(memory) => memory.put(message_id, receipt),
+            Self::Redis(redis) => redis.put_later(message_id.to_owned(), receipt),
+        }
+    }
+
+    /// The receipt of the reply `message_id`, if there is one.
+    pub async fn receipt(&self, message_id: &str) -> Result<Option<Receipt>, Unavailable> {
+        if !is_message_id(message_id) {
+            return Ok(None);
+        }
+        match self {
+            Self::Memory(memory) => Ok(memory.get(message_id)),
+            Self::Redis(redis) => redis.get(message_id).await,
+        }
+    }
+
+    /// Passes a stop for a reply this replica does not hold to the one that
+    /// does, or says why there is nothing to stop. `noticed_at` is when the
+    /// request arrived (Unix ms), for the receipt.
+    pub async fn stop_elsewhere(
+        &self,
+        message_id: &str,
+        noticed_at: f64,
+    ) -> Result<StopElsewhere, Unavailable> {
+        let Some(receipt) = self.receipt(message_id).await? else {
+            return Ok(StopElsewhere::Unknown);
+        };
+        Ok(match receipt.state {
+            state if state.is_stopped() => StopElsewhere::AlreadyStopped,
+            ReplyState::Streaming => match self {
+                Self::Redis(redis) => redis.publish_stop(message_id, noticed_at).await?,
+                // In one process, a streaming reply is in `Streams` until
+                // its receipt is final: this one ended a moment ago.
+                Self::Memory(_) => StopElsewhere::Ended,
+            },
+            _ => StopElsewhere::Ended,
+        })
+    }
+
+    /// Starts listening for stops published by other replicas (Redis only),
+    /// for as long as the process runs, reconnecting by itself.
+    pub fn listen_for_stops(&self, streams: Streams, metrics: Metrics) {
+        if let Self::Redis(redis) = self {
+            tokio::spawn((**redis).clone().listen(streams, metrics));
+        }
+    }
+}
+
+/// The receipt of a reply that has just begun.
+fn streaming() -> Receipt {
+    Receipt {
+        state: ReplyState::Streaming,
+        tokens_relayed: 0,
+        output_tokens: 0,
+        output_tokens_counted: true,
+        noticed_at: None,
+        upstream_dropped_at: None,
+    }
+}
+
+/// Whether `id` could be a message id Reins made (`msg_` and 32 hex
+/// digits): anything else is unknown without asking Redis, so a hostile
+/// path never becomes part of a key.
+pub fn is_message_id(id: &str) -> bool {
+    id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Now, in Unix milliseconds, as receipts count time.
+pub fn unix_ms() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64() * 1e3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_short_plain_ids_are_looked_up() {
+        assert!(is_message_id("msg_0123456789abcdef0123456789abcdef"));
+        assert!(!is_message_id("msg_1 2"));
+        assert!(!is_message_id("reins:reply:*"));
+        assert!(!is_message_id(&"a".repeat(65)));
+    }
+
+    #[tokio::test]
+    async fn memory_stop_elsewhere_tells_stopped_from_ended_and_unknown() {
+        let registry = Registry::Memory(MemoryRegistry::new(DEFAULT_TTL, 10));
+        let ended = |state| Receipt {
+            state,
+            tokens_relayed: 3,
+            output_tokens: 3,
+            output_tokens_counted: true,
+            noticed_at: None,
+            upstream_dropped_at: None,
+        };
+        registry.finish("msg_a", ended(ReplyState::Stopped));
+        registry.finish("msg_b", ended(ReplyState::ClientGone));
+        registry.finish("msg_c", ended(ReplyState::Completed));
+        let stop = async |id| registry.stop_elsewhere(id, 0.0).await.unwrap();
+        assert_eq!(stop("msg_a").await, StopElsewhere::AlreadyStopped);
+        assert_eq!(stop("msg_b").await, StopElsewhere::AlreadyStopped);
+        assert_eq!(stop("msg_c").await, StopElsewhere::Ended);
+        assert_eq!(stop("msg_d").await, StopElsewhere::Unknown);
+    }
+}

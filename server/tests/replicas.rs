@@ -1,0 +1,221 @@
+//! Two replicas sharing a real `redis-server` (started here, on a free
+//! loopback port): a stop sent to either reaches the one holding the stream,
+//! receipts read the same from either, stopping is idempotent, receipts
+//! expire, and a Redis restart mid-stream costs no running stream.
+
+mod support;
+
+use std::time::Duration;
+
+use app::protocol::{Receipt, ReplyState};
+use redis::AsyncCommands;
+use support::{FakeUpstream, RawClient, RedisServer, Reins, Step, chat_body, paced_reply};
+
+/// Two replicas relaying to `upstream`, sharing `redis`.
+async fn replicas(redis: &RedisServer, upstream: &FakeUpstream, extra: &[&str]) -> [Reins; 2] {
+    let url = redis.url();
+    let mut args = vec!["--redis-url", url.as_str()];
+    args.extend_from_slice(extra);
+    let first = Reins::relaying_to(&upstream.base_url(), &args).await;
+    let second = Reins::relaying_to(&upstream.base_url(), &args).await;
+    for replica in [&first, &second] {
+        wait_until_listening(replica).await;
+    }
+    [first, second]
+}
+
+/// Waits until the replica hears stops (its metric says so).
+async fn wait_until_listening(replica: &Reins) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let listening =
+        || replica.state.metrics.encode().lines().any(|line| line == "reins_registry_listening 1");
+    while !listening() {
+        assert!(tokio::time::Instant::now() < deadline, "the replica never listened for stops");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn post_stop(replica: &Reins, message_id: &str) -> reqwest::Response {
+    let url = replica.url(&format!("/api/chat/{message_id}/stop"));
+    reqwest::Client::new().post(url).send().await.unwrap()
+}
+
+async fn receipt(replica: &Reins, message_id: &str) -> reqwest::Response {
+    reqwest::get(replica.url(&format!("/api/chat/{message_id}"))).await.unwrap()
+}
+
+/// The receipt once its reply has ended (the end is recorded as the stream
+/// is dropped, a moment after the client's last byte).
+async fn final_receipt(replica: &Reins, message_id: &str) -> Receipt {
+    for _ in 0..100 {
+        let response = receipt(replica, message_id).await;
+        assert_eq!(response.status(), 200);
+        let receipt: Receipt = response.json().await.unwrap();
+        if receipt.state != ReplyState::Streaming {
+            return receipt;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the reply never ended");
+}
+
+fn slow_reply() -> Vec<Step> {
+    paced_reply(200, Duration::from_millis(20))
+}
+
+#[tokio::test]
+async fn a_stop_sent_to_the_other_replica_drops_the_upstream_and_leaves_a_receipt() {
+    let redis = RedisServer::start().await;
+    let mut upstream = FakeUpstream::start(slow_reply()).await;
+    let [holder, other] = replicas(&redis, &upstream, &[]).await;
+    let mut client = RawClient::post_chat(holder.addr, &chat_body("Hi")).await;
+    upstream.request().await;
+    client.read_until("\"text-delta\"", 3).await;
+    let message_id = client.message_id();
+
+    let asked = tokio::time::Instant::now();
+    assert_eq!(post_stop(&other, &message_id).await.status(), 204);
+    let (closed, _, finished) = upstream.closed().await;
+    assert!(!finished, "the model was not stopped");
+    let took = closed.saturating_duration_since(asked);
+    assert!(took < Duration::from_millis(500), "the upstream closed {took:?} after the stop");
+
+    // The client, still listening, gets the receipt before the abort.
+    let body = client.read_to_end().await;
+    let metadata = body.find(r#""type":"message-metadata""#).expect("a message-metadata part");
+    let abort = body.find(r#""type":"abort""#).expect("an abort part");
+    assert!(metadata < abort, "{body}");
+    assert!(body.contains(r#""state":"stopped""#), "{body}");
+
+    // Either replica gives the same receipt.
+    let from_holder = final_receipt(&holder, &message_id).await;
+    let from_other = final_receipt(&other, &message_id).await;
+    assert_eq!(from_holder, from_other);
+    assert_eq!(from_holder.state, ReplyState::Stopped);
+    assert!(from_holder.tokens_relayed >= 3, "{from_holder:?}");
+    assert!(from_holder.output_tokens_counted, "the fake model reports no usage");
+    let after = from_holder.dropped_after_ms().expect("stop and drop times");
+    assert!((0.0..500.0).contains(&after), "{from_holder:?}");
+
+    // Stopping again, through either replica, is still a stop.
+    assert_eq!(post_stop(&other, &message_id).await.status(), 204);
+    assert_eq!(post_stop(&holder, &message_id).await.status(), 204);
+}
+
+#[tokio::test]
+async fn unknown_and_finished_replies_answer_the_same_from_either_replica() {
+    let redis = RedisServer::start().await;
+    let upstream =
+        FakeUpstream::start(vec![Step::Head, Step::Token("Hi"), Step::Finish("stop")]).await;
+    let [first, second] = replicas(&redis, &upstream, &[]).await;
+    let unknown = "msg_00000000000000000000000000000000";
+    for replica in [&first, &second] {
+        assert_eq!(post_stop(replica, unknown).await.status(), 404);
+        assert_eq!(receipt(replica, unknown).await.status(), 404);
+        // A hostile id is never looked up.
+        assert_eq!(post_stop(replica, "reins:reply:*").await.status(), 404);
+    }
+
+    let mut client = RawClient::post_chat(first.addr, &chat_body("Hi")).await;
+    client.read_to_end().await;
+    let message_id = client.message_id();
+    let completed = final_receipt(&second, &message_id).await;
+    assert_eq!(completed.state, ReplyState::Completed);
+    assert_eq!(completed.tokens_relayed, 1);
+    for replica in [&first, &second] {
+        assert_eq!(post_stop(replica, &message_id).await.status(), 404, "it completed");
+    }
+}
+
+#[tokio::test]
+async fn receipts_expire_so_redis_does_not_grow() {
+    let redis = RedisServer::start().await;
+    let upstream =
+        FakeUpstream::start(vec![Step::Head, Step::Token("Hi"), Step::Finish("stop")]).await;
+    let [first, _second] = replicas(&redis, &upstream, &["--receipt-ttl-secs", "1"]).await;
+    let mut client = RawClient::post_chat(first.addr, &chat_body("Hi")).await;
+    client.read_to_end().await;
+    let message_id = client.message_id();
+    final_receipt(&first, &message_id).await;
+
+    let mut redis_connection = redis.connection().await;
+    let ttl: i64 = redis_connection.ttl(format!("reins:reply:{message_id}")).await.unwrap();
+    assert!((0..=1).contains(&ttl), "time to live {ttl}");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(receipt(&first, &message_id).await.status(), 404);
+    let keys: Vec<String> = redis_connection.keys("reins:*").await.unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+}
+
+#[tokio::test]
+async fn a_redis_restart_mid_stream_costs_no_running_stream() {
+    let mut redis = RedisServer::start().await;
+    let mut upstream = FakeUpstream::start(slow_reply()).await;
+    let [holder, other] = replicas(&redis, &upstream, &[]).await;
+    let mut running = RawClient::post_chat(holder.addr, &chat_body("Hi")).await;
+    upstream.request().await;
+    running.read_until("\"text-delta\"", 2).await;
+    let message_id = running.message_id();
+
+    redis.stop();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while holder.state.metrics.encode().lines().all(|line| line != "reins_registry_listening 0") {
+        assert!(tokio::time::Instant::now() < deadline, "the lost connection went unnoticed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The stream goes on.
+    running.read_until("\"text-delta\"", 10).await;
+    // New streams, and stops for a stream held elsewhere, say why they fail.
+    let refused = holder.post_chat(chat_body("Hi")).await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.text().await.unwrap().contains("registry_unavailable"));
+    let stop = post_stop(&other, &message_id).await;
+    assert_eq!(stop.status(), 503);
+    assert!(stop.headers().contains_key("retry-after"));
+    assert!(holder.state.metrics.encode().contains("reins_registry_errors_total"));
+
+    redis.restart().await;
+    wait_until_listening(&holder).await;
+    // The holder registered its running stream again when it reconnected:
+    // stops travel again, to the stream that kept running through it all.
+    running.read_until("\"text-delta\"", 12).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = post_stop(&other, &message_id).await.status();
+        if status == 204 {
+            break;
+        }
+        // The other replica's command connection may need one failed
+        // command to notice the restart.
+        assert_eq!(status, 503);
+        assert!(tokio::time::Instant::now() < deadline, "stops never travelled again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, _, finished) = upstream.closed().await;
+    assert!(!finished, "the stop did not reach the model");
+    assert_eq!(final_receipt(&other, &message_id).await.state, ReplyState::Stopped);
+
+    // New streams open again; with Redis gone once more, disconnect-based
+    // cancel and a stop sent to the replica holding the stream still work.
+    let mut fresh = RawClient::post_chat(holder.addr, &chat_body("Hi")).await;
+    upstream.request().await;
+    fresh.read_until("\"text-delta\"", 2).await;
+    let mut disconnecting = RawClient::post_chat(holder.addr, &chat_body("Hi")).await;
+    upstream.request().await;
+    disconnecting.read_until("\"text-delta\"", 2).await;
+    redis.stop();
+    let dropped = disconnecting.disconnect();
+    let (closed, _, _) = upstream.closed().await;
+    assert!(closed.saturating_duration_since(dropped) < Duration::from_millis(500));
+    assert_eq!(post_stop(&holder, &fresh.message_id()).await.status(), 204);
+    let (_, _, finished) = upstream.closed().await;
+    assert!(!finished);
+}
+
+#[tokio::test]
+async fn the_resume_route_answers_204_when_there_is_nothing_to_resume() {
+    let upstream = FakeUpstream::start(slow_reply()).await;
+    let reins = Reins::relaying_to(&upstream.base_url(), &[]).await;
+    let response = reqwest::get(reins.url("/api/chat/some-chat/stream")).await.unwrap();
+    assert_eq!(response.status(), 204);
+}
