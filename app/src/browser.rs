@@ -23,6 +23,19 @@ pub fn copy_to_clipboard(text: &str) {
     }
 }
 
+/// Resolves after `ms` milliseconds (a `setTimeout`).
+#[cfg(feature = "browser")]
+pub async fn sleep_ms(ms: u64) {
+    let (sender, receiver) = futures::channel::oneshot::channel::<()>();
+    leptos::prelude::set_timeout(
+        move || {
+            let _ = sender.send(());
+        },
+        std::time::Duration::from_millis(ms),
+    );
+    let _ = receiver.await;
+}
+
 /// The text stored under `key` in local storage, if any.
 #[cfg_attr(not(feature = "browser"), allow(unused_variables))]
 pub fn load(key: &str) -> Option<String> {

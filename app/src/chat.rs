@@ -123,11 +123,22 @@ pub fn Chat(
     let stop = Callback::new(move |()| {
         let stopped = conversation.try_update(|chat| {
             let reply = chat.stop(browser::now_ms())?;
-            chat.message(&reply)?.server_id.clone()
+            let server_id = chat.message(&reply)?.server_id.clone();
+            Some((reply, server_id))
         });
         abort();
-        if let Some(message_id) = stopped.flatten() {
+        if let Some((reply, Some(message_id))) = stopped.flatten() {
             request_stop(&endpoint.get_value(), &message_id);
+            // Ask the server what the stop did, and show it under the reply.
+            #[cfg(feature = "browser")]
+            leptos::task::spawn_local(async move {
+                let endpoint = endpoint.get_value();
+                if let Some(note) = crate::transport::fetch_receipt(&endpoint, &message_id).await {
+                    conversation.try_update(|chat| chat.note_receipt(&reply, note));
+                }
+            });
+            #[cfg(not(feature = "browser"))]
+            let _ = reply;
         }
         focus_composer();
     });

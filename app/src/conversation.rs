@@ -148,6 +148,9 @@ pub struct Message {
     pub stats: Option<ReplyStats>,
     /// When the user stopped this reply, in the caller's milliseconds.
     pub stopped_at: Option<f64>,
+    /// What the server's receipt says about the stop, once it has come.
+    #[serde(default)]
+    pub receipt: Option<String>,
     /// Bumped on every change, so a view can tell cheaply whether to redraw.
     #[serde(skip)]
     pub revision: u64,
@@ -391,6 +394,16 @@ impl Conversation {
         Some(self.messages[index].id.clone())
     }
 
+    /// Shows the stop's receipt under the stopped reply `id`.
+    pub fn note_receipt(&mut self, id: &str, note: String) {
+        if let Some(message) = self.messages.iter_mut().find(|message| message.id == id)
+            && message.status == MessageStatus::Stopped
+        {
+            message.receipt = Some(note);
+            message.revision += 1;
+        }
+    }
+
     fn ensure_idle(&self) -> Result<(), ActionError> {
         if self.active.is_some() { Err(ActionError::Busy) } else { Ok(()) }
     }
@@ -437,6 +450,7 @@ impl Conversation {
             server_id: None,
             stats: None,
             stopped_at: None,
+            receipt: None,
             revision: 0,
         });
         id
@@ -775,7 +789,7 @@ mod tests {
         chat.apply(&id, delta("b"), 1_800.0);
         let usage =
             Usage { input_tokens: 4, output_tokens: 20, total_tokens: 24, reasoning_tokens: None };
-        let metadata = crate::protocol::MessageMetadata { usage: Some(usage) };
+        let metadata = crate::protocol::MessageMetadata { usage: Some(usage), receipt: None };
         chat.apply(
             &id,
             UiMessageChunk::Finish { finish_reason: None, message_metadata: Some(metadata) },
@@ -814,5 +828,21 @@ mod tests {
         chat.clear("d");
         assert!(chat.messages().is_empty());
         assert_eq!(chat.chat_id(), "d");
+    }
+
+    #[test]
+    fn a_receipt_is_noted_under_a_stopped_reply_only() {
+        let mut chat = Conversation::new("c");
+        let first = chat.submit("Hi", 0.0).unwrap().reply_id;
+        chat.apply(&first, UiMessageChunk::Start { message_id: Some("msg_1".into()) }, 1.0);
+        let stopped = chat.stop(2.0).unwrap();
+        let before = reply(&chat, &stopped).revision;
+        chat.note_receipt(&stopped, "Stopped after 1 token.".into());
+        assert_eq!(reply(&chat, &stopped).receipt.as_deref(), Some("Stopped after 1 token."));
+        assert!(reply(&chat, &stopped).revision > before, "redrawn");
+
+        let finished = chat.submit("Again", 3.0).unwrap().reply_id;
+        chat.note_receipt(&finished, "Stopped after 1 token.".into());
+        assert_eq!(reply(&chat, &finished).receipt, None, "not stopped");
     }
 }

@@ -134,20 +134,61 @@ pub struct Receipt {
     /// Whether `output_tokens` was counted from the deltas.
     pub output_tokens_counted: bool,
     /// When the stop request, or the client's leaving, reached the server
-    /// (Unix time in milliseconds).
+    /// (Unix time in microseconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub noticed_at: Option<f64>,
+    pub noticed_at_us: Option<u64>,
     /// When the connection to the model API was dropped, on a stop or when
-    /// the client left (Unix time in milliseconds).
+    /// the client left (Unix time in microseconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream_dropped_at: Option<f64>,
+    pub upstream_dropped_at_us: Option<u64>,
+    /// The receipt as a sentence for people, once the reply has ended:
+    /// "Stopped after 125 tokens; the model API's connection was closed 2 ms
+    /// after your stop reached the server." The chat shows it under a
+    /// stopped reply, and reads nothing else of the receipt: parsing the
+    /// rest in the browser cost the embed 2 KB gzipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 impl Receipt {
     /// How long after the stop reached the server the model API's
-    /// connection was closed, in milliseconds.
-    pub fn dropped_after_ms(&self) -> Option<f64> {
-        Some((self.upstream_dropped_at? - self.noticed_at?).max(0.0))
+    /// connection was closed, in microseconds.
+    pub fn dropped_after_us(&self) -> Option<u64> {
+        Some(self.upstream_dropped_at_us?.saturating_sub(self.noticed_at_us?))
+    }
+
+    /// The receipt with its [`summary`](Self::summary) written, for a reply
+    /// that has ended.
+    pub fn summarized(mut self) -> Self {
+        self.summary = (self.state != ReplyState::Streaming).then(|| self.describe());
+        self
+    }
+
+    fn describe(&self) -> String {
+        let tokens = self.output_tokens;
+        let noun = if tokens == 1 { "token" } else { "tokens" };
+        let counted = if self.output_tokens_counted { " relayed" } else { "" };
+        let ended = match self.state {
+            ReplyState::Streaming => "Streaming",
+            ReplyState::Completed => "Completed",
+            ReplyState::Stopped | ReplyState::ClientGone => "Stopped",
+            ReplyState::Failed => "Failed",
+        };
+        let mut text = format!("{ended} after {tokens} {noun}{counted}");
+        if let Some(after) = self.dropped_after_us() {
+            let after = match (after + 500) / 1000 {
+                0 => "under 1 ms".to_owned(),
+                ms => format!("{ms} ms"),
+            };
+            let cause = match self.state {
+                ReplyState::ClientGone => "the server saw the page's connection close",
+                ReplyState::Failed => "the server began to shut down",
+                _ => "your stop reached the server",
+            };
+            text += &format!("; the model API's connection was closed {after} after {cause}");
+        }
+        text.push('.');
+        text
     }
 }
 
@@ -179,8 +220,11 @@ pub struct MessageMetadata {
     /// Tokens used, when the model API reports them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
-    /// Before an `abort`: what the stop did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Before an `abort`: what the stop did. Written for other clients; the
+    /// chat itself has aborted its request by then, asks `GET
+    /// /api/chat/{messageId}` instead, and does not read it (which keeps
+    /// the receipt's parser out of the embed).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<Receipt>,
 }
 
@@ -321,6 +365,7 @@ mod tests {
                         total_tokens: 8,
                         reasoning_tokens: None,
                     }),
+                    receipt: None,
                 }),
             },
             json!({
@@ -378,7 +423,7 @@ mod tests {
             (
                 json!({"type": "finish", "messageMetadata": {"model": "m", "usage": {"outputTokens": 5}}}),
                 None,
-                Some(MessageMetadata { usage: Some(usage(0, 5)) }),
+                Some(MessageMetadata { usage: Some(usage(0, 5)), receipt: None }),
             ),
             // Metadata that is not an object, and a usage of the wrong type.
             (json!({"type": "finish", "messageMetadata": "x"}), None, None),
@@ -429,5 +474,36 @@ mod tests {
                 "messageId": null,
             })
         );
+    }
+
+    fn receipt(state: ReplyState, tokens: u64, counted: bool, after: Option<u64>) -> Receipt {
+        Receipt {
+            state,
+            tokens_relayed: tokens,
+            output_tokens: tokens,
+            output_tokens_counted: counted,
+            noticed_at_us: after.map(|_| 1_000_000),
+            upstream_dropped_at_us: after.map(|after| 1_000_000 + after),
+            summary: None,
+        }
+        .summarized()
+    }
+
+    #[test]
+    fn a_receipt_reads_well() {
+        let summary = |receipt: Receipt| receipt.summary.unwrap();
+        assert_eq!(
+            summary(receipt(ReplyState::Stopped, 125, false, Some(2_200))),
+            "Stopped after 125 tokens; the model API's connection was closed 2 ms after your stop reached the server."
+        );
+        assert_eq!(
+            summary(receipt(ReplyState::ClientGone, 1, true, Some(300))),
+            "Stopped after 1 token relayed; the model API's connection was closed under 1 ms after the server saw the page's connection close."
+        );
+        assert_eq!(
+            summary(receipt(ReplyState::Completed, 3, false, None)),
+            "Completed after 3 tokens."
+        );
+        assert_eq!(receipt(ReplyState::Streaming, 0, true, None).summary, None);
     }
 }

@@ -105,6 +105,43 @@ pub async fn stream_reply(
     Ok(StreamEnd::Closed)
 }
 
+/// The most of a receipt's body that is read: a receipt is a few hundred
+/// bytes, and a backend that answers this route with something else must
+/// not make the chat read it all.
+const MAX_RECEIPT_BODY: usize = 4 * 1024;
+
+/// The summary of a stopped reply's receipt, `GET {endpoint}/{message_id}`,
+/// once the server has recorded how it ended; `None` if it has not within
+/// about a second, or the backend keeps none (not every AI SDK backend is
+/// Reins).
+pub async fn fetch_receipt(endpoint: &str, message_id: &str) -> Option<String> {
+    // The id comes from the server: encoded, it can only name a message.
+    let id = String::from(js_sys::encode_uri_component(message_id));
+    let url = format!("{}/{id}", endpoint.trim_end_matches('/'));
+    let window = web_sys::window()?;
+    for _ in 0..10 {
+        // The browser's `fetch` itself: gloo's request builder for a GET
+        // added 0.4 KB gzipped to the embed.
+        let response: web_sys::Response =
+            JsFuture::from(window.fetch_with_str(&url)).await.ok()?.unchecked_into();
+        if !response.ok() {
+            return None;
+        }
+        let body = BodyReader::new(&response.body()?).read_to_limit(MAX_RECEIPT_BODY).await;
+        // Read as the parts' metadata is, text to a JSON value, so the wasm
+        // carries one copy of that code: reading from bytes, or straight
+        // into a type of its own, added 2-4 KB gzipped.
+        let value: serde_json::Value =
+            serde_json::from_str(&String::from_utf8_lossy(&body)).ok()?;
+        // Only the summary, written once the reply has ended.
+        if let Some(serde_json::Value::String(summary)) = value.get("summary") {
+            return Some(summary.clone());
+        }
+        crate::browser::sleep_ms(100).await;
+    }
+    None
+}
+
 /// Reads a response body chunk by chunk. Dropped before the end (the reply
 /// was stopped, or could not be read), it cancels the body, so the
 /// connection closes at once rather than when the browser collects it.

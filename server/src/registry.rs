@@ -85,8 +85,8 @@ impl Registry {
     /// logged and counted (the reply is over either way).
     pub fn finish(&self, message_id: &str, receipt: Receipt) {
         match self {
-            Self::Memory(memory) => memory.put(message_id, receipt),
-            Self::Redis(redis) => redis.put_later(message_id.to_owned(), receipt),
+            Self::Memory(memory) => memory.put(message_id, receipt.summarized()),
+            Self::Redis(redis) => redis.put_later(message_id.to_owned(), receipt.summarized()),
         }
     }
 
@@ -102,12 +102,12 @@ impl Registry {
     }
 
     /// Passes a stop for a reply this replica does not hold to the one that
-    /// does, or says why there is nothing to stop. `noticed_at` is when the
+    /// does, or says why there is nothing to stop. `noticed_at_us` is when the
     /// request arrived (Unix ms), for the receipt.
     pub async fn stop_elsewhere(
         &self,
         message_id: &str,
-        noticed_at: f64,
+        noticed_at_us: u64,
     ) -> Result<StopElsewhere, Unavailable> {
         let Some(receipt) = self.receipt(message_id).await? else {
             return Ok(StopElsewhere::Unknown);
@@ -115,7 +115,7 @@ impl Registry {
         Ok(match receipt.state {
             state if state.is_stopped() => StopElsewhere::AlreadyStopped,
             ReplyState::Streaming => match self {
-                Self::Redis(redis) => redis.publish_stop(message_id, noticed_at).await?,
+                Self::Redis(redis) => redis.publish_stop(message_id, noticed_at_us).await?,
                 // In one process, a streaming reply is in `Streams` until
                 // its receipt is final: this one ended a moment ago.
                 Self::Memory(_) => StopElsewhere::Ended,
@@ -140,8 +140,9 @@ fn streaming() -> Receipt {
         tokens_relayed: 0,
         output_tokens: 0,
         output_tokens_counted: true,
-        noticed_at: None,
-        upstream_dropped_at: None,
+        noticed_at_us: None,
+        upstream_dropped_at_us: None,
+        summary: None,
     }
 }
 
@@ -152,9 +153,11 @@ pub fn is_message_id(id: &str) -> bool {
     id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Now, in Unix milliseconds, as receipts count time.
-pub fn unix_ms() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64() * 1e3)
+/// Now, in Unix microseconds, as receipts count time (integers: the
+/// browser reads them without a float parser, which the embed cannot
+/// afford).
+pub fn unix_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_micros() as u64)
 }
 
 #[cfg(test)]
@@ -177,13 +180,14 @@ mod tests {
             tokens_relayed: 3,
             output_tokens: 3,
             output_tokens_counted: true,
-            noticed_at: None,
-            upstream_dropped_at: None,
+            noticed_at_us: None,
+            upstream_dropped_at_us: None,
+            summary: None,
         };
         registry.finish("msg_a", ended(ReplyState::Stopped));
         registry.finish("msg_b", ended(ReplyState::ClientGone));
         registry.finish("msg_c", ended(ReplyState::Completed));
-        let stop = async |id| registry.stop_elsewhere(id, 0.0).await.unwrap();
+        let stop = async |id| registry.stop_elsewhere(id, 0).await.unwrap();
         assert_eq!(stop("msg_a").await, StopElsewhere::AlreadyStopped);
         assert_eq!(stop("msg_b").await, StopElsewhere::AlreadyStopped);
         assert_eq!(stop("msg_c").await, StopElsewhere::Ended);

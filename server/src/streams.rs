@@ -148,15 +148,15 @@ impl Streams {
     }
 
     /// Stops the stream with this message id if this process holds it;
-    /// `noticed_at` (Unix ms) is when the stop reached a replica, for the
+    /// `noticed_at_us` (Unix ms) is when the stop reached a replica, for the
     /// receipt. False when it is not open here: the registry knows whether
     /// it ended, or which replica holds it.
-    pub fn stop(&self, message_id: &str, noticed_at: f64) -> bool {
+    pub fn stop(&self, message_id: &str, noticed_at_us: u64) -> bool {
         let Some(open) = lock(&self.inner.open).get(message_id).map(OpenStream::handles) else {
             return false;
         };
         let (stop, stop_noticed_at, connection) = open;
-        let _ = stop_noticed_at.set(noticed_at);
+        let _ = stop_noticed_at.set(noticed_at_us);
         stop.cancel();
         if let Some(connection) = connection {
             self.close_if_still_open(message_id.to_owned(), connection);
@@ -209,14 +209,14 @@ const STOP_GRACE: Duration = Duration::from_millis(100);
 struct OpenStream {
     stop: CancellationToken,
     /// When a stop request for it arrived (Unix ms).
-    stop_noticed_at: Arc<OnceLock<f64>>,
+    stop_noticed_at: Arc<OnceLock<u64>>,
     /// Cancelling it closes the connection the stream is sent on.
     connection: Option<CancellationToken>,
 }
 
 impl OpenStream {
     /// Its handles, cloned so the map's lock is not held while they are used.
-    fn handles(&self) -> (CancellationToken, Arc<OnceLock<f64>>, Option<CancellationToken>) {
+    fn handles(&self) -> (CancellationToken, Arc<OnceLock<u64>>, Option<CancellationToken>) {
         (self.stop.clone(), self.stop_noticed_at.clone(), self.connection.clone())
     }
 }
@@ -269,7 +269,7 @@ pub struct Admission {
     client: Client,
     message_id: String,
     stop: CancellationToken,
-    stop_noticed_at: Arc<OnceLock<f64>>,
+    stop_noticed_at: Arc<OnceLock<u64>>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -315,7 +315,7 @@ impl Admission {
     }
 
     /// When a stop request for this stream arrived (Unix ms), once one has.
-    pub fn stop_noticed_at(&self) -> Arc<OnceLock<f64>> {
+    pub fn stop_noticed_at(&self) -> Arc<OnceLock<u64>> {
         self.stop_noticed_at.clone()
     }
 }
@@ -441,15 +441,15 @@ mod tests {
         let streams = streams(10, 10);
         let one = streams.admit(A, "one".into()).unwrap();
         let two = streams.admit(A, "two".into()).unwrap();
-        assert!(streams.stop("one", 1234.5));
+        assert!(streams.stop("one", 1234));
         assert!(one.stop_token().is_cancelled());
-        assert_eq!(one.stop_noticed_at().get(), Some(&1234.5));
+        assert_eq!(one.stop_noticed_at().get(), Some(&1234));
         assert!(!two.stop_token().is_cancelled());
         assert!(!one.is_shutdown());
         drop(one);
-        assert!(!streams.stop("one", 0.0), "an ended stream is the registry's business");
+        assert!(!streams.stop("one", 0), "an ended stream is the registry's business");
         drop(two);
-        assert!(!streams.stop("never", 0.0));
+        assert!(!streams.stop("never", 0));
         assert_eq!(streams.open(), 0);
     }
 

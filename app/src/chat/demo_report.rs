@@ -62,8 +62,6 @@ mod fetch {
 
 #[cfg(feature = "browser")]
 mod fetch {
-    use std::time::Duration;
-
     use gloo_net::http::Request;
     use serde::Deserialize;
 
@@ -89,20 +87,9 @@ mod fetch {
             {
                 return Some(found);
             }
-            gloo_timers_sleep(Duration::from_millis(100)).await;
+            crate::browser::sleep_ms(100).await;
         }
         None
-    }
-
-    async fn gloo_timers_sleep(duration: Duration) {
-        let (sender, receiver) = futures::channel::oneshot::channel::<()>();
-        leptos::prelude::set_timeout(
-            move || {
-                let _ = sender.send(());
-            },
-            duration,
-        );
-        let _ = receiver.await;
     }
 }
 

@@ -28,6 +28,7 @@ pub fn MessageView(
     let error = reader(conversation, id, revision, |message| message.error.clone());
     let status = reader(conversation, id, revision, |message| Some(message.status));
     let stats = reader(conversation, id, revision, |message| message.stats);
+    let receipt = reader(conversation, id, revision, |message| message.receipt.clone());
     let is = move |wanted: MessageStatus| move || status() == Some(wanted);
     let is_open = move || status().is_some_and(MessageStatus::is_open);
     let role = conversation
@@ -73,6 +74,7 @@ pub fn MessageView(
             </Show>
             <Show when=is(MessageStatus::Stopped)>
                 <p class="reins-note reins-stopped">"Stopped"</p>
+                {move || receipt().map(|text| view! { <p class="reins-stats reins-receipt">{text}</p> })}
                 {demo_report()}
             </Show>
             <Show when=is(MessageStatus::Error)>

@@ -85,8 +85,9 @@ mod tests {
             tokens_relayed: 1,
             output_tokens: 1,
             output_tokens_counted: true,
-            noticed_at: None,
-            upstream_dropped_at: None,
+            noticed_at_us: None,
+            upstream_dropped_at_us: None,
+            summary: None,
         }
     }
 

@@ -116,11 +116,11 @@ impl RedisRegistry {
     pub async fn publish_stop(
         &self,
         message_id: &str,
-        noticed_at: f64,
+        noticed_at_us: u64,
     ) -> Result<StopElsewhere, Unavailable> {
         let mut commands = self.commands.clone();
         let listeners: usize = commands
-            .publish(self.channel(), format!("{message_id} {noticed_at}"))
+            .publish(self.channel(), format!("{message_id} {noticed_at_us}"))
             .await
             .map_err(|error| self.unavailable(&error))?;
         Ok(if listeners == 0 { StopElsewhere::NobodyListening } else { StopElsewhere::Sent })
@@ -151,8 +151,8 @@ impl RedisRegistry {
                     while let Some(message) = messages.next().await {
                         let payload = message.get_payload_bytes();
                         match parse_stop(payload) {
-                            Some((message_id, noticed_at)) => {
-                                if streams.stop(message_id, noticed_at) {
+                            Some((message_id, noticed_at_us)) => {
+                                if streams.stop(message_id, noticed_at_us) {
                                     tracing::info!(message_id, "stop passed on by another replica");
                                 }
                             }
@@ -206,10 +206,10 @@ impl RedisRegistry {
 }
 
 /// A stop message: the message id and when the stop arrived (Unix ms).
-fn parse_stop(payload: &[u8]) -> Option<(&str, f64)> {
-    let (message_id, noticed_at) = std::str::from_utf8(payload).ok()?.split_once(' ')?;
-    let noticed_at: f64 = noticed_at.parse().ok().filter(|at: &f64| at.is_finite())?;
-    is_message_id(message_id).then_some((message_id, noticed_at))
+fn parse_stop(payload: &[u8]) -> Option<(&str, u64)> {
+    let (message_id, noticed_at_us) = std::str::from_utf8(payload).ok()?.split_once(' ')?;
+    let noticed_at_us: u64 = noticed_at_us.parse().ok()?;
+    is_message_id(message_id).then_some((message_id, noticed_at_us))
 }
 
 #[cfg(test)]
@@ -218,9 +218,10 @@ mod tests {
 
     #[test]
     fn stop_messages_are_read_strictly() {
-        assert_eq!(parse_stop(b"msg_ab 1764540000123.5"), Some(("msg_ab", 1764540000123.5)));
+        assert_eq!(parse_stop(b"msg_ab 1764540000123456"), Some(("msg_ab", 1764540000123456)));
         assert_eq!(parse_stop(b"msg_ab"), None);
         assert_eq!(parse_stop(b"msg_ab NaN"), None);
+        assert_eq!(parse_stop(b"msg_ab 1.5"), None);
         assert_eq!(parse_stop(b"msg:* 1"), None);
         assert_eq!(parse_stop(b"\xff 1"), None);
     }

@@ -20,7 +20,7 @@ use app::protocol::{FinishReason, MessageMetadata, Receipt, ReplyState, UiMessag
 
 use super::{ModelEvent, ModelRequest, RelayError, Upstream, UsageReport};
 use crate::metrics::{Metrics, Outcome};
-use crate::registry::{Registry, unix_ms};
+use crate::registry::{Registry, unix_us};
 use crate::streams::Admission;
 
 /// What the client is told when a stop request ends its reply.
@@ -98,7 +98,7 @@ struct Ids {
 struct Cancel<F> {
     stop: tokio_util::sync::CancellationToken,
     is_shutdown: F,
-    stop_noticed_at: Arc<OnceLock<f64>>,
+    stop_noticed_at: Arc<OnceLock<u64>>,
 }
 
 /// Where the parts record how the reply ended, for [`ReplyStream`]'s `Drop`.
@@ -137,7 +137,7 @@ fn parts(
         let mut relayed: u64 = 0;
         let mut reported: Option<u64> = None;
         let (end, noticed, dropped_at) = match response {
-            Err(end) => (end, Instant::now(), unix_ms()),
+            Err(end) => (end, Instant::now(), unix_us()),
             Ok(response) => {
                 metrics.upstream_first_byte(asked.elapsed());
                 yield UiMessageChunk::StartStep;
@@ -184,7 +184,7 @@ fn parts(
                 // Release the upstream before the last parts go out: after a
                 // stop or a failure it must not wait on a slow client.
                 drop(events);
-                let dropped_at = unix_ms();
+                let dropped_at = unix_us();
                 for part in blocks.close() {
                     yield part;
                 }
@@ -196,14 +196,16 @@ fn parts(
                 (end, noticed, dropped_at)
             }
         };
-        let receipt_for = |state, dropped_at: Option<f64>| Receipt {
+        let receipt_for = |state, dropped_at: Option<u64>| Receipt {
             state,
             tokens_relayed: relayed,
             output_tokens: reported.unwrap_or(relayed),
             output_tokens_counted: reported.is_none(),
-            noticed_at: dropped_at.map(|dropped_at| *stop_noticed_at.get().unwrap_or(&dropped_at)),
-            upstream_dropped_at: dropped_at,
-        };
+            noticed_at_us: dropped_at.map(|dropped_at| *stop_noticed_at.get().unwrap_or(&dropped_at)),
+            upstream_dropped_at_us: dropped_at,
+            summary: None,
+        }
+        .summarized();
         match end {
             End::Stopped => {
                 metrics.upstream_dropped(noticed.elapsed());
@@ -301,9 +303,9 @@ impl Drop for ReplyStream {
                 // The client went away mid-reply: dropping the parts drops
                 // the upstream request, right here.
                 let noticed = Instant::now();
-                let noticed_at = unix_ms();
+                let noticed_at_us = unix_us();
                 drop(self.parts.take());
-                let dropped_at = unix_ms();
+                let dropped_at = unix_us();
                 self.metrics.upstream_dropped(noticed.elapsed());
                 // A stop request that came first, and left before the parts
                 // got to end the reply, is what stopped it.
@@ -316,8 +318,9 @@ impl Drop for ReplyStream {
                     tokens_relayed: self.deltas,
                     output_tokens: self.reported_output_tokens.unwrap_or(self.deltas),
                     output_tokens_counted: self.reported_output_tokens.is_none(),
-                    noticed_at: Some(stop_noticed_at.unwrap_or(noticed_at)),
-                    upstream_dropped_at: Some(dropped_at),
+                    noticed_at_us: Some(stop_noticed_at.unwrap_or(noticed_at_us)),
+                    upstream_dropped_at_us: Some(dropped_at),
+                    summary: None,
                 };
                 (Outcome::ClientClosed, receipt)
             }

@@ -20,7 +20,7 @@ use app::protocol::{DONE_MARKER, Receipt, STREAM_HEADER, UiMessageChunk};
 
 use crate::connections::ConnectionCloser;
 use crate::error::{ApiError, brief};
-use crate::registry::{StopElsewhere, unix_ms};
+use crate::registry::{StopElsewhere, unix_us};
 use crate::relay::reply::{self, Reply};
 use crate::state::AppState;
 use crate::streams::{Refusal, random_id};
@@ -110,12 +110,12 @@ pub async fn stop(
     message_id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let message_id = message_id_from(message_id)?;
-    let noticed_at = unix_ms();
-    if state.streams.stop(&message_id, noticed_at) {
+    let noticed_at_us = unix_us();
+    if state.streams.stop(&message_id, noticed_at_us) {
         tracing::info!(message_id, "stop requested");
         return Ok(StatusCode::NO_CONTENT);
     }
-    let elsewhere = state.registry.stop_elsewhere(&message_id, noticed_at).await;
+    let elsewhere = state.registry.stop_elsewhere(&message_id, noticed_at_us).await;
     match elsewhere.map_err(|_| ApiError::RegistryUnavailable)? {
         StopElsewhere::Sent => {
             tracing::info!(message_id, "stop passed on to the replica holding the stream");

@@ -1,0 +1,97 @@
+//! Stops across replicas: two Reins replicas sharing a private
+//! `redis-server`, a stream on one, its stop sent to the other. Prints the
+//! time from sending the stop request to the model API seeing its
+//! connection close (median, p99, max), beside the same stop sent to the
+//! replica holding the stream, and the Redis commands per relayed token.
+//! Asserts nothing.
+//!
+//! `cargo bench -p reins --bench replicas`
+//!
+//! Both replicas, the model and the client run in this process, on one
+//! runtime, over loopback TCP: the figures include a real HTTP request to
+//! the other replica, its Redis lookup and `PUBLISH`, and the holder's
+//! cancel, but not a network between machines.
+
+// Printing its figures is what a benchmark is for.
+#![allow(clippy::print_stdout)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use support::{FakeUpstream, RawClient, RedisServer, Reins, chat_body, paced_reply};
+use tokio::time::Instant;
+
+/// Stops measured in each direction.
+const STOPS: usize = 300;
+
+/// Streams relayed to the end to count Redis commands per token.
+const COUNTED_STREAMS: usize = 20;
+const COUNTED_TOKENS: usize = 50;
+
+#[tokio::main]
+async fn main() {
+    let redis = RedisServer::start().await;
+    let mut upstream = FakeUpstream::start(paced_reply(10_000, Duration::from_millis(5))).await;
+    let url = redis.url();
+    let args = ["--redis-url", url.as_str(), "--max-requests-per-minute", "100000"];
+    let holder = Reins::relaying_to(&upstream.base_url(), &args).await;
+    let other = Reins::relaying_to(&upstream.base_url(), &args).await;
+    // Both replicas hear stops before the first one is sent.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let http = reqwest::Client::new();
+
+    println!("Stop request sent -> the model API's connection closed, {STOPS} stops each:");
+    for (name, target) in [("through the other replica", &other), ("to the holder", &holder)] {
+        let mut times = Vec::with_capacity(STOPS);
+        for _ in 0..STOPS {
+            let mut client = RawClient::post_chat(holder.addr, &chat_body("Hi")).await;
+            upstream.request().await;
+            client.read_until("\"text-delta\"", 2).await;
+            let url = target.url(&format!("/api/chat/{}/stop", client.message_id()));
+            let sent = Instant::now();
+            let response = http.post(url).send().await.unwrap();
+            assert_eq!(response.status(), 204);
+            let (closed, _, _) = upstream.closed().await;
+            times.push(closed.saturating_duration_since(sent));
+            client.read_to_end().await;
+        }
+        times.sort();
+        let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "  {name:>26}: median {:?}, p99 {:?}, max {:?}",
+            at(0.5),
+            at(0.99),
+            times[times.len() - 1]
+        );
+    }
+
+    let counted = FakeUpstream::start(paced_reply(COUNTED_TOKENS, Duration::ZERO)).await;
+    let relay = Reins::relaying_to(&counted.base_url(), &args).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut connection = redis.connection().await;
+    let commands_before = commands_processed(&mut connection).await;
+    for _ in 0..COUNTED_STREAMS {
+        RawClient::post_chat(relay.addr, &chat_body("Hi")).await.read_to_end().await;
+    }
+    // The end of each stream is written as it is dropped, just after.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Less the `INFO` that read the count before.
+    let commands = commands_processed(&mut connection).await - commands_before - 1;
+    let tokens = COUNTED_STREAMS * COUNTED_TOKENS;
+    println!(
+        "Redis commands: {commands} for {COUNTED_STREAMS} streams of {COUNTED_TOKENS} tokens, {:.3} per token, {:.1} per stream",
+        commands as f64 / tokens as f64,
+        commands as f64 / COUNTED_STREAMS as f64
+    );
+}
+
+/// Redis's count of commands processed, from `INFO stats` (itself one).
+async fn commands_processed(connection: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("stats").query_async(connection).await.unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_commands_processed:"))
+        .and_then(|count| count.trim().parse().ok())
+        .expect("INFO stats has total_commands_processed")
+}
