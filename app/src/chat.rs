@@ -212,12 +212,23 @@ pub fn Chat(
             );
         }
     });
-    // A reply streaming when the page goes away is saved as it stands. (Only
-    // a browser has a page to hide; rendered outside leptos_axum, the
-    // listener would not know it runs on a server.)
+    // A reply streaming when the page goes away is saved as it stands, and
+    // its model stopped: nothing will read it, and a proxy that keeps its
+    // connection to the server open after the browser's has gone would
+    // otherwise let it run to the end. (Only a browser has a page to hide;
+    // rendered outside leptos_axum, the listener would not know it runs on
+    // a server.)
     #[cfg(feature = "browser")]
     {
-        let pagehide = window_event_listener(leptos::ev::pagehide, move |_| save());
+        let pagehide = window_event_listener(leptos::ev::pagehide, move |_| {
+            save();
+            let streaming = conversation
+                .try_with_untracked(|chat| chat.active_server_id().map(str::to_owned))
+                .flatten();
+            if let Some(message_id) = streaming {
+                request_stop(&endpoint.get_value(), &message_id);
+            }
+        });
         on_cleanup(move || pagehide.remove());
     }
 

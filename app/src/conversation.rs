@@ -394,6 +394,11 @@ impl Conversation {
         Some(self.messages[index].id.clone())
     }
 
+    /// The server's id for the reply in flight, once its `start` part came.
+    pub fn active_server_id(&self) -> Option<&str> {
+        self.messages.get(self.active?)?.server_id.as_deref()
+    }
+
     /// Shows the stop's receipt under the stopped reply `id`.
     pub fn note_receipt(&mut self, id: &str, note: String) {
         if let Some(message) = self.messages.iter_mut().find(|message| message.id == id)
@@ -834,8 +839,11 @@ mod tests {
     fn a_receipt_is_noted_under_a_stopped_reply_only() {
         let mut chat = Conversation::new("c");
         let first = chat.submit("Hi", 0.0).unwrap().reply_id;
+        assert_eq!(chat.active_server_id(), None, "before the start part");
         chat.apply(&first, UiMessageChunk::Start { message_id: Some("msg_1".into()) }, 1.0);
+        assert_eq!(chat.active_server_id(), Some("msg_1"));
         let stopped = chat.stop(2.0).unwrap();
+        assert_eq!(chat.active_server_id(), None, "nothing in flight");
         let before = reply(&chat, &stopped).revision;
         chat.note_receipt(&stopped, "Stopped after 1 token.".into());
         assert_eq!(reply(&chat, &stopped).receipt.as_deref(), Some("Stopped after 1 token."));

@@ -70,6 +70,7 @@ pub struct Metrics {
     relayed_deltas: Counter,
     registry_errors: Counter,
     registry_listening: Gauge,
+    stops_passed_on: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -123,7 +124,14 @@ impl Default for Metrics {
             "Whether this replica hears stops sent to other replicas: 1 yes, 0 no (Redis only)",
             registry_listening.clone(),
         );
+        let stops_passed_on = Counter::default();
+        registry.register(
+            "stops_passed_on",
+            "Stop requests for a stream held by another replica, passed on to it",
+            stops_passed_on.clone(),
+        );
         Self {
+            stops_passed_on,
             registry: Arc::new(registry),
             registry_errors,
             registry_listening,
@@ -173,6 +181,11 @@ impl Metrics {
     /// Redis could not be reached, or a connection to it dropped.
     pub fn registry_error(&self) {
         self.registry_errors.inc();
+    }
+
+    /// A stop request was passed on to the replica holding its stream.
+    pub fn stop_passed_on(&self) {
+        self.stops_passed_on.inc();
     }
 
     /// Whether this replica hears stops sent to the others.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::time::{Instant, timeout};
 
-use support::{FakeUpstream, Reins, chat_body, paced_reply};
+use support::{FakeUpstream, RedisServer, Reins, chat_body, paced_reply};
 
 /// A private nginx, stopped (by its PID) when dropped.
 struct Nginx {
@@ -28,13 +28,19 @@ struct Nginx {
 impl Nginx {
     /// nginx on `port` in front of the Reins at `reins`.
     async fn start(port: u16, reins: SocketAddr) -> Self {
+        Self::with_spec(port, &reins.port().to_string()).await
+    }
+
+    /// nginx on `port` in front of `backends`, as scripts/test-nginx reads
+    /// them: ports, comma-separated, and an option after a colon.
+    async fn with_spec(port: u16, backends: &str) -> Self {
         let prefix =
             std::env::temp_dir().join(format!("reins-nginx-{}-{port}", std::process::id()));
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/test-nginx");
         let process = Command::new("bash")
             .arg(script)
             .arg(&prefix)
-            .arg(format!("{port}:{}", reins.port()))
+            .arg(format!("{port}:{backends}"))
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -155,4 +161,58 @@ async fn behind_nginx_each_client_has_its_own_share_and_the_host_is_checked() {
         ada.get(nginx.url("/api/nope")).header("host", "evil.example").send().await.unwrap();
     assert_eq!(rebound.status(), 421);
     let _ = reins;
+}
+
+#[tokio::test]
+async fn behind_round_robin_that_ignores_client_aborts_every_stop_reaches_its_replica() {
+    // Two replicas sharing Redis, behind nginx taking them in turn, with
+    // `proxy_ignore_client_abort on` (as cloudflared behaves): a client that
+    // leaves no longer closes anything, so the stop request alone must stop
+    // the model, wherever nginx sends it.
+    let redis = RedisServer::start().await;
+    let mut upstream = FakeUpstream::start(paced_reply(400, Duration::from_millis(20))).await;
+    let port = free_port();
+    let origin = format!("https://127.0.0.1:{port}");
+    let url = redis.url();
+    let args = ["--public-origin", &origin, "--trusted-proxies", "127.0.0.1", "--redis-url", &url];
+    let first = Reins::relaying_to(&upstream.base_url(), &args).await;
+    let second = Reins::relaying_to(&upstream.base_url(), &args).await;
+    let spec = format!("{},{}:ignore-client-abort", first.addr.port(), second.addr.port());
+    let nginx = Nginx::with_spec(port, &spec).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // both replicas hear stops
+    let client = client_from([127, 0, 0, 1]);
+
+    for round in 0..20 {
+        let mut response = post_chat(&client, &nginx).await;
+        assert_eq!(response.status(), 200);
+        upstream.request().await;
+        let mut received = String::new();
+        while received.matches("\"text-delta\"").count() < 2 {
+            let chunk = timeout(Duration::from_secs(5), response.chunk()).await.unwrap().unwrap();
+            received.push_str(&String::from_utf8_lossy(&chunk.expect("more of the reply")));
+        }
+        let message_id = received
+            .split("\"messageId\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a start part")
+            .to_owned();
+        // The browser leaves; nginx keeps its connection to the replica.
+        drop(response);
+        let stop = client.post(nginx.url(&format!("/api/chat/{message_id}/stop"))).send().await;
+        assert_eq!(stop.unwrap().status(), 204, "round {round}: the stop missed its stream");
+        let (_, _, finished) = upstream.closed().await;
+        assert!(!finished, "round {round}: the model ran to the end");
+    }
+    let passed_on = |reins: &Reins| {
+        let metrics = reins.state.metrics.encode();
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("reins_stops_passed_on_total "))
+            .and_then(|count| count.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let total = passed_on(&first) + passed_on(&second);
+    eprintln!("{total} of 20 stops landed on the replica that does not hold the stream");
+    assert!(total >= 1, "round robin never sent a stop to the other replica");
 }

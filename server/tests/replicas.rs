@@ -87,6 +87,7 @@ async fn a_stop_sent_to_the_other_replica_drops_the_upstream_and_leaves_a_receip
     assert!(metadata < abort, "{body}");
     assert!(body.contains(r#""state":"stopped""#), "{body}");
 
+    assert!(other.state.metrics.encode().contains("reins_stops_passed_on_total 1"));
     // Either replica gives the same receipt.
     let from_holder = final_receipt(&holder, &message_id).await;
     let from_other = final_receipt(&other, &message_id).await;

@@ -118,6 +118,7 @@ pub async fn stop(
     let elsewhere = state.registry.stop_elsewhere(&message_id, noticed_at_us).await;
     match elsewhere.map_err(|_| ApiError::RegistryUnavailable)? {
         StopElsewhere::Sent => {
+            state.metrics.stop_passed_on();
             tracing::info!(message_id, "stop passed on to the replica holding the stream");
             Ok(StatusCode::NO_CONTENT)
         }
