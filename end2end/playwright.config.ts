@@ -38,6 +38,17 @@ const JWT = {
   JWT_AUDIENCE: 'reins-e2e',
   JWT_TTL_SECS: '2',
 };
+/**
+ * Two replicas sharing a private redis-server, behind the repository's nginx
+ * configuration taking them round robin, with `proxy_ignore_client_abort on`
+ * (as cloudflared behaves) over HTTP/1.1: only a stop request can stop the
+ * model there. (Over HTTP/2 nginx closes the connection to Reins on a
+ * stream reset whatever that setting says.) Both relay to the slow echo
+ * model.
+ */
+export const NGINX_REPLICAS_URL = 'https://127.0.0.1:3142';
+export const REPLICAS = ['http://127.0.0.1:3107', 'http://127.0.0.1:3108'];
+const REDIS_PORT = '3160';
 /** examples/ai-sdk-backend, relaying to a slow echo model. */
 export const AI_SDK_BACKEND = 'http://127.0.0.1:3130';
 export const SLOW_ECHO_MODEL = 'http://127.0.0.1:3198';
@@ -160,8 +171,25 @@ export default defineConfig({
       REINS_JWT_LEEWAY_SECS: '0',
     }),
     {
+      // Redis from Debian, private, saving nothing: stopped with the tests.
+      command: `redis-server --bind 127.0.0.1 --port ${REDIS_PORT} --save '' --appendonly no`,
+      port: Number(REDIS_PORT),
+      reuseExistingServer: !process.env.CI,
+      stdout: 'ignore' as const,
+    },
+    ...REPLICAS.map((replica) => ({
+      ...server(replica, {
+        REINS_UPSTREAM_URL: `${SLOW_ECHO_MODEL}/v1`,
+        REINS_MODEL: 'echo',
+        REINS_REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}/`,
+        REINS_PUBLIC_ORIGIN: NGINX_REPLICAS_URL,
+        REINS_TRUSTED_PROXIES: '127.0.0.1',
+      }),
+      url: `${replica}/healthz`,
+    })),
+    {
       // nginx from Debian, in the foreground, one process: stopped with the tests.
-      command: `bash ../scripts/test-nginx ../target/e2e-nginx ${new URL(NGINX_URL).port}:${new URL(NGINX_REINS).port} ${new URL(NGINX_JWT_URL).port}:${new URL(NGINX_JWT_REINS).port}`,
+      command: `bash ../scripts/test-nginx ../target/e2e-nginx ${new URL(NGINX_URL).port}:${new URL(NGINX_REINS).port} ${new URL(NGINX_JWT_URL).port}:${new URL(NGINX_JWT_REINS).port} ${new URL(NGINX_REPLICAS_URL).port}:${REPLICAS.map((replica) => new URL(replica).port).join(',')}:ignore-client-abort+http1`,
       port: Number(new URL(NGINX_URL).port),
       reuseExistingServer: !process.env.CI,
     },

@@ -5,7 +5,9 @@
 // whole reply after that. `GET /closed` lists the prompts whose client closed
 // the connection before the reply was complete. "pathological: NAME" gets the
 // hostile reply of that name from pathological.mjs, in about 200 pieces
-// ("pathological slowly: NAME" in 2,000, for a test to stop it midway).
+// ("pathological slowly: NAME" in 2,000, for a test to stop it midway). A
+// message starting with "think first:" gets nothing at all for 10 s, as a
+// model that thinks long, then its echo.
 import { createServer } from 'node:http';
 import { PATHOLOGICAL } from './pathological.mjs';
 
@@ -33,13 +35,17 @@ createServer((request, response) => {
       : (prompt.match(/\S+\s*/g) ?? []);
     const failNow = prompt.startsWith('fail once:') && !failedOnce.has(prompt);
     if (failNow) failedOnce.add(prompt);
-    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    const send = (delta, finish = null) =>
-      response.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`);
     let complete = false;
     response.on('close', () => {
       if (!complete) closedEarly.push({ prompt, at: Date.now() });
     });
+    if (prompt.startsWith('think first:')) {
+      await new Promise((resolve) => setTimeout(resolve, 10_000));
+      if (response.destroyed) return;
+    }
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const send = (delta, finish = null) =>
+      response.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`);
     for (const [index, word] of words.entries()) {
       if (failNow && index === Math.floor(words.length / 2)) {
         complete = true; // cut on purpose, not closed by the client

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::time::{Instant, timeout};
 
-use support::{FakeUpstream, RedisServer, Reins, chat_body, paced_reply};
+use support::{FakeUpstream, RedisServer, Reins, Step, chat_body, paced_reply};
 
 /// A private nginx, stopped (by its PID) when dropped.
 struct Nginx {
@@ -166,28 +166,34 @@ async fn behind_nginx_each_client_has_its_own_share_and_the_host_is_checked() {
 #[tokio::test]
 async fn behind_round_robin_that_ignores_client_aborts_every_stop_reaches_its_replica() {
     // Two replicas sharing Redis, behind nginx taking them in turn, with
-    // `proxy_ignore_client_abort on` (as cloudflared behaves): a client that
-    // leaves no longer closes anything, so the stop request alone must stop
-    // the model, wherever nginx sends it.
+    // `proxy_ignore_client_abort on` (as cloudflared behaves), and a model
+    // that thinks: with nothing to write, nginx does not notice the client
+    // leave and keeps its connection to Reins, so the stop request alone
+    // must stop the model, wherever nginx sends it. (Once tokens flow, nginx
+    // notices at its next write and closes anyway.)
     let redis = RedisServer::start().await;
-    let mut upstream = FakeUpstream::start(paced_reply(400, Duration::from_millis(20))).await;
+    let mut upstream =
+        FakeUpstream::start(vec![Step::Wait(Duration::from_secs(30)), Step::Head]).await;
     let port = free_port();
     let origin = format!("https://127.0.0.1:{port}");
     let url = redis.url();
     let args = ["--public-origin", &origin, "--trusted-proxies", "127.0.0.1", "--redis-url", &url];
     let first = Reins::relaying_to(&upstream.base_url(), &args).await;
     let second = Reins::relaying_to(&upstream.base_url(), &args).await;
-    let spec = format!("{},{}:ignore-client-abort", first.addr.port(), second.addr.port());
+    // HTTP/1.1: over HTTP/2, a client's reset stream makes nginx close the
+    // connection to Reins whatever `proxy_ignore_client_abort` says.
+    let spec = format!("{},{}:ignore-client-abort+http1", first.addr.port(), second.addr.port());
     let nginx = Nginx::with_spec(port, &spec).await;
     tokio::time::sleep(Duration::from_millis(300)).await; // both replicas hear stops
-    let client = client_from([127, 0, 0, 1]);
+    let client =
+        reqwest::Client::builder().danger_accept_invalid_certs(true).http1_only().build().unwrap();
 
     for round in 0..20 {
         let mut response = post_chat(&client, &nginx).await;
         assert_eq!(response.status(), 200);
         upstream.request().await;
         let mut received = String::new();
-        while received.matches("\"text-delta\"").count() < 2 {
+        while !received.contains("\"messageId\"") {
             let chunk = timeout(Duration::from_secs(5), response.chunk()).await.unwrap().unwrap();
             received.push_str(&String::from_utf8_lossy(&chunk.expect("more of the reply")));
         }
@@ -199,6 +205,11 @@ async fn behind_round_robin_that_ignores_client_aborts_every_stop_reaches_its_re
             .to_owned();
         // The browser leaves; nginx keeps its connection to the replica.
         drop(response);
+        if round == 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let open = first.state.streams.open() + second.state.streams.open();
+            assert_eq!(open, 1, "nginx closed the stream when the client left");
+        }
         let stop = client.post(nginx.url(&format!("/api/chat/{message_id}/stop"))).send().await;
         assert_eq!(stop.unwrap().status(), 204, "round {round}: the stop missed its stream");
         let (_, _, finished) = upstream.closed().await;

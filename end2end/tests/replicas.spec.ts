@@ -1,0 +1,75 @@
+import { test, expect } from './fixtures/test';
+import type { APIRequestContext, Page } from '@playwright/test';
+import { NGINX_REPLICAS_URL, REPLICAS, SLOW_ECHO_MODEL } from '../playwright.config';
+
+/**
+ * The hosted chat on two replicas sharing Redis, behind nginx round robin
+ * that ignores client aborts, over HTTP/1.1, with a model that thinks for
+ * 10 s: with nothing to write, nginx keeps its connection to Reins when the
+ * browser aborts, so the model stops only if the stop request reaches the
+ * replica holding the stream, wherever nginx sends it.
+ */
+test.use({ ignoreHTTPSErrors: true });
+
+/** A prompt the echo model thinks about for 10 s before echoing it. */
+function thinkingPrompt(tag: string) {
+  return `think first: ${tag} ${Date.now()}`;
+}
+
+/** Whether the echo model saw its connection for `prompt` close early. */
+async function modelStopped(request: APIRequestContext, prompt: string) {
+  const closed: { prompt: string }[] = await (await request.get(`${SLOW_ECHO_MODEL}/closed`)).json();
+  return closed.some((entry) => entry.prompt === prompt);
+}
+
+/** Stops passed on by each replica to the other, from their metrics. */
+async function stopsPassedOn(request: APIRequestContext) {
+  let total = 0;
+  for (const replica of REPLICAS) {
+    const metrics = await (await request.get(`${replica}/metrics`)).text();
+    total += Number(metrics.match(/^reins_stops_passed_on_total (\d+)/m)?.[1] ?? 0);
+  }
+  return total;
+}
+
+/** Sends `prompt` and waits for the reply's head, which names the reply. */
+async function ask(page: Page, chat: { sendMessage(text: string): Promise<void> }, prompt: string) {
+  const head = page.waitForResponse((response) => response.url().endsWith('/api/chat'));
+  await chat.sendMessage(prompt);
+  await head;
+  // The `start` part, with the reply's id, follows the head at once.
+  await page.waitForTimeout(200);
+}
+
+test('Stop reaches the model by the stop request alone, through either replica, with its receipt', async ({
+  chat,
+  page,
+}) => {
+  await chat.goto(NGINX_REPLICAS_URL);
+  const passedOnBefore = await stopsPassedOn(page.request);
+  for (const round of [1, 2, 3]) {
+    const prompt = thinkingPrompt(`stop ${round}`);
+    await ask(page, chat, prompt);
+    await chat.stop.click();
+    const reply = chat.lastReply();
+    await expect(reply).toHaveAttribute('data-status', 'stopped');
+    await expect.poll(() => modelStopped(page.request, prompt)).toBe(true);
+    await expect(reply.locator('.reins-receipt')).toHaveText(
+      /^Stopped after 0 tokens relayed; the model API's connection was closed (under 1|\d+) ms after your stop reached the server\.$/,
+    );
+  }
+  // Round robin sent at least one of the stops to the replica that did not
+  // hold the stream (in practice every one: each stop follows its chat).
+  expect(await stopsPassedOn(page.request)).toBeGreaterThan(passedOnBefore);
+});
+
+test('a reload mid-reply marks the reply stopped and stops the model', async ({ chat, page }) => {
+  await chat.goto(NGINX_REPLICAS_URL);
+  const prompt = thinkingPrompt('reload');
+  await ask(page, chat, prompt);
+  await page.reload();
+  await expect(page.locator('.reins-chat')).toHaveAttribute('data-ready', 'true');
+  await expect(chat.lastReply()).toHaveAttribute('data-status', 'stopped');
+  // The page sent the stop as it went: nginx kept its connection to Reins.
+  await expect.poll(() => modelStopped(page.request, prompt)).toBe(true);
+});
