@@ -96,8 +96,14 @@ impl RedisRegistry {
     }
 
     pub fn put_later(&self, message_id: String, receipt: Receipt) {
+        // A stream dropped while the runtime shuts down has no runtime to
+        // write from; its receipt is lost with the process, as the reply is.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(message_id, "no runtime left to record the reply's receipt");
+            return;
+        };
         let registry = self.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             if registry.put(&message_id, &receipt).await.is_err() {
                 tracing::warn!(message_id, "the reply's receipt was not recorded");
             }
