@@ -10,24 +10,15 @@
 
 #[path = "support/pathological.rs"]
 mod pathological;
+#[path = "support/timing.rs"]
+mod timing;
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use markdown::{Element, MAX_DEPTH, Node, StreamingDoc, TAIL_LIMIT};
 use pathological::{CASES, Case};
-
-/// The fastest of a few runs, which is the least disturbed by the machine.
-fn fastest(mut run: impl FnMut()) -> Duration {
-    (0..2)
-        .map(|_| {
-            let start = Instant::now();
-            run();
-            start.elapsed()
-        })
-        .min()
-        .unwrap()
-}
+use timing::{fastest, tree_and_events};
 
 /// Held while timing, so that the timing tests do not run side by side
 /// and slow each other down.
@@ -42,8 +33,8 @@ fn assert_linear(case: &Case, what: &str, small: usize, rounds: usize, work: imp
     // the work itself costs.
     let (mut short_time, mut long_time) = (Duration::MAX, Duration::MAX);
     for _ in 0..rounds {
-        short_time = short_time.min(fastest(|| work(&short)));
-        long_time = long_time.min(fastest(|| work(&long)));
+        short_time = short_time.min(fastest(2, || work(&short)));
+        long_time = long_time.min(fastest(2, || work(&long)));
     }
     let ratio = long_time.as_secs_f64() / short_time.as_secs_f64().max(1e-6);
     let size_ratio = long.len() as f64 / short.len() as f64;
@@ -98,17 +89,10 @@ fn every_case_streams_in_linear_time() {
 fn every_case_costs_at_most_ten_times_what_pulldown_cmark_takes_alone() {
     // Building the tree on top of pulldown-cmark's events must not add more
     // than a constant factor, whatever the text.
-    let options = pulldown_cmark::Options::ENABLE_TABLES
-        | pulldown_cmark::Options::ENABLE_STRIKETHROUGH
-        | pulldown_cmark::Options::ENABLE_TASKLISTS;
     for case in CASES {
         let text = (case.build)(512 * 1024);
         let _alone = TIMING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let ours = fastest(|| drop(std::hint::black_box(markdown::parse(&text))));
-        let bounded = markdown::bound_table_padding(&text);
-        let theirs = fastest(|| {
-            std::hint::black_box(pulldown_cmark::Parser::new_ext(&bounded, options).count());
-        });
+        let (ours, theirs) = tree_and_events(&text, 2);
         let ratio = ours.as_secs_f64() / theirs.as_secs_f64().max(1e-6);
         eprintln!("{:>36}: {ratio:4.1} times pulldown-cmark's own time", case.name);
         assert!(ratio < 10.0, "{}: {ours:?} against pulldown-cmark's {theirs:?}", case.name);
