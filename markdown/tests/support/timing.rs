@@ -22,12 +22,21 @@ pub fn fastest(runs: usize, mut run: impl FnMut()) -> Duration {
 /// takes to yield the events the tree is built from: the fastest of `runs`
 /// runs each.
 pub fn tree_and_events(text: &str, runs: usize) -> (Duration, Duration) {
+    (tree(text, runs), events(text, runs))
+}
+
+/// How long `text` takes to become a tree: the fastest of `runs` runs.
+pub fn tree(text: &str, runs: usize) -> Duration {
+    fastest(runs, || drop(black_box(markdown::parse(text))))
+}
+
+/// How long pulldown-cmark takes to yield its events for `text` (as the
+/// tree gets it, tables bounded): the fastest of `runs` runs.
+pub fn events(text: &str, runs: usize) -> Duration {
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let bounded = markdown::bound_table_padding(text);
-    let events = fastest(runs, || {
+    fastest(runs, || {
         black_box(Parser::new_ext(&bounded, options).count());
-    });
-    let tree = fastest(runs, || drop(black_box(markdown::parse(text))));
-    (tree, events)
+    })
 }
