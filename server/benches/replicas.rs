@@ -2,7 +2,8 @@
 //! `redis-server`, a stream on one, its stop sent to the other. Prints the
 //! time from sending the stop request to the model API seeing its
 //! connection close (median, p99, max), beside the same stop sent to the
-//! replica holding the stream, and the Redis commands per relayed token.
+//! replica holding the stream, what registering a reply in Redis adds to
+//! the start of a chat, and the Redis commands per relayed token.
 //! Asserts nothing.
 //!
 //! `cargo bench -p reins --bench replicas`
@@ -25,6 +26,9 @@ use tokio::time::Instant;
 
 /// Stops measured in each direction.
 const STOPS: usize = 300;
+
+/// Chats whose start is timed with each registry.
+const STARTS: usize = 300;
 
 /// Streams relayed to the end to count Redis commands per token.
 const COUNTED_STREAMS: usize = 20;
@@ -65,6 +69,26 @@ async fn main() {
             at(0.99),
             times[times.len() - 1]
         );
+    }
+
+    // What registering a reply in Redis adds to the start of every chat:
+    // the `start` part's arrival, with the registry in memory and in Redis.
+    let memory = Reins::relaying_to(&upstream.base_url(), &args[2..]).await;
+    println!("Request sent -> `start` part received, {STARTS} chats each:");
+    for (name, replica) in [("registry in memory", &memory), ("registry in Redis", &holder)] {
+        let mut times = Vec::with_capacity(STARTS);
+        for _ in 0..STARTS {
+            let sent = Instant::now();
+            let mut client = RawClient::post_chat(replica.addr, &chat_body("Hi")).await;
+            client.read_until("\"messageId\"", 1).await;
+            times.push(sent.elapsed());
+            upstream.request().await;
+            drop(client);
+            upstream.closed().await;
+        }
+        times.sort();
+        let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        println!("  {name:>26}: median {:?}, p99 {:?}", at(0.5), at(0.99));
     }
 
     let counted = FakeUpstream::start(paced_reply(COUNTED_TOKENS, Duration::ZERO)).await;
