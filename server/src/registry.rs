@@ -23,7 +23,7 @@
 mod memory;
 mod redis;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use app::protocol::{Receipt, ReplyState};
 
@@ -31,9 +31,6 @@ pub use self::memory::MemoryRegistry;
 pub use self::redis::{RedisRegistry, RedisSettings};
 use crate::metrics::Metrics;
 use crate::streams::Streams;
-
-/// How long a receipt is kept after its reply ends, by default.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
 /// The record of every reply, in memory or in Redis. Cloning shares it.
 #[derive(Clone, Debug)]
@@ -103,7 +100,7 @@ impl Registry {
 
     /// Passes a stop for a reply this replica does not hold to the one that
     /// does, or says why there is nothing to stop. `noticed_at_us` is when the
-    /// request arrived (Unix ms), for the receipt.
+    /// request arrived (Unix µs), for the receipt.
     pub async fn stop_elsewhere(
         &self,
         message_id: &str,
@@ -162,6 +159,8 @@ pub fn unix_us() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -174,7 +173,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_stop_elsewhere_tells_stopped_from_ended_and_unknown() {
-        let registry = Registry::Memory(MemoryRegistry::new(DEFAULT_TTL, 10));
+        let registry = Registry::Memory(MemoryRegistry::new(Duration::from_secs(60), 10));
         let ended = |state| Receipt {
             state,
             tokens_relayed: 3,

@@ -148,7 +148,7 @@ impl Streams {
     }
 
     /// Stops the stream with this message id if this process holds it;
-    /// `noticed_at_us` (Unix ms) is when the stop reached a replica, for the
+    /// `noticed_at_us` (Unix µs) is when the stop reached a replica, for the
     /// receipt. False when it is not open here: the registry knows whether
     /// it ended, or which replica holds it.
     pub fn stop(&self, message_id: &str, noticed_at_us: u64) -> bool {
@@ -208,7 +208,7 @@ const STOP_GRACE: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 struct OpenStream {
     stop: CancellationToken,
-    /// When a stop request for it arrived (Unix ms).
+    /// When a stop request for it arrived (Unix µs).
     stop_noticed_at: Arc<OnceLock<u64>>,
     /// Cancelling it closes the connection the stream is sent on.
     connection: Option<CancellationToken>,
@@ -314,7 +314,7 @@ impl Admission {
         self.streams.spend_tokens(&self.client, tokens);
     }
 
-    /// When a stop request for this stream arrived (Unix ms), once one has.
+    /// When a stop request for this stream arrived (Unix µs), once one has.
     pub fn stop_noticed_at(&self) -> Arc<OnceLock<u64>> {
         self.stop_noticed_at.clone()
     }

@@ -211,7 +211,7 @@ impl RedisRegistry {
     }
 }
 
-/// A stop message: the message id and when the stop arrived (Unix ms).
+/// A stop message: the message id and when the stop arrived (Unix µs).
 fn parse_stop(payload: &[u8]) -> Option<(&str, u64)> {
     let (message_id, noticed_at_us) = std::str::from_utf8(payload).ok()?.split_once(' ')?;
     let noticed_at_us: u64 = noticed_at_us.parse().ok()?;
