@@ -273,6 +273,10 @@ test.describe('status', () => {
     await expect(report).toHaveText(
       new RegExp(`^The demo model stopped after ${generation.tokens_sent} tokens?, \\d+ ms after your click\\.$`),
     );
+    // And the server's own receipt, which every model API gets.
+    await expect(chat.lastReply().locator('.reins-receipt')).toHaveText(
+      /^Stopped after \d+ tokens? relayed; the model API's connection was closed (under 1|\d+) ms after (your stop reached the server|the server saw the page's connection close)\.$/,
+    );
   });
 });
 

@@ -146,9 +146,14 @@ for (const [place, make] of Object.entries(where)) {
       await expect(chat.reply()).toHaveAttribute('data-status', 'streaming');
       await chat.stop.click();
       await expect(chat.reply()).toHaveAttribute('data-status', 'stopped');
-      const frozen = await chat.reply().textContent();
+      // The reply's text stays as it was; the receipt comes in under it.
+      const text = chat.reply().locator('.reins-markdown');
+      const frozen = await text.textContent();
       await page.waitForTimeout(300);
-      expect(await chat.reply().textContent()).toBe(frozen);
+      expect(await text.textContent()).toBe(frozen);
+      await expect(chat.reply().locator('.reins-receipt')).toHaveText(
+        /^Stopped after \d+ tokens? relayed; the model API's connection was closed (under 1|\d+) ms after (your stop reached the server|the server saw the page's connection close)\.$/,
+      );
     });
   });
 }

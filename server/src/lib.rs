@@ -56,6 +56,10 @@ pub enum StartupError {
     ApiKeyNotAHeader,
     #[error("REINS_REDIS_URL is not a Redis URL: {0}")]
     RedisUrl(String),
+    #[error(
+        "REINS_REDIS_URL asks for TLS (rediss://), which this build does not speak: use redis:// on a private network, or a TLS tunnel"
+    )]
+    RedisTls,
     #[error("could not listen on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("the server failed: {0}")]
@@ -133,7 +137,6 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
     })
 }
 
-/// The API key, from `--api-key` or read from `--api-key-file`.
 /// The registry of replies: in Redis when `REINS_REDIS_URL` is set, shared
 /// by every replica; otherwise in this process's memory.
 fn registry(config: &Config, metrics: &Metrics) -> Result<Registry, StartupError> {
@@ -143,6 +146,9 @@ fn registry(config: &Config, metrics: &Metrics) -> Result<Registry, StartupError
     };
     let settings =
         RedisSettings { url: url.clone(), prefix: config.replicas.redis_prefix.clone(), ttl };
+    if url.starts_with("rediss:") {
+        return Err(StartupError::RedisTls);
+    }
     let redis = RedisRegistry::new(&settings, metrics.clone())
         // The URL may hold a password: the error says what is wrong, the
         // URL is not repeated.
@@ -154,6 +160,7 @@ fn registry(config: &Config, metrics: &Metrics) -> Result<Registry, StartupError
 /// The most receipts one process keeps in memory.
 const MEMORY_RECEIPTS: usize = 100_000;
 
+/// The API key, from `--api-key` or read from `--api-key-file`.
 fn api_key(config: &Config) -> Result<Option<SecretString>, StartupError> {
     use secrecy::ExposeSecret;
     let key = match (&config.api_key, &config.api_key_file) {

@@ -222,3 +222,20 @@ async fn the_resume_route_answers_204_when_there_is_nothing_to_resume() {
     let response = reqwest::get(reins.url("/api/chat/some-chat/stream")).await.unwrap();
     assert_eq!(response.status(), 204);
 }
+
+#[tokio::test]
+async fn a_bad_redis_url_is_refused_at_start_up_without_repeating_it() {
+    use clap::Parser;
+    for (url, expected) in [
+        ("rediss://user:hunter2@127.0.0.1:6380/", "TLS (rediss://)"),
+        ("http://user:hunter2@127.0.0.1/", "is not a Redis URL"),
+    ] {
+        let config = reins::config::Config::parse_from(["reins", "--redis-url", url]);
+        let Err(error) = reins::state_from_config(&config).await else {
+            panic!("{url} was accepted");
+        };
+        let error = error.to_string();
+        assert!(error.contains(expected), "{url}: {error}");
+        assert!(!error.contains("hunter2"), "the password was repeated: {error}");
+    }
+}
