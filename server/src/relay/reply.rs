@@ -9,6 +9,7 @@
 //! loop watches beside the upstream, with the same effect.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -49,6 +50,7 @@ pub fn stream(reply: Reply) -> ReplyStream {
     let Reply { upstream, request, request_id, admission, metrics, registry } = reply;
     let outcome = Arc::new(OnceLock::new());
     let receipt = Arc::new(OnceLock::new());
+    let deltas = Arc::new(AtomicU64::new(0));
     let span = tracing::info_span!("chat", message_id = admission.message_id());
     metrics.stream_opened();
     let parts = parts(
@@ -61,7 +63,7 @@ pub fn stream(reply: Reply) -> ReplyStream {
             stop_noticed_at: admission.stop_noticed_at(),
         },
         metrics.clone(),
-        Ends { outcome: outcome.clone(), receipt: receipt.clone() },
+        Ends { outcome: outcome.clone(), receipt: receipt.clone(), deltas: deltas.clone() },
     );
     ReplyStream {
         parts: Some(Box::pin(parts)),
@@ -71,8 +73,7 @@ pub fn stream(reply: Reply) -> ReplyStream {
         metrics,
         span,
         started: Instant::now(),
-        deltas: 0,
-        reported_output_tokens: None,
+        deltas,
         admission,
     }
 }
@@ -101,10 +102,12 @@ struct Cancel<F> {
     stop_noticed_at: Arc<OnceLock<u64>>,
 }
 
-/// Where the parts record how the reply ended, for [`ReplyStream`]'s `Drop`.
+/// Where the parts record how the reply ended, for [`ReplyStream`]'s `Drop`,
+/// and the count of deltas [`ReplyStream`] relayed, for the receipt.
 struct Ends {
     outcome: Arc<OnceLock<Outcome>>,
     receipt: Arc<OnceLock<Receipt>>,
+    deltas: Arc<AtomicU64>,
 }
 
 fn parts(
@@ -113,7 +116,7 @@ fn parts(
     Ids { message_id, request_id }: Ids,
     Cancel { stop, is_shutdown, stop_noticed_at }: Cancel<impl Fn() -> bool + Send + 'static>,
     metrics: Metrics,
-    Ends { outcome, receipt }: Ends,
+    Ends { outcome, receipt, deltas }: Ends,
 ) -> impl Stream<Item = UiMessageChunk> + Send {
     let stopped = move || if is_shutdown() { End::Shutdown } else { End::Stopped };
     async_stream::stream! {
@@ -132,9 +135,7 @@ fn parts(
                 Err(_) => Err(End::Failed(RelayError::FirstByteTimeout(timeouts.first_byte.duration()))),
             },
         };
-        // Text and reasoning deltas yielded, and the output tokens the model
-        // API reported: the receipt's figures.
-        let mut relayed: u64 = 0;
+        // The output tokens the model API reported, for the receipt.
         let mut reported: Option<u64> = None;
         let (end, noticed, dropped_at) = match response {
             Err(end) => (end, Instant::now(), unix_us()),
@@ -163,13 +164,11 @@ fn parts(
                     for event in batch {
                         match event {
                             ModelEvent::Text(delta) => {
-                                relayed += 1;
                                 for part in blocks.text(delta) {
                                     yield part;
                                 }
                             }
                             ModelEvent::Reasoning(delta) => {
-                                relayed += 1;
                                 for part in blocks.reasoning(delta) {
                                     yield part;
                                 }
@@ -196,6 +195,9 @@ fn parts(
                 (end, noticed, dropped_at)
             }
         };
+        // Every delta yielded has passed through `ReplyStream::poll_next`,
+        // which counts them, before this runs.
+        let relayed = deltas.load(Ordering::Relaxed);
         let receipt_for = |state, dropped_at: Option<u64>| Receipt {
             state,
             tokens_relayed: relayed,
@@ -259,9 +261,9 @@ pub struct ReplyStream {
     span: tracing::Span,
     started: Instant,
     /// Text and reasoning deltas relayed: the output tokens counted when the
-    /// model API reports none.
-    deltas: u64,
-    reported_output_tokens: Option<u64>,
+    /// model API reports none. Shared with the parts, which build the
+    /// receipt when they get to end the reply.
+    deltas: Arc<AtomicU64>,
     /// The stream's slot; given back after the upstream is dropped.
     admission: Admission,
 }
@@ -274,21 +276,12 @@ impl Stream for ReplyStream {
         let _entered = this.span.enter();
         let Some(parts) = this.parts.as_mut() else { return Poll::Ready(None) };
         let polled = parts.poll_next_unpin(cx);
-        match &polled {
-            Poll::Ready(Some(
-                UiMessageChunk::TextDelta { delta, .. }
-                | UiMessageChunk::ReasoningDelta { delta, .. },
-            )) => {
-                this.metrics.delta_relayed(delta.len());
-                this.deltas += 1;
-            }
-            Poll::Ready(Some(UiMessageChunk::Finish {
-                message_metadata: Some(metadata), ..
-            })) => {
-                this.reported_output_tokens =
-                    metadata.usage.as_ref().map(|usage| usage.output_tokens);
-            }
-            _ => {}
+        if let Poll::Ready(Some(
+            UiMessageChunk::TextDelta { delta, .. } | UiMessageChunk::ReasoningDelta { delta, .. },
+        )) = &polled
+        {
+            this.metrics.delta_relayed(delta.len());
+            this.deltas.fetch_add(1, Ordering::Relaxed);
         }
         polled
     }
@@ -310,14 +303,16 @@ impl Drop for ReplyStream {
                 // A stop request that came first, and left before the parts
                 // got to end the reply, is what stopped it.
                 let stop_noticed_at = self.admission.stop_noticed_at().get().copied();
+                // No usage comes before the end the parts did not reach.
+                let relayed = self.deltas.load(Ordering::Relaxed);
                 let receipt = Receipt {
                     state: match stop_noticed_at {
                         Some(_) => ReplyState::Stopped,
                         None => ReplyState::ClientGone,
                     },
-                    tokens_relayed: self.deltas,
-                    output_tokens: self.reported_output_tokens.unwrap_or(self.deltas),
-                    output_tokens_counted: self.reported_output_tokens.is_none(),
+                    tokens_relayed: relayed,
+                    output_tokens: relayed,
+                    output_tokens_counted: true,
                     noticed_at_us: Some(stop_noticed_at.unwrap_or(noticed_at_us)),
                     upstream_dropped_at_us: Some(dropped_at),
                     summary: None,
@@ -325,8 +320,9 @@ impl Drop for ReplyStream {
                 (Outcome::ClientClosed, receipt)
             }
         };
+        // Reported when the model API reported them, else counted.
+        self.admission.spend_tokens(receipt.output_tokens);
         self.registry.finish(self.admission.message_id(), receipt);
-        self.admission.spend_tokens(self.reported_output_tokens.unwrap_or(self.deltas));
         self.metrics.stream_closed(outcome);
         tracing::info!(
             outcome = outcome.as_str(),
