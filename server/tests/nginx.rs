@@ -215,14 +215,7 @@ async fn behind_round_robin_that_ignores_client_aborts_every_stop_reaches_its_re
         let (_, _, finished) = upstream.closed().await;
         assert!(!finished, "round {round}: the model ran to the end");
     }
-    let passed_on = |reins: &Reins| {
-        let metrics = reins.state.metrics.encode();
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix("reins_stops_passed_on_total "))
-            .and_then(|count| count.parse::<u32>().ok())
-            .unwrap_or(0)
-    };
+    let passed_on = |reins: &Reins| reins.metric("reins_stops_passed_on_total").unwrap_or(0);
     let total = passed_on(&first) + passed_on(&second);
     eprintln!("{total} of 20 stops landed on the replica that does not hold the stream");
     assert!(total >= 1, "round robin never sent a stop to the other replica");

@@ -19,19 +19,21 @@ async fn replicas(redis: &RedisServer, upstream: &FakeUpstream, extra: &[&str]) 
     let first = Reins::relaying_to(&upstream.base_url(), &args).await;
     let second = Reins::relaying_to(&upstream.base_url(), &args).await;
     for replica in [&first, &second] {
-        wait_until_listening(replica).await;
+        wait_until_listening(replica, true).await;
     }
     [first, second]
 }
 
-/// Waits until the replica hears stops (its metric says so).
-async fn wait_until_listening(replica: &Reins) {
+/// Waits until the replica hears stops, or has noticed it no longer does
+/// (its metric says so).
+async fn wait_until_listening(replica: &Reins, listening: bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let listening =
-        || replica.state.metrics.encode().lines().any(|line| line == "reins_registry_listening 1");
-    while !listening() {
-        assert!(tokio::time::Instant::now() < deadline, "the replica never listened for stops");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    while replica.metric("reins_registry_listening") != Some(u64::from(listening)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replica's listening for stops never became {listening}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -87,7 +89,7 @@ async fn a_stop_sent_to_the_other_replica_drops_the_upstream_and_leaves_a_receip
     assert!(metadata < abort, "{body}");
     assert!(body.contains(r#""state":"stopped""#), "{body}");
 
-    assert!(other.state.metrics.encode().contains("reins_stops_passed_on_total 1"));
+    assert_eq!(other.metric("reins_stops_passed_on_total"), Some(1));
     // Either replica gives the same receipt.
     let from_holder = final_receipt(&holder, &message_id).await;
     let from_other = final_receipt(&other, &message_id).await;
@@ -161,11 +163,7 @@ async fn a_redis_restart_mid_stream_costs_no_running_stream() {
     let message_id = running.message_id();
 
     redis.stop();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while holder.state.metrics.encode().lines().all(|line| line != "reins_registry_listening 0") {
-        assert!(tokio::time::Instant::now() < deadline, "the lost connection went unnoticed");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until_listening(&holder, false).await;
     // The stream goes on.
     running.read_until("\"text-delta\"", 10).await;
     // New streams, and stops for a stream held elsewhere, say why they fail.
@@ -175,10 +173,10 @@ async fn a_redis_restart_mid_stream_costs_no_running_stream() {
     let stop = post_stop(&other, &message_id).await;
     assert_eq!(stop.status(), 503);
     assert!(stop.headers().contains_key("retry-after"));
-    assert!(holder.state.metrics.encode().contains("reins_registry_errors_total"));
+    assert!(holder.metric("reins_registry_errors_total") > Some(0));
 
     redis.restart().await;
-    wait_until_listening(&holder).await;
+    wait_until_listening(&holder, true).await;
     // The holder registered its running stream again when it reconnected:
     // stops travel again, to the stream that kept running through it all.
     running.read_until("\"text-delta\"", 12).await;

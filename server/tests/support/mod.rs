@@ -283,6 +283,14 @@ impl Reins {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// The value of one of its metrics, as `/metrics` shows it.
+    pub fn metric(&self, name: &str) -> Option<u64> {
+        self.state.metrics.encode().lines().find_map(|line| {
+            let value = line.strip_prefix(name)?.strip_prefix(' ')?;
+            value.parse().ok()
+        })
+    }
 }
 
 /// A chat request body with one user message.
