@@ -185,18 +185,23 @@ impl RedisRegistry {
     /// is missing; a record already there (perhaps final) is left alone.
     async fn register_again(&self, streams: &Streams) -> redis::RedisResult<()> {
         let receipt = serde_json::to_string(&super::streaming()).expect("a receipt serializes");
-        let mut commands = self.commands.clone();
-        for message_id in streams.open_ids() {
-            let _: Option<String> = redis::cmd("SET")
+        let open = streams.open_ids();
+        if open.is_empty() {
+            return Ok(());
+        }
+        // One round trip for them all, however many streams are open.
+        let mut pipeline = redis::pipe();
+        for message_id in open {
+            pipeline
+                .cmd("SET")
                 .arg(self.key(&message_id))
                 .arg(&receipt)
                 .arg("NX")
                 .arg("EX")
                 .arg(self.ttl_secs)
-                .query_async(&mut commands)
-                .await?;
+                .ignore();
         }
-        Ok(())
+        pipeline.query_async(&mut self.commands.clone()).await
     }
 
     async fn subscribe(&self) -> redis::RedisResult<redis::aio::PubSub> {
