@@ -49,6 +49,13 @@ const JWT = {
 export const NGINX_REPLICAS_URL = 'https://127.0.0.1:3142';
 export const REPLICAS = ['http://127.0.0.1:3107', 'http://127.0.0.1:3108'];
 const REDIS_PORT = '3160';
+/**
+ * Two more replicas on the same Redis (their own key prefix) with a resume
+ * window of 10 s, behind nginx round robin over HTTP/2: a reload resumes
+ * the reply, through whichever replica nginx picks.
+ */
+export const NGINX_RESUME_URL = 'https://127.0.0.1:3143';
+export const RESUME_REPLICAS = ['http://127.0.0.1:3109', 'http://127.0.0.1:3110'];
 /** examples/ai-sdk-backend, relaying to a slow echo model. */
 export const AI_SDK_BACKEND = 'http://127.0.0.1:3130';
 export const SLOW_ECHO_MODEL = 'http://127.0.0.1:3198';
@@ -187,9 +194,21 @@ export default defineConfig({
       }),
       url: `${replica}/healthz`,
     })),
+    ...RESUME_REPLICAS.map((replica) => ({
+      ...server(replica, {
+        REINS_UPSTREAM_URL: `${SLOW_ECHO_MODEL}/v1`,
+        REINS_MODEL: 'echo',
+        REINS_REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}/`,
+        REINS_REDIS_PREFIX: 'reins-resume',
+        REINS_RESUME_WINDOW_MS: '10000',
+        REINS_PUBLIC_ORIGIN: NGINX_RESUME_URL,
+        REINS_TRUSTED_PROXIES: '127.0.0.1',
+      }),
+      url: `${replica}/healthz`,
+    })),
     {
       // nginx from Debian, in the foreground, one process: stopped with the tests.
-      command: `bash ../scripts/test-nginx ../target/e2e-nginx ${new URL(NGINX_URL).port}:${new URL(NGINX_REINS).port} ${new URL(NGINX_JWT_URL).port}:${new URL(NGINX_JWT_REINS).port} ${new URL(NGINX_REPLICAS_URL).port}:${REPLICAS.map((replica) => new URL(replica).port).join(',')}:ignore-client-abort+http1`,
+      command: `bash ../scripts/test-nginx ../target/e2e-nginx ${new URL(NGINX_URL).port}:${new URL(NGINX_REINS).port} ${new URL(NGINX_JWT_URL).port}:${new URL(NGINX_JWT_REINS).port} ${new URL(NGINX_REPLICAS_URL).port}:${REPLICAS.map((replica) => new URL(replica).port).join(',')}:ignore-client-abort+http1 ${new URL(NGINX_RESUME_URL).port}:${RESUME_REPLICAS.map((replica) => new URL(replica).port).join(',')}`,
       port: Number(new URL(NGINX_URL).port),
       reuseExistingServer: !process.env.CI,
     },

@@ -20,7 +20,7 @@ use crate::conversation::{ActionError, Conversation, PendingReply};
 use composer::Composer;
 #[cfg(not(feature = "csr"))]
 use inflight::RequestIds;
-use inflight::{InFlight, request_stop};
+use inflight::{Ask, InFlight, request_stop};
 use message_list::MessageList;
 pub use token::TokenSource;
 
@@ -104,7 +104,7 @@ pub fn Chat(
             let request = InFlight::start(
                 endpoint.get_value(),
                 token.get_value(),
-                pending,
+                Ask::Reply(pending),
                 conversation,
                 request_ids,
             );
@@ -182,7 +182,22 @@ pub fn Chat(
         if let Some(saved) = storage_key.with_value(|key: &String| browser::load(key))
             && let Ok(saved) = serde_json::from_str::<Conversation>(&saved)
         {
-            conversation.set(saved.restored());
+            let saved = saved.restored();
+            // A reply the server kept while the page was away is read again
+            // from its start; if the server no longer has it, it ends stopped.
+            let resuming = saved.resuming();
+            conversation.set(saved);
+            if let Some((reply_id, message_id)) = resuming {
+                let ask = Ask::Resume { reply_id, message_id };
+                let request = InFlight::start(
+                    endpoint.get_value(),
+                    token.get_value(),
+                    ask,
+                    conversation,
+                    request_ids,
+                );
+                in_flight.set_value(request);
+            }
         }
         ready.set(true);
     });
@@ -215,7 +230,9 @@ pub fn Chat(
     // A reply streaming when the page goes away is saved as it stands, and
     // its model stopped: nothing will read it, and a proxy that keeps its
     // connection to the server open after the browser's has gone would
-    // otherwise let it run to the end. (Only a browser has a page to hide;
+    // otherwise let it run to the end. A reply the server keeps for
+    // resuming is left to run: the reload picks it up, and the server's
+    // window bounds what it costs if nobody does. (Only a browser has a page to hide;
     // rendered outside leptos_axum, the listener would not know it runs on
     // a server.)
     #[cfg(feature = "browser")]
@@ -223,7 +240,7 @@ pub fn Chat(
         let pagehide = window_event_listener(leptos::ev::pagehide, move |_| {
             save();
             let streaming = conversation
-                .try_with_untracked(|chat| chat.active_server_id().map(str::to_owned))
+                .try_with_untracked(|chat| chat.to_stop_on_leaving().map(str::to_owned))
                 .flatten();
             if let Some(message_id) = streaming {
                 request_stop(&endpoint.get_value(), &message_id);

@@ -151,6 +151,15 @@ pub struct Message {
     /// What the server's receipt says about the stop, once it has come.
     #[serde(default)]
     pub receipt: Option<String>,
+    /// The server keeps this reply generating for a while if the page goes
+    /// away, so a reload can resume it (its resume window is on).
+    #[serde(default)]
+    pub resumable: bool,
+    /// How much of the text was there before this reply's stream began
+    /// (a continued reply keeps what it had): a stream sent again from its
+    /// start, as a resumed one is, replaces what came after.
+    #[serde(default)]
+    pub stream_from: usize,
     /// Bumped on every change, so a view can tell cheaply whether to redraw.
     #[serde(skip)]
     pub revision: u64,
@@ -182,6 +191,9 @@ pub enum StreamEnd {
     Done,
     /// The connection closed without `[DONE]`.
     Closed,
+    /// The server has no such stream (any more): a resumed reply that was
+    /// not kept, or whose window passed.
+    Gone,
 }
 
 /// The messages of one chat and the reply in flight, if any.
@@ -201,16 +213,38 @@ impl Conversation {
         Self { chat_id: chat_id.into(), messages: Vec::new(), active: None, next_id: 1 }
     }
 
-    /// A conversation saved earlier: any reply that was still streaming when
-    /// it was saved cannot be resumed, so it comes back stopped.
+    /// A conversation saved earlier. A reply that was still streaming when
+    /// it was saved comes back stopped, unless it is the last message and
+    /// the server keeps it for resuming: that one stays open, for
+    /// [`Conversation::resuming`] to pick up.
     pub fn restored(mut self) -> Self {
         self.active = None;
-        for message in &mut self.messages {
-            if message.status.is_open() {
+        let last = self.messages.len().checked_sub(1);
+        for (index, message) in self.messages.iter_mut().enumerate() {
+            if !message.status.is_open() {
+                continue;
+            }
+            if Some(index) == last && message.resumable && message.server_id.is_some() {
+                self.active = Some(index);
+            } else {
                 message.status = MessageStatus::Stopped;
             }
         }
         self
+    }
+
+    /// The reply to resume, and the server's id for it, after
+    /// [`Conversation::restored`] kept one open.
+    pub fn resuming(&self) -> Option<(String, String)> {
+        let reply = self.messages.get(self.active?)?;
+        Some((reply.id.clone(), reply.server_id.clone()?))
+    }
+
+    /// Notes that the server keeps the reply `reply_id` for resuming.
+    pub fn mark_resumable(&mut self, reply_id: &str) {
+        if let Some(reply) = self.open_reply(reply_id) {
+            reply.resumable = true;
+        }
     }
 
     /// The chat's id, sent with every request.
@@ -284,6 +318,8 @@ impl Conversation {
         });
         let reply = &mut self.messages[index];
         reply.status = MessageStatus::Pending;
+        reply.stream_from = reply.text.len();
+        reply.resumable = false;
         reply.stopped_at = None;
         reply.error = None;
         reply.stats = Some(ReplyStats { asked_at: now, ..ReplyStats::default() });
@@ -327,7 +363,14 @@ impl Conversation {
             return false;
         };
         match chunk {
-            UiMessageChunk::Start { message_id: Some(id) } => reply.server_id = Some(id),
+            UiMessageChunk::Start { message_id: Some(id) } => {
+                // The same stream from its start again: what it wrote before
+                // is about to come again.
+                if reply.server_id.as_deref() == Some(&*id) {
+                    reply.text.truncate(reply.stream_from);
+                }
+                reply.server_id = Some(id);
+            }
             UiMessageChunk::TextDelta { delta, .. } => {
                 if reply.text.len() + delta.len() > MAX_REPLY_BYTES {
                     let mut room = MAX_REPLY_BYTES - reply.text.len();
@@ -375,6 +418,7 @@ impl Conversation {
                 Some("The connection closed before the reply was complete.".into()),
                 now,
             ),
+            StreamEnd::Gone => self.close(MessageStatus::Stopped, None, now),
         }
     }
 
@@ -394,9 +438,12 @@ impl Conversation {
         Some(self.messages[index].id.clone())
     }
 
-    /// The server's id for the reply in flight, once its `start` part came.
-    pub fn active_server_id(&self) -> Option<&str> {
-        self.messages.get(self.active?)?.server_id.as_deref()
+    /// The server's id for the reply in flight, if it must be stopped when
+    /// the page goes away: one the server keeps for resuming is left to
+    /// run, for the reload to pick up.
+    pub fn to_stop_on_leaving(&self) -> Option<&str> {
+        let reply = self.messages.get(self.active?)?;
+        if reply.resumable { None } else { reply.server_id.as_deref() }
     }
 
     /// Shows the stop's receipt under the stopped reply `id`.
@@ -456,6 +503,8 @@ impl Conversation {
             stats: None,
             stopped_at: None,
             receipt: None,
+            resumable: false,
+            stream_from: 0,
             revision: 0,
         });
         id
@@ -826,6 +875,86 @@ mod tests {
         assert!(chat.messages().iter().all(|m| m.id != next));
     }
 
+    fn start(id: &str) -> UiMessageChunk {
+        UiMessageChunk::Start { message_id: Some(id.into()) }
+    }
+
+    #[test]
+    fn a_reply_the_server_keeps_comes_back_open_and_its_replay_replaces_its_text() {
+        let mut chat = Conversation::new("c");
+        finished_exchange(&mut chat, "Q1", "A1");
+        let kept = chat.submit("Q2", T).unwrap().reply_id;
+        chat.apply(&kept, start("msg_1"), T);
+        chat.apply(&kept, delta("Hel"), T);
+        assert_eq!(chat.to_stop_on_leaving(), Some("msg_1"), "not known to be kept yet");
+        chat.mark_resumable(&kept);
+        assert_eq!(chat.to_stop_on_leaving(), None, "kept: a reload resumes it");
+        let saved = serde_json::to_string(&chat).unwrap();
+
+        let mut restored = serde_json::from_str::<Conversation>(&saved).unwrap().restored();
+        assert_eq!(restored.resuming(), Some((kept.clone(), "msg_1".to_owned())));
+        assert!(restored.phase().is_busy(), "Stop is offered while it resumes");
+        // The stream comes again from its start.
+        restored.apply(&kept, start("msg_1"), T);
+        for part in ["Hel", "lo"] {
+            restored.apply(&kept, delta(part), T);
+        }
+        restored.apply(&kept, finish(), T);
+        assert_eq!(reply(&restored, &kept).text, "Hello");
+        assert_eq!(reply(&restored, &kept).status, MessageStatus::Done);
+        assert_eq!(reply(&restored, "c-2").text, "A1", "earlier replies untouched");
+    }
+
+    #[test]
+    fn a_kept_reply_the_server_no_longer_has_ends_stopped_with_its_text() {
+        let mut chat = Conversation::new("c");
+        let kept = chat.submit("Q", T).unwrap().reply_id;
+        chat.apply(&kept, start("msg_1"), T);
+        chat.apply(&kept, delta("Part"), T);
+        chat.mark_resumable(&kept);
+        let saved = serde_json::to_string(&chat).unwrap();
+        let mut restored = serde_json::from_str::<Conversation>(&saved).unwrap().restored();
+        assert!(restored.end_stream(&kept, StreamEnd::Gone, T));
+        assert_eq!(reply(&restored, &kept).status, MessageStatus::Stopped);
+        assert_eq!(reply(&restored, &kept).text, "Part");
+        assert_eq!(restored.resuming(), None);
+    }
+
+    #[test]
+    fn a_resumed_continuation_keeps_what_came_before_it() {
+        let mut chat = Conversation::new("c");
+        let first = chat.submit("Q", T).unwrap().reply_id;
+        chat.apply(&first, start("msg_1"), T);
+        chat.apply(&first, delta("Once upon"), T);
+        chat.stop(T);
+        chat.continue_reply(T).unwrap();
+        chat.apply(&first, start("msg_2"), T);
+        chat.apply(&first, delta(" a time"), T);
+        chat.mark_resumable(&first);
+        let saved = serde_json::to_string(&chat).unwrap();
+        let mut restored = serde_json::from_str::<Conversation>(&saved).unwrap().restored();
+        assert_eq!(restored.resuming(), Some((first.clone(), "msg_2".to_owned())));
+        restored.apply(&first, start("msg_2"), T);
+        restored.apply(&first, delta(" a time, the end"), T);
+        assert_eq!(reply(&restored, &first).text, "Once upon a time, the end");
+    }
+
+    #[test]
+    fn only_the_last_reply_is_resumed() {
+        let mut chat = Conversation::new("c");
+        let kept = chat.submit("Q", T).unwrap().reply_id;
+        chat.apply(&kept, start("msg_1"), T);
+        chat.mark_resumable(&kept);
+        let mut saved: serde_json::Value = serde_json::to_value(&chat).unwrap();
+        // A hand-edited save with a user message after the open reply.
+        let mut user = saved["messages"][0].clone();
+        user["id"] = "c-9".into();
+        saved["messages"].as_array_mut().unwrap().push(user);
+        let restored = serde_json::from_value::<Conversation>(saved).unwrap().restored();
+        assert_eq!(restored.resuming(), None);
+        assert_eq!(reply(&restored, &kept).status, MessageStatus::Stopped);
+    }
+
     #[test]
     fn clear_starts_a_new_chat() {
         let mut chat = Conversation::new("c");
@@ -839,11 +968,11 @@ mod tests {
     fn a_receipt_is_noted_under_a_stopped_reply_only() {
         let mut chat = Conversation::new("c");
         let first = chat.submit("Hi", 0.0).unwrap().reply_id;
-        assert_eq!(chat.active_server_id(), None, "before the start part");
+        assert_eq!(chat.to_stop_on_leaving(), None, "before the start part");
         chat.apply(&first, UiMessageChunk::Start { message_id: Some("msg_1".into()) }, 1.0);
-        assert_eq!(chat.active_server_id(), Some("msg_1"));
+        assert_eq!(chat.to_stop_on_leaving(), Some("msg_1"));
         let stopped = chat.stop(2.0).unwrap();
-        assert_eq!(chat.active_server_id(), None, "nothing in flight");
+        assert_eq!(chat.to_stop_on_leaving(), None, "nothing in flight");
         let before = reply(&chat, &stopped).revision;
         chat.note_receipt(&stopped, "Stopped after 1 token.".into());
         assert_eq!(reply(&chat, &stopped).receipt.as_deref(), Some("Stopped after 1 token."));

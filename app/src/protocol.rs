@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 /// The response header that marks a UI message stream, and its value.
 pub const STREAM_HEADER: (&str, &str) = ("x-vercel-ai-ui-message-stream", "v1");
 
+/// Set on a Reins chat response when the server keeps the reply for
+/// resuming: its resume window, in milliseconds.
+pub const RESUME_WINDOW_HEADER: &str = "x-reins-resume-window-ms";
+
 /// The `data:` payload that closes a UI message stream.
 pub const DONE_MARKER: &str = "[DONE]";
 

@@ -6,7 +6,7 @@
 //! while the model is thinking, or mid-reply. The server sees its connection
 //! close and stops the model.
 
-use gloo_net::http::Request;
+use gloo_net::http::{Method, RequestBuilder};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, ReadableStreamDefaultReader, ReadableStreamReadResult};
@@ -25,27 +25,32 @@ impl std::fmt::Display for TransportError {
     }
 }
 
-/// Sends `request` to `endpoint` (with `token` as a bearer token, if any),
-/// shows the response head to `on_response`, and hands every batch of parts
-/// to `on_parts` as it arrives, until the stream ends or `signal` aborts it.
+/// Sends `request` to `url` (with `token` as a bearer token, if any), or
+/// without one asks `url` for a kept reply (`GET`, to resume it); shows the
+/// response head to `on_response`, and hands every batch of parts to
+/// `on_parts` as it arrives, until the stream ends or `signal` aborts it.
 ///
 /// Parts decoded from one network chunk are handed over together, so a view
 /// updates once per chunk rather than once per part.
 pub async fn stream_reply(
-    endpoint: &str,
+    url: &str,
     token: Option<&str>,
-    request: &ChatRequest,
+    request: Option<&ChatRequest>,
     signal: &AbortSignal,
     on_response: impl FnOnce(&gloo_net::http::Response),
     mut on_parts: impl FnMut(Vec<UiMessageChunk>) -> bool,
 ) -> Result<StreamEnd, TransportError> {
-    let mut builder = Request::post(endpoint).header("accept", "text/event-stream");
+    let method = if request.is_some() { Method::POST } else { Method::GET };
+    let mut builder = RequestBuilder::new(url).method(method).header("accept", "text/event-stream");
     if let Some(token) = token {
         builder = builder.header("authorization", &format!("Bearer {token}"));
     }
-    let response = builder
-        .abort_signal(Some(signal))
-        .json(request)
+    let builder = builder.abort_signal(Some(signal));
+    let request = match request {
+        Some(request) => builder.json(request),
+        None => builder.build(),
+    };
+    let response = request
         .map_err(|_| TransportError("Could not encode the request.".into()))?
         .send()
         .await
@@ -62,6 +67,10 @@ pub async fn stream_reply(
         })?;
 
     on_response(&response);
+    // What a server that keeps replies says when it has none for this one.
+    if response.status() == 204 {
+        return Ok(StreamEnd::Gone);
+    }
     if !response.ok() {
         let status = response.status();
         let body = match response.body() {

@@ -1,6 +1,12 @@
 import { test, expect } from './fixtures/test';
 import type { APIRequestContext, Page } from '@playwright/test';
-import { NGINX_REPLICAS_URL, REPLICAS, SLOW_ECHO_MODEL } from '../playwright.config';
+import {
+  NGINX_REPLICAS_URL,
+  NGINX_RESUME_URL,
+  REPLICAS,
+  RESUME_REPLICAS,
+  SLOW_ECHO_MODEL,
+} from '../playwright.config';
 
 /**
  * The hosted chat on two replicas sharing Redis, behind nginx round robin
@@ -72,4 +78,49 @@ test('a reload mid-reply marks the reply stopped and stops the model', async ({ 
   await expect(chat.lastReply()).toHaveAttribute('data-status', 'stopped');
   // The page sent the stop as it went: nginx kept its connection to Reins.
   await expect.poll(() => modelStopped(page.request, prompt)).toBe(true);
+});
+
+/** Replies resumed by the replicas with the resume window on, from their metrics. */
+async function repliesResumed(request: APIRequestContext) {
+  let total = 0;
+  for (const replica of RESUME_REPLICAS) {
+    const metrics = await (await request.get(`${replica}/metrics`)).text();
+    total += Number(metrics.match(/^reins_replies_resumed_total (\d+)/m)?.[1] ?? 0);
+  }
+  return total;
+}
+
+test('with the resume window on, a reload mid-reply resumes the reply to its end', async ({ chat, page }) => {
+  await chat.goto(NGINX_RESUME_URL);
+  const resumedBefore = await repliesResumed(page.request);
+  // Forty words, 100 ms apart: four seconds of reply.
+  const words = Array.from({ length: 40 }, (_, index) => `w${index}`);
+  const prompt = `resume ${Date.now()} ${words.join(' ')}`;
+  await chat.sendMessage(prompt);
+  await expect.poll(() => chat.lastReplyText()).toContain('w3');
+  await page.reload();
+  await expect(page.locator('.reins-chat')).toHaveAttribute('data-ready', 'true');
+  // Stop is offered while the resumed reply streams, and it streams to the end.
+  await expect(chat.stop).toBeVisible();
+  await expect(chat.lastReply()).toHaveAttribute('data-status', 'done', { timeout: 15_000 });
+  expect((await chat.lastReplyText()).trim()).toBe(prompt);
+  // Resumed by a replica (either: nginx takes them in turn), and the model
+  // was never stopped: no stop went out as the page went away.
+  expect(await repliesResumed(page.request)).toBe(resumedBefore + 1);
+  expect(await modelStopped(page.request, prompt)).toBe(false);
+});
+
+test('with the resume window on, Stop after a reload still stops the model at once', async ({ chat, page }) => {
+  await chat.goto(NGINX_RESUME_URL);
+  const words = Array.from({ length: 80 }, (_, index) => `w${index}`);
+  const prompt = `resume stop ${Date.now()} ${words.join(' ')}`;
+  await chat.sendMessage(prompt);
+  await expect.poll(() => chat.lastReplyText()).toContain('w3');
+  await page.reload();
+  await expect.poll(() => chat.lastReplyText()).toContain('w6');
+  await chat.stop.click();
+  const reply = chat.lastReply();
+  await expect(reply).toHaveAttribute('data-status', 'stopped');
+  await expect.poll(() => modelStopped(page.request, prompt)).toBe(true);
+  await expect(reply.locator('.reins-receipt')).toHaveText(/^Stopped after \d+ tokens relayed;/);
 });

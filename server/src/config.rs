@@ -309,6 +309,15 @@ pub struct Replicas {
     #[arg(long, env = "REINS_RECEIPT_TTL_SECS", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub receipt_ttl_secs: u64,
+
+    /// How long a reply keeps generating after its client has gone, so a
+    /// reload or a dropped connection can resume it, on any replica with
+    /// Redis. 0, the default, drops the model's request the moment the
+    /// client goes; a tab closed for good costs at most this long of
+    /// generation.
+    #[arg(long, env = "REINS_RESUME_WINDOW_MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(..=3_600_000))]
+    pub resume_window_ms: u64,
 }
 
 /// How the built-in demo model writes.

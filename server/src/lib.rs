@@ -15,6 +15,7 @@ pub mod error;
 pub mod metrics;
 pub mod registry;
 pub mod relay;
+pub mod resume;
 mod routes;
 pub mod state;
 pub mod streams;
@@ -33,6 +34,7 @@ pub use connections::serve;
 use metrics::Metrics;
 use registry::{MemoryRegistry, RedisRegistry, RedisSettings, Registry};
 use relay::{Upstream, UpstreamSettings, loggable_url};
+use resume::Replays;
 pub use routes::app;
 use secrecy::SecretString;
 use state::AppState;
@@ -121,7 +123,18 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
     let streams = Streams::new(&config.limits);
     let registry = registry(config, &metrics)?;
     registry.listen_for_stops(streams.clone(), metrics.clone());
+    // A reader elsewhere that hears nothing for longer than the model may
+    // think or pause is following a replica that is gone.
+    let silence_limit = config.timeouts.first_byte.duration().max(config.timeouts.idle.duration())
+        + Duration::from_secs(5);
+    let replays = Replays::new(
+        Duration::from_millis(config.replicas.resume_window_ms),
+        silence_limit,
+        registry.clone(),
+        metrics.clone(),
+    );
     Ok(AppState {
+        replays,
         leptos_options: leptos_options(config),
         upstream: Arc::new(Upstream::new(settings)),
         demo,

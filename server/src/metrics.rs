@@ -71,6 +71,8 @@ pub struct Metrics {
     registry_errors: Counter,
     registry_listening: Gauge,
     stops_passed_on: Counter,
+    replies_resumed: Counter,
+    replies_abandoned: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -130,7 +132,21 @@ impl Default for Metrics {
             "Stop requests for a stream held by another replica, passed on to it",
             stops_passed_on.clone(),
         );
+        let replies_resumed = Counter::default();
+        registry.register(
+            "replies_resumed",
+            "Kept replies a client came back to and followed again (resume window on)",
+            replies_resumed.clone(),
+        );
+        let replies_abandoned = Counter::default();
+        registry.register(
+            "replies_abandoned",
+            "Kept replies dropped because nobody came back within the resume window",
+            replies_abandoned.clone(),
+        );
         Self {
+            replies_resumed,
+            replies_abandoned,
             stops_passed_on,
             registry: Arc::new(registry),
             registry_errors,
@@ -186,6 +202,16 @@ impl Metrics {
     /// A stop request was passed on to the replica holding its stream.
     pub fn stop_passed_on(&self) {
         self.stops_passed_on.inc();
+    }
+
+    /// A client came back to a kept reply.
+    pub fn reply_resumed(&self) {
+        self.replies_resumed.inc();
+    }
+
+    /// A kept reply was dropped: nobody came back within the window.
+    pub fn reply_abandoned(&self) {
+        self.replies_abandoned.inc();
     }
 
     /// Whether this replica hears stops sent to the others.

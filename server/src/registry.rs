@@ -23,14 +23,18 @@
 mod memory;
 mod redis;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::stream::BoxStream;
 
 use app::protocol::{Receipt, ReplyState};
 
 pub use self::memory::MemoryRegistry;
-pub use self::redis::{RedisRegistry, RedisSettings};
+pub use self::redis::{PartsMirror, RedisRegistry, RedisSettings};
 use crate::metrics::Metrics;
+use crate::resume::Frame;
 use crate::streams::Streams;
+use crate::trust::Client;
 
 /// The record of every reply, in memory or in Redis. Cloning shares it.
 #[derive(Clone, Debug)]
@@ -121,6 +125,58 @@ impl Registry {
         })
     }
 
+    /// Starts writing a kept reply's parts where other replicas can read
+    /// them (Redis only: in one process, the replay in memory is all).
+    pub fn mirror(&self, message_id: &str, window: Duration) -> Option<PartsMirror> {
+        match self {
+            Self::Memory(_) => None,
+            Self::Redis(redis) => Some(redis.mirror(message_id, window)),
+        }
+    }
+
+    /// Remembers `message_id` as the latest reply of `client`'s chat, for
+    /// a resume through another replica (Redis only).
+    pub fn remember_chat(&self, client: &Client, chat_id: &str, message_id: &str) {
+        if let Self::Redis(redis) = self {
+            redis.remember_chat(client, chat_id, message_id);
+        }
+    }
+
+    /// The latest reply of `client`'s chat that another replica remembered.
+    pub async fn chat_reply(
+        &self,
+        client: &Client,
+        chat_id: &str,
+    ) -> Result<Option<String>, Unavailable> {
+        match self {
+            Self::Memory(_) => Ok(None),
+            Self::Redis(redis) => redis.chat_reply(client, chat_id).await,
+        }
+    }
+
+    /// How much longer a reader on another replica has said it follows
+    /// `message_id`; `None` when nobody does.
+    pub async fn lease_left(&self, message_id: &str) -> Result<Option<Duration>, Unavailable> {
+        match self {
+            Self::Memory(_) => Ok(None),
+            Self::Redis(redis) => redis.lease_left(message_id).await,
+        }
+    }
+
+    /// The parts of a reply kept by another replica, from the first, then
+    /// the rest as they come; `None` when no replica keeps it.
+    pub async fn follow_parts(
+        &self,
+        message_id: &str,
+        window: Duration,
+        silence_limit: Duration,
+    ) -> Result<Option<BoxStream<'static, Frame>>, Unavailable> {
+        match self {
+            Self::Memory(_) => Ok(None),
+            Self::Redis(redis) => redis.follow_parts(message_id, window, silence_limit).await,
+        }
+    }
+
     /// Starts listening for stops published by other replicas (Redis only),
     /// for as long as the process runs, reconnecting by itself.
     pub fn listen_for_stops(&self, streams: Streams, metrics: Metrics) {
@@ -147,7 +203,9 @@ fn streaming() -> Receipt {
 /// digits): anything else is unknown without asking Redis, so a hostile
 /// path never becomes part of a key.
 pub fn is_message_id(id: &str) -> bool {
-    id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Now, in Unix microseconds, as receipts count time (integers: the
@@ -169,6 +227,7 @@ mod tests {
         assert!(!is_message_id("msg_1 2"));
         assert!(!is_message_id("reins:reply:*"));
         assert!(!is_message_id(&"a".repeat(65)));
+        assert!(!is_message_id(""));
     }
 
     #[tokio::test]

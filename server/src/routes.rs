@@ -35,12 +35,13 @@ pub fn app(state: AppState) -> Router {
     // which the chat sends it as, cannot carry a header).
     let authenticated = Router::<AppState>::new()
         .route("/chat", post(chat::chat).layer(DefaultBodyLimit::max(state.limits.max_body_bytes)))
+        // Reading a reply again needs what asking for it needed.
+        .route("/chat/{id}/stream", get(chat::resume))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), auth::authenticate));
     let api = Router::<AppState>::new()
         .merge(authenticated)
         .route("/chat/{message_id}/stop", post(chat::stop))
         .route("/chat/{message_id}", get(chat::receipt))
-        .route("/chat/{chat_id}/stream", get(chat::resume))
         .route("/demo/generations", get(demo::generations))
         // Whether the asking page's origin may use this server: 204 if so,
         // else the trust model's readable 403. `embed.js` asks first.
@@ -92,7 +93,10 @@ fn cors() -> CorsLayer {
         .allow_origin(AllowOrigin::mirror_request())
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([CONTENT_TYPE, AUTHORIZATION])
-        .expose_headers([axum::http::HeaderName::from_static("x-request-id")])
+        .expose_headers([
+            axum::http::HeaderName::from_static("x-request-id"),
+            axum::http::HeaderName::from_static(app::protocol::RESUME_WINDOW_HEADER),
+        ])
         .max_age(std::time::Duration::from_secs(600))
 }
 

@@ -12,6 +12,7 @@ use crate::demo::Generations;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::relay::Upstream;
+use crate::resume::Replays;
 use crate::streams::Streams;
 use crate::trust::Trust;
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub streams: Streams,
     /// What is known of every reply, shared by replicas with Redis.
     pub registry: Registry,
+    /// Replies kept for resuming, when the resume window is on.
+    pub replays: Replays,
     pub metrics: Metrics,
     /// What one request may contain.
     pub limits: Limits,

@@ -20,8 +20,20 @@ pub struct InFlight {
     controller: web_sys::AbortController,
 }
 
+/// What a request in flight asks for.
+// Read only by the browser's request; server rendering never sends.
+#[cfg_attr(not(feature = "browser"), allow(dead_code))]
+pub enum Ask {
+    /// A new reply (or more of a stopped one).
+    Reply(PendingReply),
+    /// A reply the server kept while the page was away, named by the
+    /// server's id, from its start.
+    Resume { reply_id: String, message_id: String },
+}
+
 impl InFlight {
-    /// Starts streaming `pending` from `endpoint` into `conversation`.
+    /// Starts streaming what `ask` asks for from `endpoint` into
+    /// `conversation`.
     ///
     /// Only the browser sends: events never fire during server rendering, so
     /// without the `hydrate` feature this does nothing.
@@ -29,7 +41,7 @@ impl InFlight {
     pub fn start(
         endpoint: String,
         token: Option<TokenSource>,
-        pending: PendingReply,
+        ask: Ask,
         conversation: RwSignal<Conversation>,
         request_ids: Option<RequestIds>,
     ) -> Option<Self> {
@@ -40,7 +52,18 @@ impl InFlight {
             let controller = web_sys::AbortController::new().ok()?;
             let signal = controller.signal();
             leptos::task::spawn_local(async move {
-                let PendingReply { reply_id, request } = pending;
+                let (reply_id, url, request) = match ask {
+                    Ask::Reply(PendingReply { reply_id, request }) => {
+                        (reply_id, endpoint, Some(request))
+                    }
+                    Ask::Resume { reply_id, message_id } => {
+                        // The id comes from storage: encoded, it can only
+                        // name a message.
+                        let id = String::from(js_sys::encode_uri_component(&message_id));
+                        let url = format!("{}/{id}/stream", endpoint.trim_end_matches('/'));
+                        (reply_id, url, None)
+                    }
+                };
                 let apply = |parts: Vec<_>| {
                     // `try_update`: the chat may have been unmounted meanwhile.
                     let now = crate::browser::now_ms();
@@ -63,10 +86,15 @@ impl InFlight {
                 // The demo report (hosted page only) finds the demo model's
                 // record of this reply by the response's request id.
                 // Under `csr` (the embed) this is empty, and compiled away.
-                let on_response = |_response: &gloo_net::http::Response| {
+                let on_response = |response: &gloo_net::http::Response| {
+                    // A reply the server keeps is left running when the page
+                    // goes away, for the reload to resume.
+                    if response.headers().get(crate::protocol::RESUME_WINDOW_HEADER).is_some() {
+                        conversation.try_update(|chat| chat.mark_resumable(&reply_id));
+                    }
                     #[cfg(not(feature = "csr"))]
                     if let Some(ids) = request_ids
-                        && let Some(request_id) = _response.headers().get("x-request-id")
+                        && let Some(request_id) = response.headers().get("x-request-id")
                     {
                         ids.0.update(|ids| {
                             ids.insert(reply_id.clone(), request_id);
@@ -74,9 +102,9 @@ impl InFlight {
                     }
                 };
                 let outcome = stream_reply(
-                    &endpoint,
+                    &url,
                     token.as_deref(),
-                    &request,
+                    request.as_ref(),
                     &signal,
                     on_response,
                     apply,

@@ -14,6 +14,9 @@ use futures::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+mod parts;
+
+pub use self::parts::PartsMirror;
 use super::{StopElsewhere, Unavailable, is_message_id};
 use crate::metrics::Metrics;
 use crate::streams::Streams;

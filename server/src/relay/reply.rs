@@ -75,6 +75,7 @@ pub fn stream(reply: Reply) -> ReplyStream {
         started: Instant::now(),
         deltas,
         admission,
+        client_left_at_us: None,
     }
 }
 
@@ -266,6 +267,16 @@ pub struct ReplyStream {
     deltas: Arc<AtomicU64>,
     /// The stream's slot; given back after the upstream is dropped.
     admission: Admission,
+    /// When its client went (Unix µs), if the reply ran on after that.
+    client_left_at_us: Option<u64>,
+}
+
+impl ReplyStream {
+    /// Notes that the client went at `at_us` (Unix µs), for a reply that
+    /// ran on without it (the resume window) and is dropped now.
+    pub fn client_left(&mut self, at_us: u64) {
+        self.client_left_at_us = Some(at_us);
+    }
 }
 
 impl Stream for ReplyStream {
@@ -313,7 +324,9 @@ impl Drop for ReplyStream {
                     tokens_relayed: relayed,
                     output_tokens: relayed,
                     output_tokens_counted: true,
-                    noticed_at_us: Some(stop_noticed_at.unwrap_or(noticed_at_us)),
+                    noticed_at_us: Some(
+                        stop_noticed_at.or(self.client_left_at_us).unwrap_or(noticed_at_us),
+                    ),
                     upstream_dropped_at_us: Some(dropped_at),
                     summary: None,
                 };

@@ -14,14 +14,15 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use futures::{StreamExt, stream};
+use futures::{Stream, StreamExt, stream};
 
-use app::protocol::{DONE_MARKER, Receipt, STREAM_HEADER, UiMessageChunk};
+use app::protocol::{DONE_MARKER, RESUME_WINDOW_HEADER, Receipt, STREAM_HEADER};
 
 use crate::connections::ConnectionCloser;
 use crate::error::{ApiError, brief};
 use crate::registry::{StopElsewhere, unix_us};
 use crate::relay::reply::{self, Reply};
+use crate::resume::{self, Found};
 use crate::state::AppState;
 use crate::streams::{Refusal, random_id};
 use crate::trust::Client;
@@ -43,6 +44,7 @@ pub async fn chat(
     request: Result<Json<IncomingChatRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = request?;
+    let chat_id = request.chat_id();
     let request = request.into_model_request(
         &state.limits,
         state.max_tokens,
@@ -84,18 +86,36 @@ pub async fn chat(
         metrics: state.metrics,
         registry: state.registry,
     };
-    let frames = reply::stream(reply)
-        .map(|part| frame(&part))
-        .chain(stream::once(async { Event::default().data(DONE_MARKER) }))
-        .map(Ok::<_, Infallible>);
-    let sse = Sse::new(frames).keep_alive(KeepAlive::new().interval(KEEP_ALIVE_INTERVAL));
-    // `Sse` sets the content type and `cache-control: no-cache`; nginx needs
-    // to be told not to buffer.
+    let reply = reply::stream(reply);
     // The request id lets a client find its generation in the demo model's
     // record; it cannot stop anything.
-    let headers =
-        [STREAM_HEADER, ("x-accel-buffering", "no"), ("x-request-id", request_id.as_str())];
-    Ok((headers, sse).into_response())
+    let request_id = ("x-request-id", request_id);
+    let Some(window) = state.replays.window() else {
+        // The reply is the response body: a client that leaves drops it.
+        return Ok((
+            [request_id],
+            event_stream(reply.map(|part| Event::default().data(resume::json(&part)))),
+        )
+            .into_response());
+    };
+    // Kept for the window after its client goes; the header tells the
+    // chat not to stop it when its page is reloaded.
+    let frames = state.replays.keep(message_id, client, chat_id, reply);
+    let window = (RESUME_WINDOW_HEADER, window.as_millis().to_string());
+    Ok(([request_id, window], event_stream(frames.map(|frame| Event::default().data(&*frame))))
+        .into_response())
+}
+
+/// An SSE response of `events` then `[DONE]`, with keep-alive comments
+/// while the model is silent.
+fn event_stream(events: impl Stream<Item = Event> + Send + 'static) -> Response {
+    let events = events
+        .chain(stream::once(async { Event::default().data(DONE_MARKER) }))
+        .map(Ok::<_, Infallible>);
+    let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE_INTERVAL));
+    // `Sse` sets the content type and `cache-control: no-cache`; nginx needs
+    // to be told not to buffer.
+    ([STREAM_HEADER, ("x-accel-buffering", "no")], sse).into_response()
 }
 
 /// Stops the streaming reply with this message id, on whichever replica
@@ -152,13 +172,28 @@ pub async fn receipt(
     }
 }
 
-/// `GET /api/chat/{chat_id}/stream`, where the AI SDK's `useChat({ resume:
-/// true })` asks for a chat's active stream: 204, there is none to resume.
-/// A reply is not kept generating once its client has left, so nothing can
-/// be resumed (see the README's open work); 204 is the protocol's answer
-/// for that, where a 404 would leave the SDK in its error state.
-pub async fn resume() -> StatusCode {
-    StatusCode::NO_CONTENT
+/// `GET /api/chat/{id}/stream`: a kept reply, its parts from the first and
+/// then the rest as they come, on any replica. `id` is the reply's message
+/// id (the capability: whoever has it may read the reply) or, as the AI
+/// SDK's `useChat({ resume: true })` asks, the chat's id, which finds only
+/// the asking client's latest reply. 204 when there is none to resume
+/// (the window is off, or passed): the protocol's answer, where a 404
+/// would leave the SDK in its error state.
+pub async fn resume(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = message_id_from(id)?;
+    let found =
+        state.replays.find(&id, &client).await.map_err(|_| ApiError::RegistryUnavailable)?;
+    match found {
+        Found::Nothing => Ok(StatusCode::NO_CONTENT.into_response()),
+        Found::Parts(frames) => {
+            tracing::info!(id = %brief(&id), %client, "reply resumed");
+            Ok(event_stream(frames.map(|frame| Event::default().data(&*frame))))
+        }
+    }
 }
 
 fn message_id_from(message_id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
@@ -166,11 +201,4 @@ fn message_id_from(message_id: Result<Path<String>, PathRejection>) -> Result<St
         ApiError::BadRequest("The message id in the address is not valid UTF-8.".into())
     })?;
     Ok(message_id)
-}
-
-/// One part as an SSE `data:` frame.
-fn frame(part: &UiMessageChunk) -> Event {
-    // Every part is a plain struct of strings and enums: it always serializes.
-    let json = serde_json::to_string(part).expect("UI message parts always serialize");
-    Event::default().data(json)
 }

@@ -100,6 +100,17 @@ impl FakeUpstream {
         }
     }
 
+    /// Whether the peer closed a connection within `wait`; the close, if so.
+    pub async fn closed_within(&mut self, wait: Duration) -> Option<(Instant, usize, bool)> {
+        match tokio::time::timeout(wait, self.events.recv()).await {
+            Err(_) => None,
+            Ok(Some(UpstreamEvent::Closed { at, writes, script_finished })) => {
+                Some((at, writes, script_finished))
+            }
+            Ok(other) => panic!("expected a close or nothing, got {other:?}"),
+        }
+    }
+
     async fn next_event(&mut self) -> UpstreamEvent {
         tokio::time::timeout(Duration::from_secs(5), self.events.recv())
             .await

@@ -17,6 +17,9 @@ use crate::relay::{ChatMessage, ModelRequest};
 /// The body of `POST /api/chat`.
 #[derive(Debug, Deserialize)]
 pub struct IncomingChatRequest {
+    /// The chat's id (the AI SDK's), if it is a plausible one.
+    #[serde(default)]
+    id: Option<serde_json::Value>,
     messages: Vec<IncomingMessage>,
     /// The most tokens the client wants; the server's cap still applies.
     #[serde(default, alias = "maxTokens", alias = "maxOutputTokens")]
@@ -50,6 +53,17 @@ enum IncomingPart {
 }
 
 impl IncomingChatRequest {
+    /// The chat's id, when it is short and plain enough to look a reply up
+    /// by; anything else is ignored, as the field is optional.
+    pub fn chat_id(&self) -> Option<String> {
+        match &self.id {
+            Some(serde_json::Value::String(id)) if crate::registry::is_message_id(id) => {
+                Some(id.clone())
+            }
+            _ => None,
+        }
+    }
+
     /// What to ask the model, within `limits` and at most `max_tokens`, or why
     /// the request cannot be sent.
     pub fn into_model_request(

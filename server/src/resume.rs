@@ -1,0 +1,233 @@
+//! Replies that outlive their connection for a while, so a reload or a
+//! dropped connection can pick them up again (`REINS_RESUME_WINDOW_MS`).
+//!
+//! With no window (the default) none of this runs: the reply stream is the
+//! response body, and a client that leaves drops the upstream at once.
+//! With a window, a task of its own reads the reply into a [`Replay`] and
+//! the response follows that; when nobody has followed it for the window,
+//! the task drops the reply, and with it the upstream request. A Stop ends
+//! it at once either way: it cancels the reply itself, not a reader.
+//!
+//! With Redis, the parts are also written to a Redis stream, so a client
+//! that comes back through another replica reads them there, and keeps a
+//! lease that tells the replica holding the reply someone is still
+//! watching. The cost, as the README says: a tab closed for good lets its
+//! reply run for at most the window.
+
+mod replay;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use tokio::time::Instant;
+
+use app::protocol::UiMessageChunk;
+
+pub use self::replay::{Frame, Replay};
+use crate::metrics::Metrics;
+use crate::registry::{Registry, Unavailable, is_message_id, unix_us};
+use crate::relay::reply::ReplyStream;
+use crate::trust::Client;
+
+/// The replies this process keeps for resuming, and where to find the
+/// others. Cloning shares them.
+#[derive(Clone, Debug)]
+pub struct Replays {
+    window: Duration,
+    /// How long a reader on another replica waits for a new part before it
+    /// decides the replica holding the reply is gone.
+    silence_limit: Duration,
+    registry: Registry,
+    metrics: Metrics,
+    held: Arc<Mutex<Held>>,
+}
+
+/// The replies held here, until a window after they end.
+#[derive(Debug, Default)]
+struct Held {
+    by_message: HashMap<String, Replay>,
+    /// The latest reply of each client's chat: the AI SDK resumes by chat id.
+    by_chat: HashMap<(Client, String), String>,
+}
+
+/// The reply a resume request found.
+pub enum Found {
+    /// No reply to resume: never one, over, or past its window.
+    Nothing,
+    /// Its parts from the first, then the rest as they come.
+    Parts(BoxStream<'static, Frame>),
+}
+
+impl Replays {
+    /// `window` zero turns resuming off.
+    pub fn new(
+        window: Duration,
+        silence_limit: Duration,
+        registry: Registry,
+        metrics: Metrics,
+    ) -> Self {
+        Self { window, silence_limit, registry, metrics, held: Arc::default() }
+    }
+
+    /// The window, when resuming is on.
+    pub fn window(&self) -> Option<Duration> {
+        (!self.window.is_zero()).then_some(self.window)
+    }
+
+    /// Hands `reply` to a task of its own, kept for resuming under
+    /// `message_id` (and `chat_id` for `client`), and returns the parts for
+    /// the client that asked, as JSON.
+    pub fn keep(
+        &self,
+        message_id: String,
+        client: Client,
+        chat_id: Option<String>,
+        reply: ReplyStream,
+    ) -> impl Stream<Item = Frame> + Send + use<> {
+        let replay = Replay::default();
+        // Following before the task starts: the asking client counts as
+        // watching from the first part.
+        let parts = replay.follow();
+        {
+            let mut held = lock(&self.held);
+            held.by_message.insert(message_id.clone(), replay.clone());
+            if let Some(chat_id) = &chat_id {
+                held.by_chat.insert((client.clone(), chat_id.clone()), message_id.clone());
+            }
+        }
+        if let Some(chat_id) = chat_id {
+            self.registry.remember_chat(&client, &chat_id, &message_id);
+        }
+        tokio::spawn(self.clone().produce(message_id, client, reply, replay));
+        parts
+    }
+
+    /// Reads the reply into its replay (and Redis) until it ends, or until
+    /// nobody has watched for the window; then keeps the replay for one
+    /// more window, for a client that comes back after the end.
+    async fn produce(self, message_id: String, client: Client, reply: ReplyStream, replay: Replay) {
+        let mirror = self.registry.mirror(&message_id, self.window);
+        let unwatched = self.unwatched(&message_id, &replay);
+        tokio::pin!(unwatched);
+        let mut reply = reply;
+        let abandoned = loop {
+            let part = tokio::select! {
+                biased;
+                left = &mut unwatched => {
+                    // The receipt says when the client went, not when the
+                    // window ran out.
+                    reply.client_left(unix_us().saturating_sub(left.elapsed().as_micros() as u64));
+                    break true;
+                }
+                part = reply.next() => part,
+            };
+            let Some(part) = part else { break false };
+            let frame = frame(&part);
+            if let Some(mirror) = &mirror {
+                mirror.push(frame.clone());
+            }
+            replay.push(frame);
+        };
+        // Dropping the reply records how it ended; when it was abandoned,
+        // it drops the upstream request and records that its client went.
+        drop(reply);
+        if abandoned {
+            self.metrics.reply_abandoned();
+            tracing::info!(message_id, "nobody came back within the resume window");
+            self.forget(&message_id, &client);
+            replay.end();
+            if let Some(mirror) = mirror {
+                mirror.discard();
+            }
+            return;
+        }
+        replay.end();
+        if let Some(mirror) = mirror {
+            mirror.end();
+        }
+        tokio::time::sleep(self.window).await;
+        self.forget(&message_id, &client);
+    }
+
+    /// Resolves once nobody has followed the reply for the window, here or,
+    /// with Redis, on another replica; to about when the last one went.
+    async fn unwatched(&self, message_id: &str, replay: &Replay) -> Instant {
+        let mut leased = false;
+        loop {
+            let left_here = replay.unwatched_for(self.window).await;
+            match self.registry.lease_left(message_id).await {
+                Ok(Some(lease)) => {
+                    leased = true;
+                    tokio::time::sleep(lease).await;
+                }
+                // Without Redis nobody can tell whether a client is reading
+                // elsewhere; the promise kept is the bound on cost.
+                Ok(None) | Err(Unavailable(_)) => {
+                    // A lease that ran out just now was renewed a window
+                    // ago, and its reader left within a third of one after.
+                    let left_there = leased.then(|| Instant::now() - self.window);
+                    return left_there.map_or(left_here, |there| there.max(left_here));
+                }
+            }
+        }
+    }
+
+    fn forget(&self, message_id: &str, client: &Client) {
+        let mut held = lock(&self.held);
+        held.by_message.remove(message_id);
+        held.by_chat.retain(|(owner, _), id| !(owner == client && id == message_id));
+    }
+
+    /// The reply `id` names: a message id (the capability, whoever asks),
+    /// else a chat id of `client`'s (the AI SDK's resume route).
+    pub async fn find(&self, id: &str, client: &Client) -> Result<Found, Unavailable> {
+        if self.window.is_zero() || !is_message_id(id) {
+            return Ok(Found::Nothing);
+        }
+        if let Some(found) = self.find_message(id).await? {
+            return Ok(found);
+        }
+        let held_here = lock(&self.held).by_chat.get(&(client.clone(), id.to_owned())).cloned();
+        let message_id = match held_here {
+            Some(message_id) => Some(message_id),
+            None => self.registry.chat_reply(client, id).await?,
+        };
+        Ok(match message_id {
+            Some(message_id) => self.find_message(&message_id).await?.unwrap_or(Found::Nothing),
+            None => Found::Nothing,
+        })
+    }
+
+    async fn find_message(&self, message_id: &str) -> Result<Option<Found>, Unavailable> {
+        let held_here = lock(&self.held).by_message.get(message_id).cloned();
+        if let Some(replay) = held_here {
+            self.metrics.reply_resumed();
+            return Ok(Some(Found::Parts(replay.follow().boxed())));
+        }
+        let elsewhere =
+            self.registry.follow_parts(message_id, self.window, self.silence_limit).await?;
+        Ok(elsewhere.map(|parts| {
+            self.metrics.reply_resumed();
+            Found::Parts(parts)
+        }))
+    }
+}
+
+/// One part as the JSON of its SSE `data:` line.
+pub fn json(part: &UiMessageChunk) -> String {
+    // Every part is a plain struct of strings and enums: it always serializes.
+    serde_json::to_string(part).expect("UI message parts always serialize")
+}
+
+/// [`json`], to be kept and shared.
+pub fn frame(part: &UiMessageChunk) -> Frame {
+    Arc::from(json(part))
+}
+
+/// The maps change by single inserts and removes: a poisoned lock is still good.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
