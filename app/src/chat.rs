@@ -93,6 +93,18 @@ pub fn Chat(
             let _ = textarea.focus();
         }
     };
+    // Every request for a reply, new or resumed, goes out here.
+    let launch = move |ask: Ask| {
+        abort();
+        let request = InFlight::start(
+            endpoint.get_value(),
+            token.get_value(),
+            ask,
+            conversation,
+            request_ids,
+        );
+        in_flight.set_value(request);
+    };
     // Every action that asks for a reply ends here.
     let start =
         move |action: &dyn Fn(&mut Conversation, f64) -> Result<PendingReply, ActionError>| {
@@ -100,15 +112,7 @@ pub fn Chat(
             let Some(Ok(pending)) = conversation.try_update(|chat| action(chat, now)) else {
                 return false;
             };
-            abort();
-            let request = InFlight::start(
-                endpoint.get_value(),
-                token.get_value(),
-                Ask::Reply(pending),
-                conversation,
-                request_ids,
-            );
-            in_flight.set_value(request);
+            launch(Ask::Reply(pending));
             true
         };
     let send = Callback::new(move |()| {
@@ -188,15 +192,7 @@ pub fn Chat(
             let resuming = saved.resuming();
             conversation.set(saved);
             if let Some((reply_id, message_id)) = resuming {
-                let ask = Ask::Resume { reply_id, message_id };
-                let request = InFlight::start(
-                    endpoint.get_value(),
-                    token.get_value(),
-                    ask,
-                    conversation,
-                    request_ids,
-                );
-                in_flight.set_value(request);
+                launch(Ask::Resume { reply_id, message_id });
             }
         }
         ready.set(true);

@@ -114,7 +114,17 @@ pub struct ReplyStats {
     /// Text deltas received.
     pub deltas: u64,
     /// Token counts, when the backend reports them.
+    #[serde(default, deserialize_with = "usage_as_value")]
     pub usage: Option<Usage>,
+}
+
+/// Reads saved token counts as the stream's are read, through a JSON value:
+/// one reader of `Usage` in the embed instead of two (0.4 KB gzipped).
+fn usage_as_value<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Usage>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|value| serde_json::from_value(value).ok()))
 }
 
 impl ReplyStats {
@@ -151,15 +161,15 @@ pub struct Message {
     /// What the server's receipt says about the stop, once it has come.
     #[serde(default)]
     pub receipt: Option<String>,
-    /// The server keeps this reply generating for a while if the page goes
-    /// away, so a reload can resume it (its resume window is on).
+    /// Set when the server keeps this reply generating for a while if the
+    /// page goes away (its resume window is on), so a reload can resume it:
+    /// where this reply's stream began in the text (a continued reply keeps
+    /// what it had). A stream sent again from its start, as a resumed one
+    /// is, replaces what came after. (One field rather than a flag and an
+    /// offset: serde's reading of a `bool` would add its own code to the
+    /// embed.)
     #[serde(default)]
-    pub resumable: bool,
-    /// How much of the text was there before this reply's stream began
-    /// (a continued reply keeps what it had): a stream sent again from its
-    /// start, as a resumed one is, replaces what came after.
-    #[serde(default)]
-    pub stream_from: usize,
+    pub kept_from: Option<u64>,
     /// Bumped on every change, so a view can tell cheaply whether to redraw.
     #[serde(skip)]
     pub revision: u64,
@@ -224,7 +234,7 @@ impl Conversation {
             if !message.status.is_open() {
                 continue;
             }
-            if Some(index) == last && message.resumable && message.server_id.is_some() {
+            if Some(index) == last && message.kept_from.is_some() && message.server_id.is_some() {
                 self.active = Some(index);
             } else {
                 message.status = MessageStatus::Stopped;
@@ -243,7 +253,9 @@ impl Conversation {
     /// Notes that the server keeps the reply `reply_id` for resuming.
     pub fn mark_resumable(&mut self, reply_id: &str) {
         if let Some(reply) = self.open_reply(reply_id) {
-            reply.resumable = true;
+            // No part of this reply's stream has come yet: the text so far
+            // is what it had before.
+            reply.kept_from = Some(reply.text.len() as u64);
         }
     }
 
@@ -318,8 +330,7 @@ impl Conversation {
         });
         let reply = &mut self.messages[index];
         reply.status = MessageStatus::Pending;
-        reply.stream_from = reply.text.len();
-        reply.resumable = false;
+        reply.kept_from = None;
         reply.stopped_at = None;
         reply.error = None;
         reply.stats = Some(ReplyStats { asked_at: now, ..ReplyStats::default() });
@@ -366,8 +377,10 @@ impl Conversation {
             UiMessageChunk::Start { message_id: Some(id) } => {
                 // The same stream from its start again: what it wrote before
                 // is about to come again.
-                if reply.server_id.as_deref() == Some(&*id) {
-                    reply.text.truncate(reply.stream_from);
+                if let Some(from) = reply.kept_from
+                    && reply.server_id.as_deref() == Some(&*id)
+                {
+                    reply.text.truncate(from as usize);
                 }
                 reply.server_id = Some(id);
             }
@@ -443,7 +456,7 @@ impl Conversation {
     /// run, for the reload to pick up.
     pub fn to_stop_on_leaving(&self) -> Option<&str> {
         let reply = self.messages.get(self.active?)?;
-        if reply.resumable { None } else { reply.server_id.as_deref() }
+        if reply.kept_from.is_some() { None } else { reply.server_id.as_deref() }
     }
 
     /// Shows the stop's receipt under the stopped reply `id`.
@@ -503,8 +516,7 @@ impl Conversation {
             stats: None,
             stopped_at: None,
             receipt: None,
-            resumable: false,
-            stream_from: 0,
+            kept_from: None,
             revision: 0,
         });
         id
@@ -855,6 +867,18 @@ mod tests {
         assert_eq!(stats.usage, Some(usage));
         // 20 reported tokens over the 1 s from the first token to the end.
         assert_eq!(stats.tokens_per_second(), Some(20.0));
+        // Saved and read back, the counts are the same; a save without them
+        // (or with something else there) reads as none.
+        let saved = serde_json::to_string(&chat).unwrap();
+        let restored = serde_json::from_str::<Conversation>(&saved).unwrap();
+        assert_eq!(reply(&restored, &id).stats.unwrap().usage, Some(usage));
+        for usage in [r#""#, r#","usage":null"#, r#","usage":"lots""#] {
+            let stats = format!(
+                r#"{{"asked_at":1,"first_token_at":null,"ended_at":null,"deltas":0{usage}}}"#
+            );
+            let stats: ReplyStats = serde_json::from_str(&stats).unwrap();
+            assert_eq!(stats.usage, None, "{usage}");
+        }
     }
 
     #[test]
@@ -884,10 +908,10 @@ mod tests {
         let mut chat = Conversation::new("c");
         finished_exchange(&mut chat, "Q1", "A1");
         let kept = chat.submit("Q2", T).unwrap().reply_id;
+        // The response head says the server keeps it, before any part.
+        chat.mark_resumable(&kept);
         chat.apply(&kept, start("msg_1"), T);
         chat.apply(&kept, delta("Hel"), T);
-        assert_eq!(chat.to_stop_on_leaving(), Some("msg_1"), "not known to be kept yet");
-        chat.mark_resumable(&kept);
         assert_eq!(chat.to_stop_on_leaving(), None, "kept: a reload resumes it");
         let saved = serde_json::to_string(&chat).unwrap();
 
@@ -906,12 +930,26 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_the_server_does_not_keep_is_stopped_when_the_page_goes_and_comes_back_stopped() {
+        let mut chat = Conversation::new("c");
+        let reply_id = chat.submit("Q", T).unwrap().reply_id;
+        assert_eq!(chat.to_stop_on_leaving(), None, "no id to stop before the start part");
+        chat.apply(&reply_id, start("msg_1"), T);
+        chat.apply(&reply_id, delta("Part"), T);
+        assert_eq!(chat.to_stop_on_leaving(), Some("msg_1"));
+        let saved = serde_json::to_string(&chat).unwrap();
+        let restored = serde_json::from_str::<Conversation>(&saved).unwrap().restored();
+        assert_eq!(restored.resuming(), None);
+        assert_eq!(reply(&restored, &reply_id).status, MessageStatus::Stopped);
+    }
+
+    #[test]
     fn a_kept_reply_the_server_no_longer_has_ends_stopped_with_its_text() {
         let mut chat = Conversation::new("c");
         let kept = chat.submit("Q", T).unwrap().reply_id;
+        chat.mark_resumable(&kept);
         chat.apply(&kept, start("msg_1"), T);
         chat.apply(&kept, delta("Part"), T);
-        chat.mark_resumable(&kept);
         let saved = serde_json::to_string(&chat).unwrap();
         let mut restored = serde_json::from_str::<Conversation>(&saved).unwrap().restored();
         assert!(restored.end_stream(&kept, StreamEnd::Gone, T));
@@ -928,9 +966,9 @@ mod tests {
         chat.apply(&first, delta("Once upon"), T);
         chat.stop(T);
         chat.continue_reply(T).unwrap();
+        chat.mark_resumable(&first);
         chat.apply(&first, start("msg_2"), T);
         chat.apply(&first, delta(" a time"), T);
-        chat.mark_resumable(&first);
         let saved = serde_json::to_string(&chat).unwrap();
         let mut restored = serde_json::from_str::<Conversation>(&saved).unwrap().restored();
         assert_eq!(restored.resuming(), Some((first.clone(), "msg_2".to_owned())));

@@ -57,10 +57,7 @@ impl InFlight {
                         (reply_id, endpoint, Some(request))
                     }
                     Ask::Resume { reply_id, message_id } => {
-                        // The id comes from storage: encoded, it can only
-                        // name a message.
-                        let id = String::from(js_sys::encode_uri_component(&message_id));
-                        let url = format!("{}/{id}/stream", endpoint.trim_end_matches('/'));
+                        let url = crate::transport::message_url(&endpoint, &message_id, "/stream");
                         (reply_id, url, None)
                     }
                 };
@@ -143,9 +140,7 @@ impl InFlight {
 pub fn request_stop(endpoint: &str, message_id: &str) {
     #[cfg(feature = "browser")]
     if let Some(window) = web_sys::window() {
-        // The id comes from the server: encoded, it can only name a message.
-        let id = String::from(js_sys::encode_uri_component(message_id));
-        let url = format!("{}/{}/stop", endpoint.trim_end_matches('/'), id);
+        let url = crate::transport::message_url(endpoint, message_id, "/stop");
         let _ = window.navigator().send_beacon(&url);
     }
 }
