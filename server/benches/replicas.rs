@@ -3,8 +3,10 @@
 //! time from sending the stop request to the model API seeing its
 //! connection close (median, p99, max), beside the same stop sent to the
 //! replica holding the stream, what registering a reply in Redis adds to
-//! the start of a chat, and the Redis commands per relayed token.
-//! Asserts nothing.
+//! the start of a chat, and the Redis commands per relayed token, without
+//! and with the resume window; then what the window costs when nobody
+//! comes back: the tokens generated after the client left, against the
+//! window times the pace. Asserts nothing.
 //!
 //! `cargo bench -p reins --bench replicas`
 //!
@@ -46,8 +48,20 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let http = reqwest::Client::new();
 
+    // The same pair with the resume window on: the reply runs in a task of
+    // its own, which the stop must reach.
+    let mut kept_args = args.to_vec();
+    kept_args.extend(["--resume-window-ms", "10000"]);
+    let kept_holder = Reins::relaying_to(&upstream.base_url(), &kept_args).await;
+    let kept_other = Reins::relaying_to(&upstream.base_url(), &kept_args).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
     println!("Stop request sent -> the model API's connection closed, {STOPS} stops each:");
-    for (name, target) in [("through the other replica", &other), ("to the holder", &holder)] {
+    for (name, holder, target) in [
+        ("through the other replica", &holder, &other),
+        ("to the holder", &holder, &holder),
+        ("other replica, window on", &kept_holder, &kept_other),
+    ] {
         let mut times = Vec::with_capacity(STOPS);
         for _ in 0..STOPS {
             let mut client = RawClient::post_chat(holder.addr, &chat_body("Hi")).await;
@@ -91,24 +105,68 @@ async fn main() {
         println!("  {name:>26}: median {:?}, p99 {:?}", at(0.5), at(0.99));
     }
 
-    let counted = FakeUpstream::start(paced_reply(COUNTED_TOKENS, Duration::ZERO)).await;
-    let relay = Reins::relaying_to(&counted.base_url(), &args).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    println!("Redis commands, {COUNTED_STREAMS} streams of {COUNTED_TOKENS} tokens each:");
     let mut connection = redis.connection().await;
-    let commands_before = commands_processed(&mut connection).await;
-    for _ in 0..COUNTED_STREAMS {
-        RawClient::post_chat(relay.addr, &chat_body("Hi")).await.read_to_end().await;
+    for (name, window, pace) in [
+        ("resume window off", "0", Duration::ZERO),
+        ("window on, tokens at once", "10000", Duration::ZERO),
+        ("window on, a token per 5 ms", "10000", Duration::from_millis(5)),
+    ] {
+        let counted = FakeUpstream::start(paced_reply(COUNTED_TOKENS, pace)).await;
+        let mut relay_args = args.to_vec();
+        relay_args.extend(["--resume-window-ms", window]);
+        let relay = Reins::relaying_to(&counted.base_url(), &relay_args).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let commands_before = commands_processed(&mut connection).await;
+        for _ in 0..COUNTED_STREAMS {
+            RawClient::post_chat(relay.addr, &chat_body("Hi")).await.read_to_end().await;
+        }
+        // The end of each stream is written as it is dropped, just after.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Less the `INFO` that read the count before.
+        let commands = commands_processed(&mut connection).await - commands_before - 1;
+        let tokens = COUNTED_STREAMS * COUNTED_TOKENS;
+        println!(
+            "  {name:>30}: {commands}, {:.2} per token, {:.1} per stream",
+            commands as f64 / tokens as f64,
+            commands as f64 / COUNTED_STREAMS as f64
+        );
     }
-    // The end of each stream is written as it is dropped, just after.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    // Less the `INFO` that read the count before.
-    let commands = commands_processed(&mut connection).await - commands_before - 1;
-    let tokens = COUNTED_STREAMS * COUNTED_TOKENS;
+
+    // What the window costs when nobody comes back: the client reads a few
+    // tokens and leaves for good; the model goes on until the window ends.
+    const WINDOW_MS: u64 = 1000;
+    const PACE: Duration = Duration::from_millis(20);
+    let mut model = FakeUpstream::start(paced_reply(10_000, PACE)).await;
+    let window = WINDOW_MS.to_string();
+    let kept =
+        Reins::relaying_to(&model.base_url(), &["--resume-window-ms", window.as_str()]).await;
+    let bound = WINDOW_MS as f64 / PACE.as_millis() as f64;
     println!(
-        "Redis commands: {commands} for {COUNTED_STREAMS} streams of {COUNTED_TOKENS} tokens, {:.3} per token, {:.1} per stream",
-        commands as f64 / tokens as f64,
-        commands as f64 / COUNTED_STREAMS as f64
+        "A client that leaves for good, window {WINDOW_MS} ms, a token per {PACE:?} (bound: {bound:.0} tokens):"
     );
+    for _ in 0..5 {
+        let mut client = RawClient::post_chat(kept.addr, &chat_body("Hi")).await;
+        model.request().await;
+        client.read_until("\"text-delta\"", 5).await;
+        let read = client.text().matches("\"text-delta\"").count();
+        let message_id = client.message_id();
+        let left = client.disconnect();
+        let (closed, _, _) = model.closed().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let receipt: app::protocol::Receipt =
+            reqwest::get(kept.url(&format!("/api/chat/{message_id}")))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        println!(
+            "  generated after it left: {} tokens; the model's connection closed {:?} after it left",
+            receipt.tokens_relayed.saturating_sub(read as u64),
+            closed.saturating_duration_since(left)
+        );
+    }
 }
 
 /// Redis's count of commands processed, from `INFO stats` (itself one).

@@ -1,16 +1,17 @@
 //! A kept reply's parts in Redis, for a client that comes back through
 //! another replica (only when resuming is on).
 //!
-//! Keys: `{prefix}:parts:{message id}` is a Redis stream of the parts, one
-//! entry each (`p`: the part's JSON), then an `end` entry; it lives a
-//! receipt's time to live while the reply runs, and the resume window once
-//! it has ended. `{prefix}:watching:{message id}` is the lease a reader
+//! Keys: `{prefix}:parts:{message id}` is a Redis stream of the parts: an
+//! entry per batch of parts written together (`p`: their JSON, a line
+//! each; JSON has no raw line breaks), then an `end` entry; it lives a
+//! receipt's time to live while the reply runs (set with its first batch,
+//! and again every minute), and the resume window once it has ended. `{prefix}:watching:{message id}` is the lease a reader
 //! elsewhere keeps while it follows, renewed every third of the window, so
 //! the replica holding the reply knows to keep it. `{prefix}:chat:{client}:
 //! {chat id}` names the latest reply of a client's chat.
 //!
-//! The holder's writes are batched (everything ready goes in one pipelined
-//! round trip, so a burst of parts costs one trip, not one per part); a
+//! The holder's writes are batched (everything ready goes in one entry,
+//! so a burst of parts costs one command, not one per part); a
 //! reader elsewhere blocks on `XREAD` on a connection of its own, since a
 //! blocking command would hold up every other command on the shared one.
 
@@ -30,6 +31,10 @@ use super::{REDIS_TIMEOUT, RedisRegistry};
 use crate::registry::Unavailable;
 use crate::resume::{Frame, frame};
 use crate::trust::Client;
+
+/// How often a running reply's parts have their time to live set again
+/// (or at half a receipt's time to live, if that is shorter).
+const EXPIRY_RENEWAL: Duration = Duration::from_secs(60);
 
 /// How long one `XREAD` waits for a new part before the reader looks
 /// around (renews its lease, checks the reply is still there).
@@ -94,26 +99,41 @@ impl RedisRegistry {
         window: Duration,
     ) {
         let mut batch = Vec::new();
+        let mut expiry_set: Option<Instant> = None;
+        let renewal = EXPIRY_RENEWAL.min(Duration::from_secs(self.ttl_secs) / 2);
         while queued.recv_many(&mut batch, 256).await > 0 {
             let mut pipeline = redis::pipe();
+            let mut parts = String::new();
             let mut last = None;
             for item in batch.drain(..) {
                 match item {
                     Mirrored::Part(part) => {
-                        pipeline.xadd(&key, "*", &[("p", &*part)]).ignore();
+                        if !parts.is_empty() {
+                            parts.push('\n');
+                        }
+                        parts.push_str(&part);
                     }
-                    Mirrored::End => {
-                        pipeline.xadd(&key, "*", &[("end", "1")]).ignore();
-                        last = Some(Mirrored::End);
-                    }
+                    Mirrored::End => last = Some(Mirrored::End),
                     Mirrored::Discard => last = Some(Mirrored::Discard),
                 }
             }
+            if !parts.is_empty() {
+                pipeline.xadd(&key, "*", &[("p", &parts)]).ignore();
+            }
             match last {
-                Some(Mirrored::End) => pipeline.pexpire(&key, millis(window)).ignore(),
-                Some(Mirrored::Discard) => pipeline.del(&key).ignore(),
-                _ => pipeline.expire(&key, self.ttl_secs as i64).ignore(),
-            };
+                Some(Mirrored::End) => {
+                    pipeline.xadd(&key, "*", &[("end", "1")]).ignore();
+                    pipeline.pexpire(&key, millis(window)).ignore();
+                }
+                Some(Mirrored::Discard) => {
+                    pipeline.del(&key).ignore();
+                }
+                _ if expiry_set.is_none_or(|at| at.elapsed() >= renewal) => {
+                    pipeline.expire(&key, self.ttl_secs as i64).ignore();
+                    expiry_set = Some(Instant::now());
+                }
+                _ => {}
+            }
             let written: redis::RedisResult<()> =
                 pipeline.query_async(&mut self.commands.clone()).await;
             if let Err(error) = written {
@@ -268,12 +288,12 @@ impl Reader {
                 return Ok(());
             }
             // Redis is ours, but what it holds is read as carefully as
-            // anything else: an entry that is not a part is skipped.
-            let part = entry
-                .get::<String>("p")
-                .filter(|json| serde_json::from_str::<UiMessageChunk>(json).is_ok());
-            if let Some(part) = part {
-                self.ready.push_back(Frame::from(part));
+            // anything else: a line that is not a part is skipped.
+            let parts = entry.get::<String>("p").unwrap_or_default();
+            for part in parts.split('\n') {
+                if serde_json::from_str::<UiMessageChunk>(part).is_ok() {
+                    self.ready.push_back(Frame::from(part));
+                }
             }
         }
         if heard {
