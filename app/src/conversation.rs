@@ -53,8 +53,10 @@ fn history_text(message: &Message) -> String {
 }
 
 /// Where one message is in its life; shown in the message's `data-status`.
+// Read through its name, as `Role` is (1 KB of wasm less than serde's
+// derived reader).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum MessageStatus {
     /// Submitted, no text yet.
     Pending,
@@ -66,6 +68,17 @@ pub enum MessageStatus {
     Stopped,
     /// Failed; the text received so far is kept.
     Error,
+}
+
+impl TryFrom<String> for MessageStatus {
+    type Error = &'static str;
+
+    fn try_from(name: String) -> Result<Self, &'static str> {
+        [Self::Pending, Self::Streaming, Self::Done, Self::Stopped, Self::Error]
+            .into_iter()
+            .find(|status| status.as_str() == name)
+            .ok_or("not a name this chat knows")
+    }
 }
 
 impl MessageStatus {
@@ -123,8 +136,9 @@ pub struct ReplyStats {
 fn usage_as_value<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Usage>, D::Error> {
+    // `Option<Value>` and `Option<Usage>`, as the stream's parts are read.
     let value = Option::<serde_json::Value>::deserialize(deserializer)?;
-    Ok(value.and_then(|value| serde_json::from_value(value).ok()))
+    Ok(value.and_then(|value| serde_json::from_value::<Option<Usage>>(value).ok().flatten()))
 }
 
 impl ReplyStats {
@@ -267,6 +281,11 @@ impl Conversation {
     /// All messages, oldest first.
     pub fn messages(&self) -> &[Message] {
         &self.messages
+    }
+
+    /// The bytes of text of all its messages.
+    pub fn text_bytes(&self) -> usize {
+        self.messages.iter().map(|message| message.text.len()).sum()
     }
 
     /// The message with the given id.
@@ -991,6 +1010,24 @@ mod tests {
         let restored = serde_json::from_value::<Conversation>(saved).unwrap().restored();
         assert_eq!(restored.resuming(), None);
         assert_eq!(reply(&restored, &kept).status, MessageStatus::Stopped);
+    }
+
+    #[test]
+    fn statuses_and_roles_are_read_by_their_names_only() {
+        use MessageStatus::*;
+        for status in [Pending, Streaming, Done, Stopped, Error] {
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+            assert_eq!(serde_json::from_str::<MessageStatus>(&json).unwrap(), status);
+        }
+        for role in [Role::System, Role::User, Role::Assistant] {
+            let json = serde_json::to_string(&role).unwrap();
+            assert_eq!(serde_json::from_str::<Role>(&json).unwrap(), role);
+        }
+        for bad in [r#""Done""#, r#""paused""#, "0", "null", r#"["done"]"#] {
+            assert!(serde_json::from_str::<MessageStatus>(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<Role>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

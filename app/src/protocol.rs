@@ -261,12 +261,25 @@ pub enum FinishReason {
 }
 
 /// Who wrote a message.
+// Read through its name (`try_from`) rather than serde's derived reader of
+// unit variants, which took 1 KB of the embed's wasm for each such enum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Role {
     System,
     User,
     Assistant,
+}
+
+impl TryFrom<String> for Role {
+    type Error = &'static str;
+
+    fn try_from(name: String) -> Result<Self, &'static str> {
+        [Self::System, Self::User, Self::Assistant]
+            .into_iter()
+            .find(|role| role.as_str() == name)
+            .ok_or("not a name this chat knows")
+    }
 }
 
 impl Role {

@@ -58,7 +58,7 @@ pub async fn stream_reply(
     let response = builder
         .abort_signal(Some(signal))
         .body(body)
-        .map_err(|_| TransportError("Could not build the request.".into()))?
+        .map_err(|_| TransportError("Could not encode the request.".into()))?
         .send()
         .await
         .map_err(|error| {

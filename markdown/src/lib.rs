@@ -20,7 +20,8 @@ mod tables;
 mod tree;
 
 pub use streaming::{
-    MARKDOWN_LIMIT, MAX_PIECE_NODES, MIN_PIECE, StreamingDoc, TAIL_LIMIT, UPDATE_BUDGET,
+    MARKDOWN_LIMIT, MAX_PIECE_NODES, MIN_PIECE, StreamingDoc, TAIL_LIMIT, TAIL_NODES,
+    UPDATE_BUDGET, UPDATE_NODES,
 };
 pub use tables::MAX_COLUMNS;
 

@@ -27,11 +27,28 @@ pub const TAIL_LIMIT: usize = 16 * 1024;
 /// ordinary 16 KB list about two thousand.
 pub const MAX_PIECE_NODES: usize = 5_000;
 
+/// The most nodes the unfinished tail is drawn with while the reply grows:
+/// the tail is drawn again on every update, so this bounds the work of one
+/// frame, where [`MAX_PIECE_NODES`] bounds a piece drawn once. A tail that
+/// passes it is cut before its latest line that can begin a piece (as a
+/// long list is cut at [`TAIL_LIMIT`]); one with no such line (a single
+/// huge line) is shown as its text until the reply ends. In Chromium on a
+/// 2-core machine, a 5,000-node tail took about 40 ms a frame, half of it
+/// drawing, half style and layout.
+pub const TAIL_NODES: usize = 1_500;
+
 /// The most new text one update takes in; the rest waits for the next
 /// update ([`StreamingDoc::is_behind`]). A model writes far less between two
 /// frames, but a backend that floods megabytes, or a long reply restored
 /// after a reload, is drawn over several frames instead of in one long task.
 pub const UPDATE_BUDGET: usize = 8 * 1024;
+
+/// About the most nodes one update adds in finished pieces: it stops taking
+/// in lines once they pass it, and the rest waits for the next update.
+/// Drawing is what costs: in Chromium on a 2-core machine, 8 KB of short
+/// paragraphs (about 1,150 nodes) took 35 ms of script and 40 ms of style,
+/// layout and paint in one frame.
+pub const UPDATE_NODES: usize = 500;
 
 /// The least text a finished piece holds (unless the reply is shorter).
 pub const MIN_PIECE: usize = 1024;
@@ -60,6 +77,15 @@ pub struct StreamingDoc {
     plain: bool,
     /// Whether text that arrived is still waiting to be taken in.
     behind: bool,
+    /// Whether the reply is over: its tail is drawn like a finished piece.
+    settled: bool,
+    /// The nodes of every finished piece so far.
+    stable_nodes: usize,
+    /// The tail outgrew [`TAIL_NODES`] with nowhere to cut it, from this
+    /// start: its text only grows (and so, all but always, does its tree),
+    /// so it is shown as its text without parsing it again on every update,
+    /// until it can be cut or the reply is over.
+    oversized_tail_at: Option<usize>,
     scanner: Scanner,
 }
 
@@ -70,6 +96,8 @@ struct Scanner {
     previous_blank: bool,
     /// The fence character, its length and the line that opened it.
     fence: Option<(char, usize, String)>,
+    /// Where the latest line of the tail that could begin a piece starts.
+    split_at: Option<usize>,
 }
 
 impl StreamingDoc {
@@ -84,11 +112,12 @@ impl StreamingDoc {
         self.seen = text.len();
         let pieces = self.stable.len();
         let budget_end = self.scanner.next_line + UPDATE_BUDGET;
+        let nodes_budget_end = self.stable_nodes + UPDATE_NODES;
         self.behind = false;
         while !self.plain
             && let Some(end) = line_end(&text[self.scanner.next_line..])
         {
-            if self.scanner.next_line >= budget_end {
+            if self.scanner.next_line >= budget_end || self.stable_nodes >= nodes_budget_end {
                 self.behind = true;
                 break;
             }
@@ -111,12 +140,41 @@ impl StreamingDoc {
         if !self.plain && text.len() - self.stable_len > 2 * TAIL_LIMIT {
             self.plain = true;
         }
-        self.tail = if self.plain {
-            self.plain_pieces(text)
-        } else {
-            drawable(&self.carry, &text[self.stable_len..])
-        };
+        self.tail = if self.plain { self.plain_pieces(text) } else { self.drawn_tail(text) };
         grew || self.stable.len() > pieces
+    }
+
+    /// Marks the reply as over (or, `false`, growing again): an unfinished
+    /// tail is no longer drawn on every update, so from the next
+    /// [`update`](Self::update) on it is drawn like a finished piece.
+    pub fn settle(&mut self, settled: bool) {
+        self.settled = settled;
+    }
+
+    /// The tail parsed, within what one update may draw (see
+    /// [`TAIL_NODES`]): cut before its latest line that can begin a piece,
+    /// or shown as its text.
+    fn drawn_tail(&mut self, text: &str) -> Vec<Node> {
+        let uncut = self.scanner.split_at.is_none_or(|at| at <= self.stable_len);
+        if !self.settled && uncut && self.oversized_tail_at == Some(self.stable_len) {
+            return plain_text(&text[self.stable_len..]);
+        }
+        let limit = if self.settled { MAX_PIECE_NODES } else { TAIL_NODES };
+        let nodes = parsed(&self.carry, &text[self.stable_len..]);
+        if crate::measure(&nodes).0 <= limit {
+            return nodes;
+        }
+        match self.scanner.split_at.filter(|&at| !self.settled && at > self.stable_len) {
+            // Once: finishing a piece forgets where the tail could be cut.
+            Some(at) => {
+                self.finish_piece(text, at);
+                if self.plain { self.plain_pieces(text) } else { self.drawn_tail(text) }
+            }
+            None => {
+                self.oversized_tail_at = (!self.settled).then_some(self.stable_len);
+                plain_text(&text[self.stable_len..])
+            }
+        }
     }
 
     /// Whether text given to [`update`](Self::update) is still waiting to be
@@ -145,10 +203,11 @@ impl StreamingDoc {
             let natural = !fenced && self.scanner.previous_blank && at_margin && tail >= MIN_PIECE;
             // A table's rows belong to its header, and a fence line would
             // open or close a block in the wrong piece.
-            let forced = tail > TAIL_LIMIT
-                && (fenced || at_margin)
-                && !trimmed.starts_with('|')
-                && marker.is_none();
+            let splittable = (fenced || at_margin) && !trimmed.starts_with('|') && marker.is_none();
+            if splittable {
+                self.scanner.split_at = Some(start);
+            }
+            let forced = tail > TAIL_LIMIT && splittable;
             if natural || forced {
                 self.finish_piece(text, start);
                 if self.plain {
@@ -176,9 +235,12 @@ impl StreamingDoc {
 
     /// Parses the text up to `end` as a finished piece.
     fn finish_piece(&mut self, text: &str, end: usize) {
-        let nodes = drawable(&std::mem::take(&mut self.carry), &text[self.stable_len..end]);
+        let (nodes, count) =
+            drawable(&std::mem::take(&mut self.carry), &text[self.stable_len..end]);
+        self.stable_nodes += count;
         self.stable.push(nodes);
         self.stable_len = end;
+        self.scanner.split_at = None;
         if let Some((_, _, opening)) = &self.scanner.fence {
             self.carry = opening.clone();
         }
@@ -229,10 +291,18 @@ fn line_end(text: &str) -> Option<usize> {
 }
 
 /// `piece` parsed (after `carry`, the fence it continues), or as its text
-/// if its tree would pass [`MAX_PIECE_NODES`].
-fn drawable(carry: &str, piece: &str) -> Vec<Node> {
-    let nodes = if carry.is_empty() { parse(piece) } else { parse(&(carry.to_owned() + piece)) };
-    if crate::measure(&nodes).0 > MAX_PIECE_NODES { plain_text(piece) } else { nodes }
+/// if its tree would pass [`MAX_PIECE_NODES`]; and how many nodes it has.
+fn drawable(carry: &str, piece: &str) -> (Vec<Node>, usize) {
+    let nodes = parsed(carry, piece);
+    match crate::measure(&nodes).0 {
+        count if count > MAX_PIECE_NODES => (plain_text(piece), 2),
+        count => (nodes, count),
+    }
+}
+
+/// `piece` parsed after `carry`, the fence it continues.
+fn parsed(carry: &str, piece: &str) -> Vec<Node> {
+    if carry.is_empty() { parse(piece) } else { parse(&(carry.to_owned() + piece)) }
 }
 
 fn plain_text(text: &str) -> Vec<Node> {
@@ -389,12 +459,18 @@ mod tests {
         doc.update(&reply);
         assert!(doc.is_behind());
         let taken: usize = doc.scanner.next_line;
-        assert!((UPDATE_BUDGET..UPDATE_BUDGET + 100).contains(&taken), "{taken} bytes taken in");
+        assert!(taken > MIN_PIECE && taken <= UPDATE_BUDGET + 100, "{taken} bytes taken in");
         let mut updates = 1;
+        let mut most_nodes = doc.stable_nodes;
         while doc.is_behind() {
+            let before = doc.stable_nodes;
             doc.update(&reply);
+            most_nodes = most_nodes.max(doc.stable_nodes - before);
             updates += 1;
         }
+        // Each update stops taking in lines once it passes its nodes, so it
+        // goes past them by one piece at most.
+        assert!(most_nodes <= UPDATE_NODES + 300, "{most_nodes} nodes in one update");
         // Markdown a budget at a time; plain text at least one piece at a time.
         let plain = reply.len() - MARKDOWN_LIMIT;
         let expected = MARKDOWN_LIMIT / UPDATE_BUDGET + plain / UPDATE_BUDGET.max(TAIL_LIMIT);
@@ -416,6 +492,47 @@ mod tests {
         for piece in doc.stable.iter().chain([&doc.tail]) {
             assert!(matches!(&piece[..], [Node::Element(Element { kind: Kind::List { .. }, .. })]));
         }
+    }
+
+    #[test]
+    fn a_tail_too_large_to_draw_on_every_update_is_cut_or_shown_as_text_until_settled() {
+        // A dense list: cut before an item once its tail passes the limit,
+        // so every piece, the tail included, is a list of bounded size.
+        let list = "- item with *emphasis* and `code`\n".repeat(1_000);
+        let mut doc = StreamingDoc::default();
+        let mut most = 0;
+        for end in (0..=list.len()).step_by(97).chain([list.len()]) {
+            doc.update(&list[..end]);
+            most = most.max(markdown_len(&doc.tail));
+        }
+        assert!(most <= TAIL_NODES, "the tail was drawn with {most} nodes");
+        assert!(doc.stable.len() >= 3, "{} pieces", doc.stable.len());
+        for piece in doc.stable.iter().chain([&doc.tail]) {
+            assert!(matches!(&piece[..], [Node::Element(Element { kind: Kind::List { .. }, .. })]));
+        }
+        let items = |nodes: &[Node]| match nodes {
+            [Node::Element(list)] => list.children.len(),
+            _ => 0,
+        };
+        let all: usize = doc.stable.iter().chain([&doc.tail]).map(|piece| items(piece)).sum();
+        assert_eq!(all, 1_000, "every item, once");
+
+        // One line of 2,000 emphasized words has nowhere to be cut: its text
+        // while it grows, drawn as Markdown once the reply is over.
+        let line = "*a* ".repeat(1_000);
+        let mut doc = streamed(&line, 100);
+        assert!(matches!(&doc.tail[..], [Node::Element(Element { kind: Kind::PlainText, .. })]));
+        let mut settled = doc.clone();
+        settled.settle(true);
+        settled.update(&line);
+        assert_eq!(settled.tail, parse(&line));
+        assert!(markdown_len(&settled.tail) > TAIL_NODES);
+        // Once the line ends and a new block begins, the line is a finished
+        // piece (drawn as Markdown) and the new tail is Markdown again.
+        let more = line.clone() + "\n\n- a *list*\n";
+        doc.update(&more);
+        assert_eq!(doc.stable.last(), Some(&parse(&line)));
+        assert_eq!(doc.tail, parse("- a *list*\n"));
     }
 
     #[test]

@@ -25,7 +25,11 @@ pub fn Markdown(
     is_open: Signal<bool>,
 ) -> impl IntoView {
     let mut initial = StreamingDoc::default();
+    // Read in one go as the text is read, one closure in the embed: a reply
+    // that is over draws its last block as a finished piece; one still
+    // growing keeps its tail cheap to draw again (see `TAIL_NODES`).
     untrack(|| {
+        initial.settle(!is_open.get());
         with_text(&mut |text| {
             initial.update(text);
         })
@@ -34,11 +38,12 @@ pub fn Markdown(
     let tail = RwSignal::new(initial.tail.clone());
     let doc = StoredValue::new(initial);
 
-    // Takes in what the reply holds now; returns whether the document is
-    // still behind it (a flood of text, or a long reply restored), so
-    // another frame must draw the rest.
-    let draw = move || {
+    // Takes in what the reply holds now, and whether it is still open;
+    // returns whether the document is still behind it (a flood of text, or
+    // a long reply restored), so another frame must draw the rest.
+    let draw = move |open: bool| {
         let latest = doc.try_update_value(|doc| {
+            doc.settle(!open);
             untrack(|| {
                 with_text(&mut |text| {
                     doc.update(text);
@@ -61,15 +66,16 @@ pub fn Markdown(
     let waiting = StoredValue::new(false);
     Effect::new(move |_| {
         with_text(&mut |_| {});
-        if is_open.get() {
-            draw_on_next_frame(waiting, draw);
+        let open = is_open.get();
+        if open {
+            draw_on_next_frame(waiting, open, draw);
         } else {
             // Closed: the final text at once, so Stop freezes the screen
             // (only a flood the document is still taking in goes on for a
             // few frames).
             waiting.set_value(false);
-            if draw() {
-                draw_on_next_frame(waiting, draw);
+            if draw(open) {
+                draw_on_next_frame(waiting, open, draw);
             }
         }
     });
@@ -94,16 +100,21 @@ pub fn Markdown(
 }
 
 /// Calls `draw` on the next animation frame, once however many changes come
-/// before it, and again on the frames after while it reports being behind.
-fn draw_on_next_frame(waiting: StoredValue<bool>, draw: impl Fn() -> bool + Copy + 'static) {
+/// before it, and again on the frames after while it reports being behind;
+/// `open` is whether the reply was still open when the frame was asked for.
+fn draw_on_next_frame(
+    waiting: StoredValue<bool>,
+    open: bool,
+    draw: impl Fn(bool) -> bool + Copy + 'static,
+) {
     if waiting.try_update_value(|waiting| std::mem::replace(waiting, true)).unwrap_or(true) {
         return;
     }
     request_animation_frame(move || {
         // Nothing waits if the reply closed meanwhile (it was drawn at once),
         // and nothing is left if the chat was removed.
-        if waiting.try_update_value(std::mem::take).unwrap_or(false) && draw() {
-            draw_on_next_frame(waiting, draw);
+        if waiting.try_update_value(std::mem::take).unwrap_or(false) && draw(open) {
+            draw_on_next_frame(waiting, open, draw);
         }
     });
 }
