@@ -82,7 +82,7 @@ impl InFlight {
                 // the Stop, ignores that.
                 // The demo report (hosted page only) finds the demo model's
                 // record of this reply by the response's request id.
-                // Under `csr` (the embed) this is empty, and compiled away.
+                // Under `csr` (the embed) that part is compiled away.
                 let on_response = |response: &gloo_net::http::Response| {
                     // A reply the server keeps is left running when the page
                     // goes away, for the reload to resume.
