@@ -1,5 +1,6 @@
 import { test, expect } from './fixtures/test';
 import type { APIRequestContext, Page } from '@playwright/test';
+import { DefaultChatTransport, type UIMessage, type UIMessageChunk } from 'ai';
 import {
   NGINX_REPLICAS_URL,
   NGINX_RESUME_URL,
@@ -123,4 +124,55 @@ test('with the resume window on, Stop after a reload still stops the model at on
   await expect(reply).toHaveAttribute('data-status', 'stopped');
   await expect.poll(() => modelStopped(page.request, prompt)).toBe(true);
   await expect(reply.locator('.reins-receipt')).toHaveText(/^Stopped after \d+ tokens relayed;/);
+});
+
+/** Every part of `stream`, read to its end. */
+async function readAll(stream: ReadableStream<UIMessageChunk>): Promise<UIMessageChunk[]> {
+  const parts: UIMessageChunk[] = [];
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return parts;
+    parts.push(value);
+  }
+}
+
+test("the AI SDK's own client resumes a kept reply by its chat's id, on either replica", async ({ page }) => {
+  // The transport `useChat({ resume: true })` runs, against each replica
+  // directly: the reply is asked of one and resumed from the other.
+  const [first, second] = RESUME_REPLICAS.map(
+    (replica) => new DefaultChatTransport<UIMessage>({ api: `${replica}/api/chat` }),
+  );
+  const chatId = `sdk-${Date.now()}`;
+  const words = Array.from({ length: 30 }, (_, index) => `w${index}`);
+  const prompt = `resume sdk ${Date.now()} ${words.join(' ')}`;
+  const leave = new AbortController();
+  const stream = await first.sendMessages({
+    chatId,
+    trigger: 'submit-message',
+    messageId: undefined,
+    messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: prompt }] }],
+    abortSignal: leave.signal,
+  });
+  const reader = stream.getReader();
+  let deltas = 0;
+  while (deltas < 3) {
+    const { value } = await reader.read();
+    if (value?.type === 'text-delta') deltas += 1;
+  }
+  // The page goes away mid-reply.
+  leave.abort();
+  await reader.cancel().catch(() => {});
+
+  const resumed = await second.reconnectToStream({ chatId });
+  expect(resumed).not.toBeNull();
+  const parts = await readAll(resumed!);
+  const text = parts.flatMap((part) => (part.type === 'text-delta' ? [part.delta] : [])).join('');
+  expect(text.trim()).toBe(prompt);
+  expect(parts[0].type).toBe('start');
+  expect(parts[parts.length - 1].type).toBe('finish');
+  expect(await modelStopped(page.request, prompt)).toBe(false);
+
+  // A chat with no kept reply: the protocol's "nothing to resume".
+  expect(await second.reconnectToStream({ chatId: `none-${Date.now()}` })).toBeNull();
 });
