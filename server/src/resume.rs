@@ -16,7 +16,7 @@
 
 mod replay;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -45,12 +45,46 @@ pub struct Replays {
     held: Arc<Mutex<Held>>,
 }
 
+/// The most ended replies this process keeps for resuming; past it, the
+/// oldest is forgotten first. Each holds its parts (a reply of
+/// `REINS_MAX_TOKENS` tokens is some tens of KB), and with a long window a
+/// client making many short chats would otherwise make memory grow with the
+/// window; running replies are bounded by the stream limits already.
+const MAX_ENDED_KEPT: usize = 1_000;
+
+/// A chat, as the AI SDK names it, of one client.
+type ChatKey = (Client, String);
+
 /// The replies held here, until a window after they end.
 #[derive(Debug, Default)]
 struct Held {
     by_message: HashMap<String, Replay>,
     /// The latest reply of each client's chat: the AI SDK resumes by chat id.
-    by_chat: HashMap<(Client, String), String>,
+    by_chat: HashMap<ChatKey, String>,
+    /// Ended replies still kept, oldest first (some forgotten already, by
+    /// their window).
+    ended: VecDeque<(String, Option<ChatKey>)>,
+}
+
+impl Held {
+    fn forget(&mut self, message_id: &str, chat: Option<&ChatKey>) {
+        self.by_message.remove(message_id);
+        if let Some(chat) = chat
+            && self.by_chat.get(chat).is_some_and(|latest| latest == message_id)
+        {
+            self.by_chat.remove(chat);
+        }
+    }
+
+    /// Notes that a reply ended, and forgets the oldest ended ones past `most`.
+    fn ended(&mut self, message_id: String, chat: Option<ChatKey>, most: usize) {
+        self.ended.push_back((message_id, chat));
+        while self.ended.len() > most {
+            if let Some((message_id, chat)) = self.ended.pop_front() {
+                self.forget(&message_id, chat.as_ref());
+            }
+        }
+    }
 }
 
 /// The reply a resume request found.
@@ -91,24 +125,31 @@ impl Replays {
         // Following before the task starts: the asking client counts as
         // watching from the first part.
         let parts = replay.follow();
+        let chat = chat_id.map(|chat_id| (client, chat_id));
         {
             let mut held = lock(&self.held);
             held.by_message.insert(message_id.clone(), replay.clone());
-            if let Some(chat_id) = &chat_id {
-                held.by_chat.insert((client.clone(), chat_id.clone()), message_id.clone());
+            if let Some(chat) = &chat {
+                held.by_chat.insert(chat.clone(), message_id.clone());
             }
         }
-        if let Some(chat_id) = chat_id {
-            self.registry.remember_chat(&client, &chat_id, &message_id);
+        if let Some((client, chat_id)) = &chat {
+            self.registry.remember_chat(client, chat_id, &message_id);
         }
-        tokio::spawn(self.clone().produce(message_id, client, reply, replay));
+        tokio::spawn(self.clone().produce(message_id, chat, reply, replay));
         parts
     }
 
     /// Reads the reply into its replay (and Redis) until it ends, or until
     /// nobody has watched for the window; then keeps the replay for one
     /// more window, for a client that comes back after the end.
-    async fn produce(self, message_id: String, client: Client, reply: ReplyStream, replay: Replay) {
+    async fn produce(
+        self,
+        message_id: String,
+        chat: Option<ChatKey>,
+        reply: ReplyStream,
+        replay: Replay,
+    ) {
         let mirror = self.registry.mirror(&message_id, self.window);
         let unwatched = self.unwatched(&message_id, &replay);
         tokio::pin!(unwatched);
@@ -137,7 +178,7 @@ impl Replays {
         if abandoned {
             self.metrics.reply_abandoned();
             tracing::info!(message_id, "nobody came back within the resume window");
-            self.forget(&message_id, &client);
+            lock(&self.held).forget(&message_id, chat.as_ref());
             replay.end();
             if let Some(mirror) = mirror {
                 mirror.discard();
@@ -148,8 +189,9 @@ impl Replays {
         if let Some(mirror) = mirror {
             mirror.end();
         }
+        lock(&self.held).ended(message_id.clone(), chat.clone(), MAX_ENDED_KEPT);
         tokio::time::sleep(self.window).await;
-        self.forget(&message_id, &client);
+        lock(&self.held).forget(&message_id, chat.as_ref());
     }
 
     /// Resolves once nobody has followed the reply for the window, here or,
@@ -173,12 +215,6 @@ impl Replays {
                 }
             }
         }
-    }
-
-    fn forget(&self, message_id: &str, client: &Client) {
-        let mut held = lock(&self.held);
-        held.by_message.remove(message_id);
-        held.by_chat.retain(|(owner, _), id| !(owner == client && id == message_id));
     }
 
     /// The reply `id` names: a message id (the capability, whoever asks),
@@ -230,4 +266,45 @@ pub fn frame(part: &UiMessageChunk) -> Frame {
 /// The maps change by single inserts and removes: a poisoned lock is still good.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+
+    const A: Client = Client::Address(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+
+    fn held_reply(held: &mut Held, id: &str, chat: &str) -> Option<ChatKey> {
+        let chat = Some((A, chat.to_owned()));
+        held.by_message.insert(id.to_owned(), Replay::default());
+        held.by_chat.insert(chat.clone().unwrap(), id.to_owned());
+        chat
+    }
+
+    #[test]
+    fn past_the_most_ended_replies_the_oldest_are_forgotten_first() {
+        let mut held = Held::default();
+        for n in 0..5 {
+            let chat = held_reply(&mut held, &format!("msg_{n}"), &format!("chat-{n}"));
+            held.ended(format!("msg_{n}"), chat, 3);
+        }
+        let mut kept: Vec<_> = held.by_message.keys().cloned().collect();
+        kept.sort();
+        assert_eq!(kept, ["msg_2", "msg_3", "msg_4"]);
+        assert_eq!(held.by_chat.len(), 3);
+        assert_eq!(held.ended.len(), 3);
+    }
+
+    #[test]
+    fn forgetting_a_reply_leaves_a_newer_reply_of_its_chat() {
+        let mut held = Held::default();
+        let chat = held_reply(&mut held, "msg_old", "chat");
+        held_reply(&mut held, "msg_new", "chat");
+        held.forget("msg_old", chat.as_ref());
+        assert_eq!(held.by_chat.get(&(A, "chat".to_owned())).map(String::as_str), Some("msg_new"));
+        assert!(held.by_message.contains_key("msg_new"));
+        assert!(!held.by_message.contains_key("msg_old"));
+    }
 }
