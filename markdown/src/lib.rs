@@ -20,7 +20,7 @@ mod tables;
 mod tree;
 
 pub use streaming::{
-    MARKDOWN_LIMIT, MAX_PIECE_NODES, MIN_PIECE, StreamingDoc, TAIL_LIMIT, TAIL_NODES,
+    MARKDOWN_LIMIT, MAX_PIECE_NODES, MIN_PIECE, PLAIN_PIECE, StreamingDoc, TAIL_LIMIT, TAIL_NODES,
     UPDATE_BUDGET, UPDATE_NODES,
 };
 pub use tables::MAX_COLUMNS;

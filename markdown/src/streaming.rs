@@ -10,7 +10,7 @@
 //! parses more than about [`TAIL_LIMIT`] bytes. Past [`MARKDOWN_LIMIT`], or
 //! when a block grows to twice the tail limit with nowhere to split (a
 //! single huge line), the rest of the reply is shown as plain text, in
-//! pieces of at most [`TAIL_LIMIT`] bytes.
+//! pieces of at most [`PLAIN_PIECE`] bytes.
 //!
 //! Within one message the text only grows (Regenerate and Edit make a new
 //! message; Continue appends), so a text shorter than the last one is the
@@ -20,6 +20,12 @@ use super::{Element, Kind, Node, parse};
 
 /// The longest unfinished tail that is parsed again on every update.
 pub const TAIL_LIMIT: usize = 16 * 1024;
+
+/// The most text of one piece past the Markdown limit. Each update lays out
+/// the newest pieces and the piece still growing, all on screen: with 16 KB
+/// pieces that was up to 32 KB of text a frame, and in a trace of a 1 MB
+/// flood the longest frame was 71 ms of layout.
+pub const PLAIN_PIECE: usize = 4 * 1024;
 
 /// The most nodes one piece (finished, or the tail) is drawn with; a piece
 /// whose tree would be larger is shown as its text. Drawing is what costs
@@ -253,17 +259,17 @@ impl StreamingDoc {
     /// next piece to come.
     fn plain_pieces(&mut self, text: &str) -> Vec<Node> {
         let mut taken = 0;
-        while text.len() - self.stable_len > TAIL_LIMIT {
-            if taken > 0 && taken + TAIL_LIMIT > UPDATE_BUDGET {
+        while text.len() - self.stable_len > PLAIN_PIECE {
+            if taken > 0 && taken + PLAIN_PIECE > UPDATE_BUDGET {
                 self.behind = true;
-                let mut end = self.stable_len + TAIL_LIMIT;
+                let mut end = self.stable_len + PLAIN_PIECE;
                 while !text.is_char_boundary(end) {
                     end -= 1;
                 }
                 return plain_text(&text[self.stable_len..end]);
             }
             let window = &text[self.stable_len..];
-            let mut end = TAIL_LIMIT;
+            let mut end = PLAIN_PIECE;
             while !window.is_char_boundary(end) {
                 end -= 1;
             }
@@ -446,7 +452,7 @@ mod tests {
             })
             .collect();
         assert!(!plain.is_empty());
-        assert!(plain.iter().all(|text| text.len() <= TAIL_LIMIT));
+        assert!(plain.iter().all(|text| text.len() <= PLAIN_PIECE));
         let plain_len: usize = plain.iter().map(|text| text.len()).sum();
         assert!(plain_len >= reply.len() - MARKDOWN_LIMIT - TAIL_LIMIT, "the rest is all there");
         assert!(plain_len < reply.len() - MARKDOWN_LIMIT + 20);
