@@ -227,12 +227,7 @@ async fn stop_reaches_a_stream_whose_client_stopped_reading() {
     // Let the buffers fill: the client reads nothing more.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stopped_at = Instant::now();
-    let stop = reqwest::Client::new()
-        .post(reins.url(&format!("/api/chat/{message_id}/stop")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stop.status(), 204);
+    assert_eq!(reins.post_stop(&message_id).await.status(), 204);
     let (closed, _, finished) = timeout(Duration::from_secs(5), upstream.closed())
         .await
         .expect("the upstream request was dropped");

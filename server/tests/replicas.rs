@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use app::protocol::{Receipt, ReplyState};
+use app::protocol::ReplyState;
 use redis::AsyncCommands;
 use support::{FakeUpstream, RawClient, RedisServer, Reins, Step, chat_body, paced_reply};
 
@@ -37,30 +37,6 @@ async fn wait_until_listening(replica: &Reins, listening: bool) {
     }
 }
 
-async fn post_stop(replica: &Reins, message_id: &str) -> reqwest::Response {
-    let url = replica.url(&format!("/api/chat/{message_id}/stop"));
-    reqwest::Client::new().post(url).send().await.unwrap()
-}
-
-async fn receipt(replica: &Reins, message_id: &str) -> reqwest::Response {
-    reqwest::get(replica.url(&format!("/api/chat/{message_id}"))).await.unwrap()
-}
-
-/// The receipt once its reply has ended (the end is recorded as the stream
-/// is dropped, a moment after the client's last byte).
-async fn final_receipt(replica: &Reins, message_id: &str) -> Receipt {
-    for _ in 0..100 {
-        let response = receipt(replica, message_id).await;
-        assert_eq!(response.status(), 200);
-        let receipt: Receipt = response.json().await.unwrap();
-        if receipt.state != ReplyState::Streaming {
-            return receipt;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the reply never ended");
-}
-
 fn slow_reply() -> Vec<Step> {
     paced_reply(200, Duration::from_millis(20))
 }
@@ -76,7 +52,7 @@ async fn a_stop_sent_to_the_other_replica_drops_the_upstream_and_leaves_a_receip
     let message_id = client.message_id();
 
     let asked = tokio::time::Instant::now();
-    assert_eq!(post_stop(&other, &message_id).await.status(), 204);
+    assert_eq!(other.post_stop(&message_id).await.status(), 204);
     let (closed, _, finished) = upstream.closed().await;
     assert!(!finished, "the model was not stopped");
     let took = closed.saturating_duration_since(asked);
@@ -91,8 +67,8 @@ async fn a_stop_sent_to_the_other_replica_drops_the_upstream_and_leaves_a_receip
 
     assert_eq!(other.metric("reins_stops_passed_on_total"), Some(1));
     // Either replica gives the same receipt.
-    let from_holder = final_receipt(&holder, &message_id).await;
-    let from_other = final_receipt(&other, &message_id).await;
+    let from_holder = holder.final_receipt(&message_id).await;
+    let from_other = other.final_receipt(&message_id).await;
     assert_eq!(from_holder, from_other);
     assert_eq!(from_holder.state, ReplyState::Stopped);
     assert!(from_holder.tokens_relayed >= 3, "{from_holder:?}");
@@ -103,8 +79,8 @@ async fn a_stop_sent_to_the_other_replica_drops_the_upstream_and_leaves_a_receip
     assert!(after < 500_000, "{from_holder:?}");
 
     // Stopping again, through either replica, is still a stop.
-    assert_eq!(post_stop(&other, &message_id).await.status(), 204);
-    assert_eq!(post_stop(&holder, &message_id).await.status(), 204);
+    assert_eq!(other.post_stop(&message_id).await.status(), 204);
+    assert_eq!(holder.post_stop(&message_id).await.status(), 204);
 }
 
 #[tokio::test]
@@ -115,20 +91,20 @@ async fn unknown_and_finished_replies_answer_the_same_from_either_replica() {
     let [first, second] = replicas(&redis, &upstream, &[]).await;
     let unknown = "msg_00000000000000000000000000000000";
     for replica in [&first, &second] {
-        assert_eq!(post_stop(replica, unknown).await.status(), 404);
-        assert_eq!(receipt(replica, unknown).await.status(), 404);
+        assert_eq!(replica.post_stop(unknown).await.status(), 404);
+        assert_eq!(replica.receipt(unknown).await.status(), 404);
         // A hostile id is never looked up.
-        assert_eq!(post_stop(replica, "reins:reply:*").await.status(), 404);
+        assert_eq!(replica.post_stop("reins:reply:*").await.status(), 404);
     }
 
     let mut client = RawClient::post_chat(first.addr, &chat_body("Hi")).await;
     client.read_to_end().await;
     let message_id = client.message_id();
-    let completed = final_receipt(&second, &message_id).await;
+    let completed = second.final_receipt(&message_id).await;
     assert_eq!(completed.state, ReplyState::Completed);
     assert_eq!(completed.tokens_relayed, 1);
     for replica in [&first, &second] {
-        assert_eq!(post_stop(replica, &message_id).await.status(), 404, "it completed");
+        assert_eq!(replica.post_stop(&message_id).await.status(), 404, "it completed");
     }
 }
 
@@ -141,13 +117,13 @@ async fn receipts_expire_so_redis_does_not_grow() {
     let mut client = RawClient::post_chat(first.addr, &chat_body("Hi")).await;
     client.read_to_end().await;
     let message_id = client.message_id();
-    final_receipt(&first, &message_id).await;
+    first.final_receipt(&message_id).await;
 
     let mut redis_connection = redis.connection().await;
     let ttl: i64 = redis_connection.ttl(format!("reins:reply:{message_id}")).await.unwrap();
     assert!((0..=1).contains(&ttl), "time to live {ttl}");
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(receipt(&first, &message_id).await.status(), 404);
+    assert_eq!(first.receipt(&message_id).await.status(), 404);
     let keys: Vec<String> = redis_connection.keys("reins:*").await.unwrap();
     assert!(keys.is_empty(), "{keys:?}");
 }
@@ -170,7 +146,7 @@ async fn a_redis_restart_mid_stream_costs_no_running_stream() {
     let refused = holder.post_chat(chat_body("Hi")).await;
     assert_eq!(refused.status(), 503);
     assert!(refused.text().await.unwrap().contains("registry_unavailable"));
-    let stop = post_stop(&other, &message_id).await;
+    let stop = other.post_stop(&message_id).await;
     assert_eq!(stop.status(), 503);
     assert!(stop.headers().contains_key("retry-after"));
     assert!(holder.metric("reins_registry_errors_total") > Some(0));
@@ -182,7 +158,7 @@ async fn a_redis_restart_mid_stream_costs_no_running_stream() {
     running.read_until("\"text-delta\"", 12).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let status = post_stop(&other, &message_id).await.status();
+        let status = other.post_stop(&message_id).await.status();
         if status == 204 {
             break;
         }
@@ -194,7 +170,7 @@ async fn a_redis_restart_mid_stream_costs_no_running_stream() {
     }
     let (_, _, finished) = upstream.closed().await;
     assert!(!finished, "the stop did not reach the model");
-    assert_eq!(final_receipt(&other, &message_id).await.state, ReplyState::Stopped);
+    assert_eq!(other.final_receipt(&message_id).await.state, ReplyState::Stopped);
 
     // New streams open again; with Redis gone once more, disconnect-based
     // cancel and a stop sent to the replica holding the stream still work.
@@ -208,7 +184,7 @@ async fn a_redis_restart_mid_stream_costs_no_running_stream() {
     let dropped = disconnecting.disconnect();
     let (closed, _, _) = upstream.closed().await;
     assert!(closed.saturating_duration_since(dropped) < Duration::from_millis(500));
-    assert_eq!(post_stop(&holder, &fresh.message_id()).await.status(), 204);
+    assert_eq!(holder.post_stop(&fresh.message_id()).await.status(), 204);
     let (_, _, finished) = upstream.closed().await;
     assert!(!finished);
 }

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use app::protocol::{Receipt, ReplyState};
+use app::protocol::ReplyState;
 use support::{FakeUpstream, RawClient, RedisServer, Reins, Step, data_frames, paced_reply};
 use tokio::time::Instant;
 
@@ -73,20 +73,6 @@ fn text_and_types(body: &str) -> (String, Vec<String>) {
     (text, types)
 }
 
-async fn final_receipt(replica: &Reins, message_id: &str) -> Receipt {
-    for _ in 0..200 {
-        let response = reqwest::get(replica.url(&format!("/api/chat/{message_id}"))).await.unwrap();
-        if response.status() == 200 {
-            let receipt: Receipt = response.json().await.unwrap();
-            if receipt.state != ReplyState::Streaming {
-                return receipt;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the reply never ended");
-}
-
 /// Posts a chat, reads three deltas and leaves; returns the message id.
 async fn start_and_leave(replica: &Reins, body: &str, upstream: &mut FakeUpstream) -> String {
     let mut client = RawClient::post_chat(replica.addr, body).await;
@@ -123,7 +109,7 @@ async fn a_client_that_comes_back_within_the_window_reads_the_whole_reply() {
     // as the AI SDK asks, by its chat's id, from the same client.
     let again = read(&mut resume(&reins, "chat-1", None).await, "", 0).await;
     assert_eq!(text_and_types(&again).0, "word ".repeat(40));
-    assert_eq!(final_receipt(&reins, &message_id).await.state, ReplyState::Completed);
+    assert_eq!(reins.final_receipt(&message_id).await.state, ReplyState::Completed);
 }
 
 #[tokio::test]
@@ -139,7 +125,7 @@ async fn nobody_coming_back_drops_the_model_at_the_end_of_the_window() {
         after >= Duration::from_millis(400) && after < Duration::from_millis(1500),
         "the model was dropped {after:?} after the client left, with a 400 ms window"
     );
-    let receipt = final_receipt(&reins, &message_id).await;
+    let receipt = reins.final_receipt(&message_id).await;
     assert_eq!(receipt.state, ReplyState::ClientGone);
     // The receipt says when the client went, not when the window ran out.
     let dropped_after = receipt.dropped_after_us().expect("leave and drop times");
@@ -156,12 +142,7 @@ async fn a_stop_drops_the_model_at_once_whatever_the_window() {
     let reins = Reins::relaying_to(&upstream.base_url(), &window("60000")).await;
     let message_id = start_and_leave(&reins, &chat_in("chat-1"), &mut upstream).await;
     let asked = Instant::now();
-    let stop = reqwest::Client::new()
-        .post(reins.url(&format!("/api/chat/{message_id}/stop")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stop.status(), 204);
+    assert_eq!(reins.post_stop(&message_id).await.status(), 204);
     let (closed, _, finished) = upstream.closed().await;
     assert!(!finished);
     let took = closed.saturating_duration_since(asked);
@@ -170,7 +151,7 @@ async fn a_stop_drops_the_model_at_once_whatever_the_window() {
     let body = read(&mut resume(&reins, &message_id, None).await, "", 0).await;
     let (_, types) = text_and_types(&body);
     assert_eq!(&types[types.len() - 3..], ["message-metadata", "abort", "[DONE]"], "{body}");
-    assert_eq!(final_receipt(&reins, &message_id).await.state, ReplyState::Stopped);
+    assert_eq!(reins.final_receipt(&message_id).await.state, ReplyState::Stopped);
 }
 
 #[tokio::test]
@@ -277,7 +258,7 @@ async fn a_reader_on_the_other_replica_that_leaves_lets_the_window_end_the_reply
         after < Duration::from_millis(1500),
         "the model was dropped {after:?} after the last reader left, with a 400 ms window"
     );
-    assert_eq!(final_receipt(&other, &message_id).await.state, ReplyState::ClientGone);
+    assert_eq!(other.final_receipt(&message_id).await.state, ReplyState::ClientGone);
 }
 
 #[tokio::test]
@@ -291,8 +272,7 @@ async fn a_stop_sent_to_the_reading_replica_reaches_the_holder() {
     // The stop listener may still be connecting on a fresh replica.
     let stopped = async {
         for _ in 0..100 {
-            let url = other.url(&format!("/api/chat/{message_id}/stop"));
-            if reqwest::Client::new().post(url).send().await.unwrap().status() == 204 {
+            if other.post_stop(&message_id).await.status() == 204 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -12,14 +12,6 @@ fn slow_reply() -> Vec<Step> {
     paced_reply(100, Duration::from_millis(20))
 }
 
-async fn post_stop(reins: &Reins, message_id: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(reins.url(&format!("/api/chat/{message_id}/stop")))
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_stop_request_ends_the_stream_with_abort_and_closes_the_upstream() {
     let mut upstream = FakeUpstream::start(slow_reply()).await;
@@ -30,7 +22,7 @@ async fn a_stop_request_ends_the_stream_with_abort_and_closes_the_upstream() {
     let message_id = client.message_id();
 
     let asked = tokio::time::Instant::now();
-    let response = post_stop(&reins, &message_id).await;
+    let response = reins.post_stop(&message_id).await;
     assert_eq!(response.status(), 204);
     assert_eq!(response.text().await.unwrap(), "");
 
@@ -50,7 +42,7 @@ async fn a_stop_request_ends_the_stream_with_abort_and_closes_the_upstream() {
 
     // Stopping it again is still a stop: browsers send the stop request and
     // drop the connection at once, and either may arrive first.
-    assert_eq!(post_stop(&reins, &message_id).await.status(), 204);
+    assert_eq!(reins.post_stop(&message_id).await.status(), 204);
 }
 
 #[tokio::test]
@@ -61,7 +53,7 @@ async fn a_stop_while_the_model_thinks_ends_the_stream_too() {
     let mut client = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
     client.read_until("\"start\"", 1).await;
     upstream.request().await;
-    assert_eq!(post_stop(&reins, &client.message_id()).await.status(), 204);
+    assert_eq!(reins.post_stop(&client.message_id()).await.status(), 204);
     let (_, writes, _) = upstream.closed().await;
     assert_eq!(writes, 0);
     let body = client.read_to_end().await;
@@ -72,7 +64,7 @@ async fn a_stop_while_the_model_thinks_ends_the_stream_too() {
 async fn unknown_ids_get_a_404_with_a_reason() {
     let upstream = FakeUpstream::start(vec![]).await;
     let reins = Reins::start(upstream.base_url(), None).await;
-    let response = post_stop(&reins, "msg_0123456789abcdef0123456789abcdef").await;
+    let response = reins.post_stop("msg_0123456789abcdef0123456789abcdef").await;
     assert_eq!(response.status(), 404);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
@@ -98,7 +90,7 @@ async fn a_stop_after_the_client_left_is_still_a_stop_but_not_after_completion()
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(reins.state.streams.open(), 0);
-    assert_eq!(post_stop(&reins, &message_id).await.status(), 204);
+    assert_eq!(reins.post_stop(&message_id).await.status(), 204);
 
     // A reply that ran to the end cannot be stopped.
     let mut done =
@@ -107,6 +99,6 @@ async fn a_stop_after_the_client_left_is_still_a_stop_but_not_after_completion()
     let mut client = RawClient::post_chat(reins.addr, &chat_body("Hi")).await;
     done.request().await;
     client.read_to_end().await;
-    let response = post_stop(&reins, &client.message_id()).await;
+    let response = reins.post_stop(&client.message_id()).await;
     assert_eq!(response.status(), 404);
 }

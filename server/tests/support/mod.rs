@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use app::protocol::{Receipt, ReplyState};
 use reins::config::Config;
 use reins::state::AppState;
 
@@ -293,6 +294,32 @@ impl Reins {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `POST /api/chat/{message_id}/stop`.
+    pub async fn post_stop(&self, message_id: &str) -> reqwest::Response {
+        let url = self.url(&format!("/api/chat/{message_id}/stop"));
+        reqwest::Client::new().post(url).send().await.unwrap()
+    }
+
+    /// `GET /api/chat/{message_id}`: the reply's receipt.
+    pub async fn receipt(&self, message_id: &str) -> reqwest::Response {
+        reqwest::get(self.url(&format!("/api/chat/{message_id}"))).await.unwrap()
+    }
+
+    /// The receipt once its reply has ended (the end is recorded as the
+    /// stream is dropped, a moment after the client's last byte).
+    pub async fn final_receipt(&self, message_id: &str) -> Receipt {
+        for _ in 0..200 {
+            let response = self.receipt(message_id).await;
+            assert_eq!(response.status(), 200);
+            let receipt: Receipt = response.json().await.unwrap();
+            if receipt.state != ReplyState::Streaming {
+                return receipt;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the reply never ended");
     }
 
     /// The value of one of its metrics, as `/metrics` shows it.
