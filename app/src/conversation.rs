@@ -399,7 +399,14 @@ impl Conversation {
                 if let Some(from) = reply.kept_from
                     && reply.server_id.as_deref() == Some(&*id)
                 {
-                    reply.text.truncate(from as usize);
+                    // The offset comes from storage: one past the text, or
+                    // inside a character, would make `truncate` panic.
+                    let mut from =
+                        usize::try_from(from).unwrap_or(usize::MAX).min(reply.text.len());
+                    while !reply.text.is_char_boundary(from) {
+                        from -= 1;
+                    }
+                    reply.text.truncate(from);
                 }
                 reply.server_id = Some(id);
             }
@@ -994,6 +1001,22 @@ mod tests {
         restored.apply(&first, start("msg_2"), T);
         restored.apply(&first, delta(" a time, the end"), T);
         assert_eq!(reply(&restored, &first).text, "Once upon a time, the end");
+    }
+
+    #[test]
+    fn a_stored_offset_past_the_text_or_inside_a_character_is_clamped() {
+        for (from, kept) in [(u64::MAX, "héllo"), (2, "h"), (99, "héllo"), (0, "")] {
+            let mut chat = Conversation::new("c");
+            let id = chat.submit("Q", T).unwrap().reply_id;
+            chat.mark_resumable(&id);
+            chat.apply(&id, start("msg_1"), T);
+            chat.apply(&id, delta("héllo"), T);
+            let mut saved: serde_json::Value = serde_json::to_value(&chat).unwrap();
+            saved["messages"][1]["kept_from"] = from.into();
+            let mut restored = serde_json::from_value::<Conversation>(saved).unwrap().restored();
+            restored.apply(&id, start("msg_1"), T);
+            assert_eq!(reply(&restored, &id).text, kept, "kept_from {from}");
+        }
     }
 
     #[test]

@@ -29,15 +29,20 @@ async function modelStopped(request: APIRequestContext, prompt: string) {
   return closed.some((entry) => entry.prompt === prompt);
 }
 
-/** Stops passed on by each replica to the other, from their metrics. */
-async function stopsPassedOn(request: APIRequestContext) {
+/** The sum of one counter over `replicas`, from their metrics. */
+async function counted(request: APIRequestContext, replicas: string[], metric: string) {
   let total = 0;
-  for (const replica of REPLICAS) {
+  for (const replica of replicas) {
     const metrics = await (await request.get(`${replica}/metrics`)).text();
-    total += Number(metrics.match(/^reins_stops_passed_on_total (\d+)/m)?.[1] ?? 0);
+    const line = metrics.split('\n').find((line) => line.startsWith(`${metric} `));
+    total += Number(line?.slice(metric.length + 1) ?? 0);
   }
   return total;
 }
+
+/** Stops passed on by each replica to the other. */
+const stopsPassedOn = (request: APIRequestContext) =>
+  counted(request, REPLICAS, 'reins_stops_passed_on_total');
 
 /** Sends `prompt` and waits for the reply's head, which names the reply. */
 async function ask(page: Page, chat: { sendMessage(text: string): Promise<void> }, prompt: string) {
@@ -81,15 +86,9 @@ test('a reload mid-reply marks the reply stopped and stops the model', async ({ 
   await expect.poll(() => modelStopped(page.request, prompt)).toBe(true);
 });
 
-/** Replies resumed by the replicas with the resume window on, from their metrics. */
-async function repliesResumed(request: APIRequestContext) {
-  let total = 0;
-  for (const replica of RESUME_REPLICAS) {
-    const metrics = await (await request.get(`${replica}/metrics`)).text();
-    total += Number(metrics.match(/^reins_replies_resumed_total (\d+)/m)?.[1] ?? 0);
-  }
-  return total;
-}
+/** Replies resumed by the replicas with the resume window on. */
+const repliesResumed = (request: APIRequestContext) =>
+  counted(request, RESUME_REPLICAS, 'reins_replies_resumed_total');
 
 test('with the resume window on, a reload mid-reply resumes the reply to its end', async ({ chat, page }) => {
   await chat.goto(NGINX_RESUME_URL);
