@@ -29,7 +29,7 @@ use app::protocol::UiMessageChunk;
 pub use self::replay::{Frame, Replay};
 use crate::metrics::Metrics;
 use crate::registry::{Registry, Unavailable, is_message_id, unix_us};
-use crate::relay::reply::ReplyStream;
+use crate::relay::reply::{self, ReplyStream};
 use crate::trust::Client;
 
 /// The replies this process keeps for resuming, and where to find the
@@ -252,15 +252,9 @@ impl Replays {
     }
 }
 
-/// One part as the JSON of its SSE `data:` line.
-pub fn json(part: &UiMessageChunk) -> String {
-    // Every part is a plain struct of strings and enums: it always serializes.
-    serde_json::to_string(part).expect("UI message parts always serialize")
-}
-
-/// [`json`], to be kept and shared.
+/// A part's JSON ([`reply::json`]), to be kept and shared.
 pub fn frame(part: &UiMessageChunk) -> Frame {
-    Arc::from(json(part))
+    Arc::from(reply::json(part))
 }
 
 /// The maps change by single inserts and removes: a poisoned lock is still good.

@@ -246,6 +246,12 @@ fn parts(
     }
 }
 
+/// One part as the JSON of its SSE `data:` line.
+pub fn json(part: &UiMessageChunk) -> String {
+    // Every part is a plain struct of strings and enums: it always serializes.
+    serde_json::to_string(part).expect("UI message parts always serialize")
+}
+
 /// The parts of a reply, wrapped so that whatever ends it (completion, stop,
 /// failure, or the client going away) is counted, logged and timed.
 ///

@@ -22,7 +22,7 @@ use crate::connections::ConnectionCloser;
 use crate::error::{ApiError, brief};
 use crate::registry::{StopElsewhere, unix_us};
 use crate::relay::reply::{self, Reply};
-use crate::resume::{self, Found};
+use crate::resume::Found;
 use crate::state::AppState;
 use crate::streams::{Refusal, random_id};
 use crate::trust::Client;
@@ -94,7 +94,7 @@ pub async fn chat(
         // The reply is the response body: a client that leaves drops it.
         return Ok((
             [request_id],
-            event_stream(reply.map(|part| Event::default().data(resume::json(&part)))),
+            event_stream(reply.map(|part| Event::default().data(reply::json(&part)))),
         )
             .into_response());
     };
