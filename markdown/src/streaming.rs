@@ -41,7 +41,7 @@ pub const MAX_PIECE_NODES: usize = 5_000;
 /// huge line) is shown as its text until the reply ends. In Chromium on a
 /// 2-core machine, a 5,000-node tail took about 40 ms a frame, half of it
 /// drawing, half style and layout.
-pub const TAIL_NODES: usize = 1_500;
+pub const TAIL_NODES: usize = 500;
 
 /// The most new text one update takes in; the rest waits for the next
 /// update ([`StreamingDoc::is_behind`]). A model writes far less between two
@@ -54,7 +54,14 @@ pub const UPDATE_BUDGET: usize = 8 * 1024;
 /// Drawing is what costs: in Chromium on a 2-core machine, 8 KB of short
 /// paragraphs (about 1,150 nodes) took 35 ms of script and 40 ms of style,
 /// layout and paint in one frame.
-pub const UPDATE_NODES: usize = 500;
+pub const UPDATE_NODES: usize = 250;
+
+/// A burst of text is taken in slowly at first: its first update takes in a
+/// quarter of [`UPDATE_NODES`], the next two quarters, and so on. Traced in
+/// Chromium, the first frame of a flood (about 300 new layout objects) took
+/// 75-115 ms where the frames after it, as large, took 15-35: the first
+/// layout of a kind of content is the costly one.
+pub const SLOW_START_STEPS: usize = 4;
 
 /// The least text a finished piece holds (unless the reply is shorter).
 pub const MIN_PIECE: usize = 1024;
@@ -72,6 +79,11 @@ pub struct StreamingDoc {
     pub stable: Vec<Vec<Node>>,
     /// The unfinished end of the text, parsed afresh on every update.
     pub tail: Vec<Node>,
+    /// A version for each node of `tail`, kept while the node is unchanged,
+    /// so a view draws again only the nodes an update changed.
+    tail_versions: Vec<u64>,
+    /// The last version given to a node of the tail.
+    last_version: u64,
     /// The length of the text the last update saw.
     seen: usize,
     /// The length of the text taken into `stable`.
@@ -83,6 +95,8 @@ pub struct StreamingDoc {
     plain: bool,
     /// Whether text that arrived is still waiting to be taken in.
     behind: bool,
+    /// How many updates in a row have been behind (see [`SLOW_START_STEPS`]).
+    behind_streak: usize,
     /// Whether the reply is over: its tail is drawn like a finished piece.
     settled: bool,
     /// The nodes of every finished piece so far.
@@ -93,6 +107,17 @@ pub struct StreamingDoc {
     /// until it can be cut or the reply is over.
     oversized_tail_at: Option<usize>,
     scanner: Scanner,
+}
+
+/// Names what a view draws in one box: a finished piece, or one node of the
+/// tail. A key is drawn once: the same key always names the same nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PieceKey {
+    epoch: u64,
+    /// The finished piece at this index, or past them the tail's node.
+    index: usize,
+    /// 0 for a finished piece; for a node of the tail, its version.
+    version: u64,
 }
 
 /// What the line scan knows at the start of the next line.
@@ -118,7 +143,8 @@ impl StreamingDoc {
         self.seen = text.len();
         let pieces = self.stable.len();
         let budget_end = self.scanner.next_line + UPDATE_BUDGET;
-        let nodes_budget_end = self.stable_nodes + UPDATE_NODES;
+        let step = (self.behind_streak + 1).min(SLOW_START_STEPS);
+        let nodes_budget_end = self.stable_nodes + UPDATE_NODES * step / SLOW_START_STEPS;
         self.behind = false;
         while !self.plain
             && let Some(end) = line_end(&text[self.scanner.next_line..])
@@ -146,8 +172,55 @@ impl StreamingDoc {
         if !self.plain && text.len() - self.stable_len > 2 * TAIL_LIMIT {
             self.plain = true;
         }
-        self.tail = if self.plain { self.plain_pieces(text) } else { self.drawn_tail(text) };
+        let tail = if self.plain { self.plain_pieces(text) } else { self.drawn_tail(text) };
+        self.set_tail(tail);
+        self.behind_streak = if self.behind { self.behind_streak + 1 } else { 0 };
         grew || self.stable.len() > pieces
+    }
+
+    /// The keys of what there is to draw: every finished piece, then each
+    /// node of the tail. Between two updates, only the keys of what changed
+    /// change (pieces that finished, nodes of the tail that grew).
+    pub fn keys(&self) -> Vec<PieceKey> {
+        let pieces = (0..self.stable.len()).map(|index| (index, 0));
+        let tail = self.tail_versions.iter().enumerate();
+        pieces
+            .chain(tail.map(|(at, version)| (self.stable.len() + at, *version)))
+            .map(|(index, version)| PieceKey { epoch: self.epoch, index, version })
+            .collect()
+    }
+
+    /// The nodes `key` names, if it is still one of [`keys`](Self::keys).
+    pub fn piece(&self, key: PieceKey) -> Option<Vec<Node>> {
+        if key.epoch != self.epoch {
+            return None;
+        }
+        match key.index.checked_sub(self.stable.len()) {
+            None if key.version == 0 => Some(self.stable[key.index].clone()),
+            None => None,
+            Some(at) if self.tail_versions.get(at) == Some(&key.version) => {
+                Some(vec![self.tail[at].clone()])
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// Replaces the tail, keeping the version of each node that is the same
+    /// as the one it replaces.
+    fn set_tail(&mut self, tail: Vec<Node>) {
+        let mut versions = Vec::with_capacity(tail.len());
+        for (at, node) in tail.iter().enumerate() {
+            let kept = self.tail.get(at).filter(|old| *old == node).and(self.tail_versions.get(at));
+            versions.push(match kept {
+                Some(version) => *version,
+                None => {
+                    self.last_version += 1;
+                    self.last_version
+                }
+            });
+        }
+        self.tail = tail;
+        self.tail_versions = versions;
     }
 
     /// Marks the reply as over (or, `false`, growing again): an unfinished
@@ -163,7 +236,7 @@ impl StreamingDoc {
     fn drawn_tail(&mut self, text: &str) -> Vec<Node> {
         let uncut = self.scanner.split_at.is_none_or(|at| at <= self.stable_len);
         if !self.settled && uncut && self.oversized_tail_at == Some(self.stable_len) {
-            return plain_text(&text[self.stable_len..]);
+            return plain_chunks(&text[self.stable_len..]);
         }
         let limit = if self.settled { MAX_PIECE_NODES } else { TAIL_NODES };
         let nodes = parsed(&self.carry, &text[self.stable_len..]);
@@ -178,7 +251,7 @@ impl StreamingDoc {
             }
             None => {
                 self.oversized_tail_at = (!self.settled).then_some(self.stable_len);
-                plain_text(&text[self.stable_len..])
+                plain_chunks(&text[self.stable_len..])
             }
         }
     }
@@ -269,12 +342,7 @@ impl StreamingDoc {
                 return plain_text(&text[self.stable_len..end]);
             }
             let window = &text[self.stable_len..];
-            let mut end = PLAIN_PIECE;
-            while !window.is_char_boundary(end) {
-                end -= 1;
-            }
-            // End a piece at a line break where there is one.
-            let end = window[..end].rfind('\n').map_or(end, |at| at + 1);
+            let end = plain_piece_end(window);
             self.stable.push(plain_text(&window[..end]));
             self.stable_len += end;
             taken += end;
@@ -301,7 +369,11 @@ fn line_end(text: &str) -> Option<usize> {
 fn drawable(carry: &str, piece: &str) -> (Vec<Node>, usize) {
     let nodes = parsed(carry, piece);
     match crate::measure(&nodes).0 {
-        count if count > MAX_PIECE_NODES => (plain_text(piece), 2),
+        count if count > MAX_PIECE_NODES => {
+            let pieces = plain_chunks(piece);
+            let count = 2 * pieces.len();
+            (pieces, count)
+        }
         count => (nodes, count),
     }
 }
@@ -309,6 +381,29 @@ fn drawable(carry: &str, piece: &str) -> (Vec<Node>, usize) {
 /// `piece` parsed after `carry`, the fence it continues.
 fn parsed(carry: &str, piece: &str) -> Vec<Node> {
     if carry.is_empty() { parse(piece) } else { parse(&(carry.to_owned() + piece)) }
+}
+
+/// Where the first plain piece of `text` (longer than [`PLAIN_PIECE`]) ends:
+/// at its last line break, if it has one.
+fn plain_piece_end(text: &str) -> usize {
+    let mut end = PLAIN_PIECE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].rfind('\n').map_or(end, |at| at + 1)
+}
+
+/// `text` as plain pieces of at most [`PLAIN_PIECE`]: as it grows, every
+/// piece but the last stays the same, and is not drawn again.
+fn plain_chunks(mut text: &str) -> Vec<Node> {
+    let mut pieces = Vec::new();
+    while text.len() > PLAIN_PIECE {
+        let end = plain_piece_end(text);
+        pieces.extend(plain_text(&text[..end]));
+        text = &text[end..];
+    }
+    pieces.extend(plain_text(text));
+    pieces
 }
 
 fn plain_text(text: &str) -> Vec<Node> {
@@ -466,8 +561,12 @@ mod tests {
         assert!(doc.is_behind());
         let taken: usize = doc.scanner.next_line;
         assert!(taken > MIN_PIECE && taken <= UPDATE_BUDGET + 100, "{taken} bytes taken in");
+        // A slow start: a piece (about 190 nodes of this prose) goes past a
+        // quarter of the nodes, where a full update takes two.
+        let first = doc.stable_nodes;
+        assert!(first <= UPDATE_NODES / SLOW_START_STEPS + 200, "{first} nodes first");
         let mut updates = 1;
-        let mut most_nodes = doc.stable_nodes;
+        let mut most_nodes = first;
         while doc.is_behind() {
             let before = doc.stable_nodes;
             doc.update(&reply);
@@ -477,6 +576,7 @@ mod tests {
         // Each update stops taking in lines once it passes its nodes, so it
         // goes past them by one piece at most.
         assert!(most_nodes <= UPDATE_NODES + 300, "{most_nodes} nodes in one update");
+        assert!(most_nodes > first + 100, "{most_nodes} nodes at most, {first} first");
         // Markdown a budget at a time; plain text at least one piece at a time.
         let plain = reply.len() - MARKDOWN_LIMIT;
         let expected = MARKDOWN_LIMIT / UPDATE_BUDGET + plain / UPDATE_BUDGET.max(TAIL_LIMIT);
@@ -491,7 +591,12 @@ mod tests {
         for piece in doc.stable.iter().chain([&doc.tail]) {
             assert!(crate::measure(piece).0 <= MAX_PIECE_NODES);
         }
-        assert!(matches!(&doc.tail[..], [Node::Element(Element { kind: Kind::PlainText, .. })]));
+        assert!(!doc.tail.is_empty());
+        assert!(
+            doc.tail
+                .iter()
+                .all(|node| matches!(node, Node::Element(Element { kind: Kind::PlainText, .. })))
+        );
         // An ordinary long list is drawn as Markdown.
         let list = "- item with *emphasis* and `code`\n".repeat(1_000);
         let doc = streamed(&list, 500);
@@ -539,6 +644,64 @@ mod tests {
         doc.update(&more);
         assert_eq!(doc.stable.last(), Some(&parse(&line)));
         assert_eq!(doc.tail, parse("- a *list*\n"));
+    }
+
+    /// The keys of `doc` that `before` did not have.
+    fn new_keys(before: &[PieceKey], doc: &StreamingDoc) -> Vec<PieceKey> {
+        doc.keys().into_iter().filter(|key| !before.contains(key)).collect()
+    }
+
+    #[test]
+    fn an_update_changes_the_keys_of_what_changed_only() {
+        // Under MIN_PIECE, three blocks stay in the tail: the two finished
+        // ones keep their keys while the last one grows.
+        let mut doc = StreamingDoc::default();
+        doc.update("# Title\n\nA paragraph.\n\n- one");
+        let before = doc.keys();
+        assert_eq!(before.len(), 3);
+        doc.update("# Title\n\nA paragraph.\n\n- one\n- two");
+        assert_eq!(new_keys(&before, &doc), doc.keys()[2..]);
+        assert_eq!(doc.keys()[..2], before[..2]);
+        // Each key names what is shown, in order; a replaced one, nothing.
+        let drawn: Vec<Node> =
+            doc.keys().into_iter().flat_map(|key| doc.piece(key).unwrap()).collect();
+        assert_eq!(drawn, shown(&doc));
+        assert_eq!(doc.piece(before[2]), None);
+        // Nothing changed, nothing new to draw.
+        let same = doc.keys();
+        doc.update("# Title\n\nA paragraph.\n\n- one\n- two");
+        assert_eq!(doc.keys(), same);
+        // Text replaced: every key is new.
+        doc.update("x");
+        assert!(doc.keys().iter().all(|key| !same.contains(key)));
+        assert_eq!(doc.piece(same[0]), None);
+    }
+
+    #[test]
+    fn a_tail_shown_as_its_text_is_drawn_again_only_where_it_grew() {
+        // One line of emphasis, past what the tail is drawn with: as its
+        // text, in pieces; each update adds to the last piece only (or, past
+        // the Markdown limit, takes in a budget of plain pieces).
+        let line = "*a* ".repeat(10_000);
+        let mut doc = StreamingDoc::default();
+        let mut keys = Vec::new();
+        for end in (0..line.len()).step_by(200).skip(20) {
+            doc.update(&line[..end]);
+            let new = new_keys(&keys, &doc);
+            // The last piece, and the one after it when it fills.
+            let most = if doc.plain { UPDATE_BUDGET / PLAIN_PIECE + 1 } else { 2 };
+            assert!(new.len() <= most, "{} pieces drawn again at {end}", new.len());
+            for key in &new {
+                let piece = doc.piece(*key).unwrap();
+                let [Node::Element(Element { kind: Kind::PlainText, children })] = &piece[..]
+                else {
+                    panic!("plain text: {piece:?}");
+                };
+                let [Node::Text(text)] = &children[..] else { panic!("one text") };
+                assert!(text.len() <= PLAIN_PIECE);
+            }
+            keys = doc.keys();
+        }
     }
 
     #[test]

@@ -34,8 +34,7 @@ pub fn Markdown(
             initial.update(text);
         })
     });
-    let blocks = RwSignal::new((initial.epoch, initial.stable.len()));
-    let tail = RwSignal::new(initial.tail.clone());
+    let keys = RwSignal::new(initial.keys());
     let doc = StoredValue::new(initial);
 
     // Takes in what the reply holds now, and whether it is still open;
@@ -49,16 +48,12 @@ pub fn Markdown(
                     doc.update(text);
                 })
             });
-            (doc.epoch, doc.stable.len(), doc.tail.clone(), doc.is_behind())
+            (doc.keys(), doc.is_behind())
         });
         // Nothing is left to draw if the chat was removed.
-        let Some((epoch, stable, latest_tail, behind)) = latest else { return false };
-        if blocks.get_untracked() != (epoch, stable) {
-            blocks.set((epoch, stable));
-        }
-        // Comparing trees costs far less than drawing one again.
-        if tail.with_untracked(|tail| *tail != latest_tail) {
-            tail.set(latest_tail);
+        let Some((latest, behind)) = latest else { return false };
+        if keys.with_untracked(|keys| *keys != latest) {
+            keys.set(latest);
         }
         behind
     };
@@ -80,21 +75,18 @@ pub fn Markdown(
         }
     });
 
-    let stable_keys = move || {
-        let (epoch, count) = blocks.get();
-        (0..count).map(move |index| (epoch, index)).collect::<Vec<_>>()
-    };
     view! {
         <div class="reins-markdown">
-            // Each finished piece in a box of its own, which the browser
-            // lays out only near the screen (`content-visibility`): a long
-            // reply costs layout for what is in view, not for all of it.
-            <For each=stable_keys key=|key| *key let:key>
+            // Each finished piece, and each block of the tail, in a box of
+            // its own, drawn once per key: an update draws again only the
+            // blocks it changed. The browser lays a box out only near the
+            // screen (`content-visibility`): a long reply costs layout for
+            // what is in view, not for all of it.
+            <For each=move || keys.get() key=|key| *key let:key>
                 <div class="reins-piece">
-                    {doc.with_value(|doc| doc.stable.get(key.1).cloned()).map(render_nodes)}
+                    {doc.with_value(|doc| doc.piece(key)).map(render_nodes)}
                 </div>
             </For>
-            {move || render_nodes(tail.get())}
         </div>
     }
 }
