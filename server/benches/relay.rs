@@ -30,11 +30,15 @@ const TOKENS: usize = 40;
 const PROBES: usize = 30;
 /// 20 tokens per second.
 const TOKEN_INTERVAL: Duration = Duration::from_millis(50);
-const CONCURRENCY: [usize; 3] = [1, 50, 500];
+const CONCURRENCY: [usize; 4] = [1, 50, 500, 2_000];
+/// Streams that start at the same moment, for the burst's first tokens.
+const BURST: usize = 500;
+/// Streams held open at once: the model thinking, or at one token a second.
+const MANY: usize = 5_000;
+/// Tokens per stream in the run at [`MANY`] streams, one a second.
+const MANY_TOKENS: usize = 5;
 /// Disconnects measured for each of the three cases.
 const CLOSES: usize = 200;
-/// Streams held open to measure memory.
-const MEMORY_STREAMS: usize = 500;
 
 fn origin() -> Instant {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
@@ -276,8 +280,18 @@ struct Delivery {
 }
 
 async fn stream_one(target: Target, id: u64, tokens: usize, start_after: Duration) -> Delivery {
+    stream_paced(target, id, tokens, TOKEN_INTERVAL, start_after).await
+}
+
+async fn stream_paced(
+    target: Target,
+    id: u64,
+    tokens: usize,
+    interval: Duration,
+    start_after: Duration,
+) -> Delivery {
     tokio::time::sleep(start_after).await;
-    let prompt = Mode::Stream { tokens, interval: TOKEN_INTERVAL }.prompt(id);
+    let prompt = Mode::Stream { tokens, interval }.prompt(id);
     let mut socket = target.open(&prompt).await;
     // From the request written: connection setup is the same either way.
     let sent = Instant::now();
@@ -347,15 +361,8 @@ impl Relay {
         Self { process, addr }
     }
 
-    /// CPU time the relay process has used (user + system), from `/proc`.
-    fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.process.id().unwrap()))
-            .expect("/proc is readable");
-        // Fields after the command name, which is in parentheses.
-        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        // Linux reports in clock ticks of 1/100 s (USER_HZ) on every common platform.
-        Duration::from_millis(ticks * 10)
+    fn usage(&self) -> Usage {
+        Usage::of(self.process.id().unwrap())
     }
 
     /// Resident memory of the relay process, in KiB.
@@ -368,6 +375,50 @@ impl Relay {
             .find_map(|line| line.strip_prefix("VmRSS:"))
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap()
+    }
+}
+
+/// What a process has used so far, from `/proc`.
+#[derive(Clone, Copy)]
+struct Usage {
+    user: Duration,
+    system: Duration,
+    /// Context switches of all its threads, voluntary or not.
+    switches: u64,
+}
+
+impl Usage {
+    fn of(pid: u32) -> Self {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc is readable");
+        // Fields after the command name, which is in parentheses.
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        // Linux reports in clock ticks of 1/100 s (USER_HZ) on every common platform.
+        let ticks =
+            |field: usize| Duration::from_millis(fields[field].parse::<u64>().unwrap() * 10);
+        let mut switches = 0;
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc is readable") {
+            let status =
+                std::fs::read_to_string(task.unwrap().path().join("status")).unwrap_or_default();
+            switches += status
+                .lines()
+                .filter(|line| line.contains("ctxt_switches:"))
+                .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+        Self { user: ticks(11), system: ticks(12), switches }
+    }
+
+    /// What was used since `earlier`, per one of `count` things, as
+    /// "user + system µs, switches".
+    fn per(self, earlier: Self, count: usize) -> String {
+        let micros = |d: Duration| d.as_secs_f64() * 1e6 / count as f64;
+        let (user, system) =
+            (micros(self.user - earlier.user), micros(self.system - earlier.system));
+        format!(
+            "{:5.1} µs ({user:4.1} user + {system:4.1} system), {:.2} context switches",
+            user + system,
+            (self.switches - earlier.switches) as f64 / count as f64
+        )
     }
 }
 
@@ -474,6 +525,78 @@ async fn close_to_close(
     sorted(lags)
 }
 
+/// Opens `count` streams of `mode` to `target` and waits until each has
+/// been answered as far as `until`; returns the open sockets.
+async fn hold_open(
+    target: Target,
+    mode: Mode,
+    count: usize,
+    until: &'static [u8],
+    next_id: &mut u64,
+) -> Vec<TcpStream> {
+    let mut opening = Vec::with_capacity(count);
+    for _ in 0..count {
+        *next_id += 1;
+        let prompt = mode.prompt(*next_id);
+        opening.push(tokio::spawn(async move {
+            let mut socket = target.open(&prompt).await;
+            read_until(&mut socket, until).await;
+            socket
+        }));
+    }
+    let mut open = Vec::with_capacity(count);
+    for task in opening {
+        open.push(task.await.unwrap());
+    }
+    open
+}
+
+/// `streams` streams at one token a second, all open at once: each token's
+/// delay, in µs, sorted.
+async fn many_at_once(target: Target, streams: usize, next_id: &mut u64) -> Vec<f64> {
+    let mut tasks = Vec::with_capacity(streams);
+    for index in 0..streams {
+        *next_id += 1;
+        // Spread over one interval, as people press Send.
+        let start_after = Duration::from_secs(1) * index as u32 / streams as u32;
+        let id = *next_id;
+        tasks.push(tokio::spawn(async move {
+            stream_paced(target, id, MANY_TOKENS, Duration::from_secs(1), start_after).await
+        }));
+    }
+    let mut delays = Vec::with_capacity(streams * MANY_TOKENS);
+    for task in tasks {
+        delays.extend(task.await.unwrap().delays_us);
+    }
+    sorted(delays)
+}
+
+/// `streams` streams started at the same moment: each one's time to its
+/// first token, in µs, sorted.
+async fn burst(target: Target, streams: usize, next_id: &mut u64) -> Vec<f64> {
+    let mut tasks = Vec::with_capacity(streams);
+    for _ in 0..streams {
+        *next_id += 1;
+        tasks.push(tokio::spawn(stream_one(target, *next_id, 1, Duration::ZERO)));
+    }
+    let mut first = Vec::with_capacity(streams);
+    for task in tasks {
+        first.push(task.await.unwrap().first_token.as_secs_f64() * 1e6);
+    }
+    sorted(first)
+}
+
+/// Resident memory per stream of `sockets`, from `before`, in KiB.
+fn kib_each(relay: &Relay, before: u64, sockets: &[TcpStream]) -> f64 {
+    relay.rss_kib().saturating_sub(before) as f64 / sockets.len() as f64
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 // One thread for the upstream and the clients, so they take as little as
 // possible of the two cores away from the relay being measured.
 #[tokio::main(flavor = "current_thread")]
@@ -482,11 +605,13 @@ async fn main() {
     let (upstream, sightings) = start_upstream().await;
     let relay = Relay::start(upstream).await;
     let mut next_id = 0u64;
+    let this = std::process::id();
 
     println!("Reins relay benchmark: relay minus direct, same upstream on loopback");
     println!(
-        "({TOKENS} tokens per stream at 20 tokens/s, streams started over one token interval; {} cores)\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "({TOKENS} tokens per stream at 20 tokens/s, streams started over one token interval; {} cores; load average before: {})\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average(),
     );
 
     // Warm both paths: connections, allocator, page cache.
@@ -497,13 +622,15 @@ async fn main() {
         "streams  first token overhead (median)  delivery overhead median / p99   (direct median / p99)"
     );
     println!("         ({PROBES} requests made while the streams run)");
-    let mut cpu_per_chunk = Duration::ZERO;
+    let mut cpu = Vec::new();
     for streams in CONCURRENCY {
-        let direct = deliver(Target::Direct(upstream), streams, &mut next_id).await;
-        let cpu_before = relay.cpu_time();
-        let relayed = deliver(Target::Relay(relay.addr), streams, &mut next_id).await;
         let chunks = streams * TOKENS + PROBES;
-        cpu_per_chunk = (relay.cpu_time() - cpu_before) / chunks as u32;
+        let before = Usage::of(this);
+        let direct = deliver(Target::Direct(upstream), streams, &mut next_id).await;
+        let own = Usage::of(this).per(before, chunks);
+        let before = relay.usage();
+        let relayed = deliver(Target::Relay(relay.addr), streams, &mut next_id).await;
+        cpu.push((streams, relay.usage().per(before, chunks), own));
         println!(
             "{streams:>7}  {:>27.3} ms  {:>12.3} ms / {:>8.3} ms   ({:.3} ms / {:.3} ms)",
             (relayed.first_token_median_us - direct.first_token_median_us) / 1000.0,
@@ -514,9 +641,22 @@ async fn main() {
         );
     }
 
+    println!("\nCPU per relayed token (process CPU time / tokens), and context switches per token");
+    for (streams, relayed, own) in cpu.into_iter().skip(1) {
+        println!("{streams:>7} streams  relay: {relayed}");
+        println!("                 direct, upstream and clients together (one thread): {own}");
+    }
+
+    println!("\n{BURST} streams started at the same moment: time to first token");
+    let direct = burst(Target::Direct(upstream), BURST, &mut next_id).await;
+    let relayed = burst(Target::Relay(relay.addr), BURST, &mut next_id).await;
     println!(
-        "relay CPU per relayed token at 500 streams: {:.1} µs",
-        cpu_per_chunk.as_secs_f64() * 1e6
+        "relay median {:.3} ms, p99 {:.3} ms; direct median {:.3} ms, p99 {:.3} ms; overhead median {:.3} ms",
+        percentile(&relayed, 0.5) / 1000.0,
+        percentile(&relayed, 0.99) / 1000.0,
+        percentile(&direct, 0.5) / 1000.0,
+        percentile(&direct, 0.99) / 1000.0,
+        (percentile(&relayed, 0.5) - percentile(&direct, 0.5)) / 1000.0,
     );
 
     println!("\nclient close -> upstream close, through the relay ({CLOSES} each)");
@@ -535,22 +675,41 @@ async fn main() {
         );
     }
 
-    // Memory: streams that stay open and keep delivering slowly.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = relay.rss_kib();
-    let mut open = Vec::with_capacity(MEMORY_STREAMS);
-    for _ in 0..MEMORY_STREAMS {
-        next_id += 1;
-        let prompt =
-            Mode::Stream { tokens: 10_000, interval: Duration::from_millis(500) }.prompt(next_id);
-        open.push(Target::Relay(relay.addr).open(&prompt).await);
-    }
-    for socket in &mut open {
-        read_until(socket, b"text-delta").await;
-    }
-    let loaded = relay.rss_kib();
+    // Many streams at once: memory while the model thinks, then delivery
+    // and memory at one token a second.
     println!(
-        "\nmemory: {MEMORY_STREAMS} open relayed streams: {:.1} KiB each (relay RSS {idle} KiB idle, {loaded} KiB loaded)",
-        (loaded.saturating_sub(idle)) as f64 / MEMORY_STREAMS as f64
+        "\n{MANY} streams open at once (each on a relay of its own: freed memory stays in a process)"
     );
+    drop(relay);
+    let relay = Relay::start(upstream).await;
+    deliver(Target::Relay(relay.addr), 10, &mut next_id).await;
+    let idle = relay.rss_kib();
+    let thinking =
+        hold_open(Target::Relay(relay.addr), Mode::Think, MANY, b"start-step", &mut next_id).await;
+    println!(
+        "model thinking: {:.1} KiB of relay memory each (RSS {idle} KiB idle, {} KiB with them)",
+        kib_each(&relay, idle, &thinking),
+        relay.rss_kib(),
+    );
+    drop(thinking);
+    drop(relay);
+    let relay = Relay::start(upstream).await;
+    deliver(Target::Relay(relay.addr), 10, &mut next_id).await;
+    let direct = many_at_once(Target::Direct(upstream), MANY, &mut next_id).await;
+    let idle = relay.rss_kib();
+    // Memory once every stream has started and before any ends.
+    let (relayed, loaded) =
+        tokio::join!(many_at_once(Target::Relay(relay.addr), MANY, &mut next_id), async {
+            tokio::time::sleep(Duration::from_millis(2_500)).await;
+            relay.rss_kib()
+        },);
+    println!(
+        "one token a second: delivery overhead median {:.3} ms, p99 {:.3} ms (direct {:.3} / {:.3} ms); {:.1} KiB of relay memory each (RSS {idle} KiB before, {loaded} KiB with them)",
+        (percentile(&relayed, 0.5) - percentile(&direct, 0.5)) / 1000.0,
+        (percentile(&relayed, 0.99) - percentile(&direct, 0.99)) / 1000.0,
+        percentile(&direct, 0.5) / 1000.0,
+        percentile(&direct, 0.99) / 1000.0,
+        loaded.saturating_sub(idle) as f64 / MANY as f64,
+    );
+    println!("load average after: {}", load_average());
 }
