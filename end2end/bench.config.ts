@@ -3,7 +3,8 @@ import base from './playwright.config';
 
 /**
  * The browser benchmark: the release build of the hosted chat on a demo model
- * that writes 2,000 tokens at 200 tokens/s. Run `bash scripts/bench-render`.
+ * that writes 2,000 tokens at 200 tokens/s, and the embed it serves. Run
+ * `bash scripts/bench-render`.
  */
 export const BENCH_URL = 'http://127.0.0.1:3110';
 

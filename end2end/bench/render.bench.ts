@@ -73,3 +73,39 @@ test('render cost of a 2,000-token reply at 200 tokens/s', async ({ page }) => {
   console.log(`longest task while streaming: ${longest.toFixed(2)} ms`);
   console.log(`main thread busy: ${busy.toFixed(0)} ms of ${(seconds * 1000).toFixed(0)} ms (${((100 * busy) / (seconds * 1000)).toFixed(1)}%)`);
 });
+
+test('time from <reins-chat> inserted to interactive, cold and warm cache', async ({ browser }) => {
+  // A blank page on the server's origin, so the element talks to it as it
+  // would from a page of its own site.
+  const context = await browser.newContext();
+  await context.route('**/blank', (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
+  const page = await context.newPage();
+  /** Inserts the script and the element, and waits until the composer is usable. */
+  const insert = async () => {
+    await page.goto('/blank');
+    return page.evaluate(async () => {
+      const started = performance.now();
+      const script = document.createElement('script');
+      script.type = 'module';
+      script.src = '/embed.js';
+      document.head.append(script);
+      const element = document.createElement('reins-chat');
+      document.body.append(element);
+      await new Promise<void>((resolve) => {
+        const ready = () => {
+          const root = element.shadowRoot?.querySelector('.reins-chat[data-ready="true"]');
+          const input = element.shadowRoot?.querySelector('textarea');
+          if (root && input && !(input as HTMLTextAreaElement).disabled) resolve();
+          else requestAnimationFrame(ready);
+        };
+        ready();
+      });
+      return performance.now() - started;
+    });
+  };
+  const cold = await insert();
+  const warm = [await insert(), await insert(), await insert()].sort((a, b) => a - b);
+  console.log(`\n<reins-chat> inserted to interactive (wasm compiled, composer usable), release build, headless Chromium`);
+  console.log(`cold cache ${cold.toFixed(0)} ms; warm cache, median of 3: ${warm[1].toFixed(0)} ms (${warm.map((ms) => ms.toFixed(0)).join(', ')})`);
+  await context.close();
+});

@@ -39,6 +39,9 @@ const MANY: usize = 5_000;
 const MANY_TOKENS: usize = 5;
 /// Disconnects measured for each of the three cases.
 const CLOSES: usize = 200;
+/// Disconnects in the churn, and the streams open at once while they happen.
+const CHURN_CLOSES: usize = 10_000;
+const CHURN_STREAMS: usize = 500;
 
 fn origin() -> Instant {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
@@ -100,21 +103,34 @@ impl Mode {
 struct Sightings {
     requests: Mutex<HashMap<u64, Instant>>,
     closes: Mutex<HashMap<u64, Instant>>,
-    changed: Notify,
+    /// One per id waited on, so a sighting wakes only who waits for it
+    /// (hundreds wait at once in the churn).
+    waiters: Mutex<HashMap<u64, Arc<Notify>>>,
 }
 
 impl Sightings {
+    fn waiter(&self, id: u64) -> Arc<Notify> {
+        self.waiters.lock().unwrap().entry(id).or_default().clone()
+    }
+
+    /// Wakes whoever waits for `id` (or the next to wait: `notify_one`
+    /// keeps a permit).
+    fn seen(&self, id: u64) {
+        self.waiter(id).notify_one();
+    }
+
     async fn wait_for(
         &self,
         map: impl Fn(&Self) -> &Mutex<HashMap<u64, Instant>>,
         id: u64,
     ) -> Instant {
         loop {
-            let notified = self.changed.notified();
+            let waiter = self.waiter(id);
             if let Some(at) = map(self).lock().unwrap().get(&id) {
+                self.waiters.lock().unwrap().remove(&id);
                 return *at;
             }
-            if tokio::time::timeout(Duration::from_secs(10), notified).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(10), waiter.notified()).await.is_err() {
                 panic!("upstream never saw {id}");
             }
         }
@@ -144,7 +160,7 @@ async fn upstream_connection(socket: TcpStream, sightings: Arc<Sightings>) {
         .unwrap_or_default();
     let (id, mode) = Mode::parse(&prompt);
     sightings.requests.lock().unwrap().insert(id, Instant::now());
-    sightings.changed.notify_waiters();
+    sightings.seen(id);
 
     let write = async {
         let head =
@@ -186,7 +202,7 @@ async fn upstream_connection(socket: TcpStream, sightings: Arc<Sightings>) {
         () = closed => {}
     }
     sightings.closes.lock().unwrap().insert(id, Instant::now());
-    sightings.changed.notify_waiters();
+    sightings.seen(id);
 }
 
 async fn read_request_body(reader: &mut tokio::net::tcp::OwnedReadHalf) -> Option<String> {
@@ -481,6 +497,56 @@ enum CloseCase {
     BeforeHeaders,
 }
 
+/// How a client goes away, and when.
+#[derive(Clone, Copy)]
+struct Leaving {
+    case: CloseCase,
+    /// Mid-stream: after this many tokens, written this far apart.
+    marks: usize,
+    interval: Duration,
+    /// Resets the connection (RST) instead of closing it (FIN).
+    reset: bool,
+}
+
+/// One client going away as `leaving` says: the time from its close to the
+/// upstream's, in µs.
+async fn one_close(relay: SocketAddr, sightings: &Sightings, id: u64, leaving: Leaving) -> f64 {
+    let Leaving { case, marks, interval, reset } = leaving;
+    let mode = match case {
+        CloseCase::MidStream => Mode::Stream { tokens: 1000, interval },
+        CloseCase::Thinking => Mode::Think,
+        CloseCase::BeforeHeaders => Mode::NoHead,
+    };
+    let mut socket = Target::Relay(relay).open(&mode.prompt(id)).await;
+    match case {
+        CloseCase::MidStream => {
+            let mut scanner = MarkScanner::default();
+            let mut seen = 0;
+            let mut buffer = [0u8; 4096];
+            while seen < marks {
+                let read = socket.read(&mut buffer).await.unwrap();
+                assert!(read > 0, "stream {id} ended early");
+                scanner.feed(&buffer[..read], |_| seen += 1);
+            }
+        }
+        CloseCase::Thinking => read_until(&mut socket, b"start-step").await,
+        CloseCase::BeforeHeaders => {
+            read_until(&mut socket, b"\"start\"").await;
+            sightings.wait_for(|s| &s.requests, id).await;
+        }
+    }
+    if reset {
+        // A zero linger makes the close send RST.
+        socket.set_zero_linger().unwrap();
+    }
+    // Stamped before the close: on loopback, the relay can see it and
+    // close its own upstream connection before `drop` has even returned.
+    let client_closed = Instant::now();
+    drop(socket);
+    let upstream_closed = sightings.wait_for(|s| &s.closes, id).await;
+    (upstream_closed - client_closed).as_secs_f64() * 1e6
+}
+
 async fn close_to_close(
     relay: SocketAddr,
     sightings: &Sightings,
@@ -490,39 +556,42 @@ async fn close_to_close(
     let mut lags = Vec::with_capacity(CLOSES);
     for _ in 0..CLOSES {
         *next_id += 1;
-        let id = *next_id;
-        let mode = match case {
-            CloseCase::MidStream => {
-                Mode::Stream { tokens: 1000, interval: Duration::from_millis(2) }
-            }
-            CloseCase::Thinking => Mode::Think,
-            CloseCase::BeforeHeaders => Mode::NoHead,
-        };
-        let mut socket = Target::Relay(relay).open(&mode.prompt(id)).await;
-        match case {
-            CloseCase::MidStream => {
-                let mut scanner = MarkScanner::default();
-                let mut marks = 0;
-                let mut buffer = [0u8; 4096];
-                while marks < 3 {
-                    let read = socket.read(&mut buffer).await.unwrap();
-                    scanner.feed(&buffer[..read], |_| marks += 1);
-                }
-            }
-            CloseCase::Thinking => read_until(&mut socket, b"start-step").await,
-            CloseCase::BeforeHeaders => {
-                read_until(&mut socket, b"\"start\"").await;
-                sightings.wait_for(|s| &s.requests, id).await;
-            }
-        }
-        // Stamped before the close: on loopback, the relay can see it and
-        // close its own upstream connection before `drop` has even returned.
-        let client_closed = Instant::now();
-        drop(socket);
-        let upstream_closed = sightings.wait_for(|s| &s.closes, id).await;
-        lags.push((upstream_closed - client_closed).as_secs_f64() * 1e6);
+        let leaving = Leaving { case, marks: 3, interval: Duration::from_millis(2), reset: false };
+        lags.push(one_close(relay, sightings, *next_id, leaving).await);
     }
     sorted(lags)
+}
+
+/// [`CHURN_CLOSES`] clients going away at [`CHURN_STREAMS`] at once, each
+/// at a point picked at random (before headers, while the model thinks,
+/// after 1 to 5 tokens at 20 tokens/s) and by FIN or RST: close to upstream
+/// close, in µs.
+async fn churn(relay: SocketAddr, sightings: &Sightings, next_id: &mut u64) -> Vec<f64> {
+    let first_id = *next_id + 1;
+    *next_id += CHURN_CLOSES as u64;
+    let slots = (0..CHURN_STREAMS).map(|slot| async move {
+        // xorshift: the same "random" churn on every run.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (slot as u64 + 1);
+        let mut random = move |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        let mut lags = Vec::new();
+        let mut index = slot;
+        while index < CHURN_CLOSES {
+            let case = [CloseCase::BeforeHeaders, CloseCase::Thinking, CloseCase::MidStream]
+                [random(3) as usize];
+            let marks = 1 + random(5) as usize;
+            let reset = random(2) == 1;
+            let leaving = Leaving { case, marks, interval: TOKEN_INTERVAL, reset };
+            lags.push(one_close(relay, sightings, first_id + index as u64, leaving).await);
+            index += CHURN_STREAMS;
+        }
+        lags
+    });
+    sorted(futures::future::join_all(slots).await.concat())
 }
 
 /// Opens `count` streams of `mode` to `target` and waits until each has
@@ -674,6 +743,25 @@ async fn main() {
             lags.last().unwrap() / 1000.0,
         );
     }
+
+    let (started, own, relayed) = (Instant::now(), Usage::of(this), relay.usage());
+    let lags = churn(relay.addr, &sightings, &mut next_id).await;
+    let took = started.elapsed();
+    let busy = |now: Usage, then: Usage| {
+        (now.user + now.system - then.user - then.system).as_secs_f64() / took.as_secs_f64()
+    };
+    println!(
+        "churn: {CHURN_CLOSES} random closes (FIN or RST; before headers, thinking, mid-stream) at {CHURN_STREAMS} streams at once: median {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        percentile(&lags, 0.5) / 1000.0,
+        percentile(&lags, 0.99) / 1000.0,
+        lags.last().unwrap() / 1000.0,
+    );
+    println!(
+        "       ({:.0} closes a second; cores busy: relay {:.2}, upstream and clients {:.2})",
+        CHURN_CLOSES as f64 / took.as_secs_f64(),
+        busy(relay.usage(), relayed),
+        busy(Usage::of(this), own),
+    );
 
     // Many streams at once: memory while the model thinks, then delivery
     // and memory at one token a second.
