@@ -20,7 +20,9 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use std::io::BufRead;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
@@ -365,15 +367,23 @@ impl Relay {
             .kill_on_drop(true)
             .spawn()
             .expect("the reins binary runs");
-        let mut log = BufReader::new(process.stdout.take().unwrap()).lines();
-        let addr = loop {
-            let line = log.next_line().await.unwrap().expect("reins exited before listening");
-            if let Some((_, addr)) = line.split_once("listening on http://") {
-                break addr.trim().parse().unwrap();
+        // The log (two lines per stream) is read on a thread of its own:
+        // read on the benchmark's busy thread, it fell behind, the pipe
+        // filled, and the relay's writes to it blocked its worker threads.
+        let log = process.stdout.take().unwrap().into_owned_fd().unwrap();
+        let (found, listening) = tokio::sync::oneshot::channel::<String>();
+        std::thread::spawn(move || {
+            let mut found = Some(found);
+            for line in std::io::BufReader::new(std::fs::File::from(log)).lines() {
+                let Ok(line) = line else { break };
+                if let Some((_, addr)) = line.split_once("listening on http://")
+                    && let Some(found) = found.take()
+                {
+                    let _ = found.send(addr.trim().to_owned());
+                }
             }
-        };
-        // Keep reading the log (one line per stream) so the pipe never fills.
-        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+        });
+        let addr = listening.await.expect("reins exited before listening").parse().unwrap();
         Self { process, addr }
     }
 
