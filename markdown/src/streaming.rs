@@ -38,9 +38,10 @@ pub const MAX_PIECE_NODES: usize = 5_000;
 /// frame, where [`MAX_PIECE_NODES`] bounds a piece drawn once. A tail that
 /// passes it is cut before its latest line that can begin a piece (as a
 /// long list is cut at [`TAIL_LIMIT`]); one with no such line (a single
-/// huge line) is shown as its text until the reply ends. In Chromium on a
-/// 2-core machine, a 5,000-node tail took about 40 ms a frame, half of it
-/// drawing, half style and layout.
+/// huge line) is shown as its text until the reply ends. A block of the
+/// tail that changed is drawn again whole: traced in Chromium on a 2-core
+/// machine, a 1,500-node tail took 60-75 ms a frame (script, style, layout
+/// and paint), and removing it when it turned to text 45 ms more.
 pub const TAIL_NODES: usize = 500;
 
 /// The most new text one update takes in; the rest waits for the next
@@ -365,7 +366,8 @@ fn line_end(text: &str) -> Option<usize> {
 }
 
 /// `piece` parsed (after `carry`, the fence it continues), or as its text
-/// if its tree would pass [`MAX_PIECE_NODES`]; and how many nodes it has.
+/// (in plain pieces) if its tree would pass [`MAX_PIECE_NODES`]; and how
+/// many nodes it has.
 fn drawable(carry: &str, piece: &str) -> (Vec<Node>, usize) {
     let nodes = parsed(carry, piece);
     match crate::measure(&nodes).0 {
