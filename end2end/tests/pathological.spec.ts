@@ -17,10 +17,12 @@ const FROZEN_MS = 2_000;
 /**
  * How long the page is left before the hostile prompt is sent, as a person
  * typing it would. Sent the moment the page was ready, the reply's first
- * frames ran while Chromium was still compiling the wasm with its optimizing
- * tier, and on two cores shared with the servers they made tasks of 51-100
- * ms in a few cases of each run (a different few every time); with this
- * pause, none in two runs. The page's own start-up is printed apart.
+ * frames ran while Chromium was still compiling the wasm (lazily, each
+ * function on the main thread the first time it runs; its optimizing tier
+ * on worker threads), and on two cores shared with the servers they made
+ * tasks of 51-100 ms in a few cases of each run (a different few every
+ * time); with this pause, none in three runs. The page's own start-up is
+ * printed apart.
  */
 const TYPING_MS = 2_000;
 
