@@ -401,21 +401,14 @@ impl Conversation {
                 {
                     // The offset comes from storage: one past the text, or
                     // inside a character, would make `truncate` panic.
-                    let mut from =
-                        usize::try_from(from).unwrap_or(usize::MAX).min(reply.text.len());
-                    while !reply.text.is_char_boundary(from) {
-                        from -= 1;
-                    }
-                    reply.text.truncate(from);
+                    let from = usize::try_from(from).unwrap_or(usize::MAX);
+                    reply.text.truncate(reply.text.floor_char_boundary(from));
                 }
                 reply.server_id = Some(id);
             }
             UiMessageChunk::TextDelta { delta, .. } => {
                 if reply.text.len() + delta.len() > MAX_REPLY_BYTES {
-                    let mut room = MAX_REPLY_BYTES - reply.text.len();
-                    while !delta.is_char_boundary(room) {
-                        room -= 1;
-                    }
+                    let room = delta.floor_char_boundary(MAX_REPLY_BYTES - reply.text.len());
                     reply.text.push_str(&delta[..room]);
                     return self.close(MessageStatus::Error, Some(REPLY_TOO_LONG.into()), now);
                 }

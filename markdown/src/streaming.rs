@@ -336,10 +336,7 @@ impl StreamingDoc {
         while text.len() - self.stable_len > PLAIN_PIECE {
             if taken > 0 && taken + PLAIN_PIECE > UPDATE_BUDGET {
                 self.behind = true;
-                let mut end = self.stable_len + PLAIN_PIECE;
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
+                let end = text.floor_char_boundary(self.stable_len + PLAIN_PIECE);
                 return plain_text(&text[self.stable_len..end]);
             }
             let window = &text[self.stable_len..];
@@ -388,10 +385,7 @@ fn parsed(carry: &str, piece: &str) -> Vec<Node> {
 /// Where the first plain piece of `text` (longer than [`PLAIN_PIECE`]) ends:
 /// at its last line break, if it has one.
 fn plain_piece_end(text: &str) -> usize {
-    let mut end = PLAIN_PIECE;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = text.floor_char_boundary(PLAIN_PIECE);
     text[..end].rfind('\n').map_or(end, |at| at + 1)
 }
 
