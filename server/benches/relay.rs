@@ -666,8 +666,15 @@ async fn burst(target: Target, streams: usize, next_id: &mut u64) -> Vec<f64> {
 }
 
 /// Resident memory per stream of `sockets`, from `before`, in KiB.
-fn kib_each(relay: &Relay, before: u64, sockets: &[TcpStream]) -> f64 {
-    relay.rss_kib().saturating_sub(before) as f64 / sockets.len() as f64
+fn kib_each(before: u64, after: u64, streams: usize) -> f64 {
+    after.saturating_sub(before) as f64 / streams as f64
+}
+
+/// A relay of its own, its paths warmed by a few streams.
+async fn fresh_relay(upstream: SocketAddr, next_id: &mut u64) -> Relay {
+    let relay = Relay::start(upstream).await;
+    deliver(Target::Relay(relay.addr), 10, next_id).await;
+    relay
 }
 
 fn load_average() -> String {
@@ -779,20 +786,18 @@ async fn main() {
         "\n{MANY} streams open at once (each on a relay of its own: freed memory stays in a process)"
     );
     drop(relay);
-    let relay = Relay::start(upstream).await;
-    deliver(Target::Relay(relay.addr), 10, &mut next_id).await;
+    let relay = fresh_relay(upstream, &mut next_id).await;
     let idle = relay.rss_kib();
     let thinking =
         hold_open(Target::Relay(relay.addr), Mode::Think, MANY, b"start-step", &mut next_id).await;
+    let loaded = relay.rss_kib();
     println!(
-        "model thinking: {:.1} KiB of relay memory each (RSS {idle} KiB idle, {} KiB with them)",
-        kib_each(&relay, idle, &thinking),
-        relay.rss_kib(),
+        "model thinking: {:.1} KiB of relay memory each (RSS {idle} KiB idle, {loaded} KiB with them)",
+        kib_each(idle, loaded, thinking.len()),
     );
     drop(thinking);
     drop(relay);
-    let relay = Relay::start(upstream).await;
-    deliver(Target::Relay(relay.addr), 10, &mut next_id).await;
+    let relay = fresh_relay(upstream, &mut next_id).await;
     let direct = many_at_once(Target::Direct(upstream), MANY, &mut next_id).await;
     let idle = relay.rss_kib();
     // Memory once every stream has started and before any ends.
@@ -807,7 +812,7 @@ async fn main() {
         (percentile(&relayed, 0.99) - percentile(&direct, 0.99)) / 1000.0,
         percentile(&direct, 0.5) / 1000.0,
         percentile(&direct, 0.99) / 1000.0,
-        loaded.saturating_sub(idle) as f64 / MANY as f64,
+        kib_each(idle, loaded, MANY),
     );
     println!("load average after: {}", load_average());
 }
