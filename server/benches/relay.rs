@@ -2,7 +2,9 @@
 //! same clients talking to the same API directly. Prints figures; asserts
 //! nothing.
 //!
-//! Run with `cargo bench -p reins --bench relay`.
+//! Run with `cargo bench -p reins --bench relay`; name sections after `--`
+//! to run only those (`delivery` with the CPU per token, `burst`, `close`,
+//! `churn`, `many`), as in `cargo bench -p reins --bench relay -- delivery`.
 //!
 //! The relay is the real `reins` binary (release build) in its own process,
 //! so its memory can be read from `/proc`. The upstream and the clients run
@@ -691,7 +693,7 @@ async fn main() {
     let (upstream, sightings) = start_upstream().await;
     let relay = Relay::start(upstream).await;
     let mut next_id = 0u64;
-    let this = std::process::id();
+    let wanted = Sections::from_args();
 
     println!("Reins relay benchmark: relay minus direct, same upstream on loopback");
     println!(
@@ -704,6 +706,42 @@ async fn main() {
     deliver(Target::Relay(relay.addr), 10, &mut next_id).await;
     deliver(Target::Direct(upstream), 10, &mut next_id).await;
 
+    if wanted.has("delivery") {
+        delivery(upstream, &relay, &mut next_id).await;
+    }
+    if wanted.has("burst") {
+        bursts(upstream, &relay, &mut next_id).await;
+    }
+    if wanted.has("close") {
+        closes(&relay, &sightings, &mut next_id).await;
+    }
+    if wanted.has("churn") {
+        churned(&relay, &sightings, &mut next_id).await;
+    }
+    drop(relay);
+    if wanted.has("many") {
+        many(upstream, &mut next_id).await;
+    }
+    println!("\nload average after: {}", load_average());
+}
+
+/// Which sections to run: those named on the command line, or all.
+struct Sections(Vec<String>);
+
+impl Sections {
+    fn from_args() -> Self {
+        // `cargo bench` adds `--bench`.
+        Self(std::env::args().skip(1).filter(|arg| !arg.starts_with("--")).collect())
+    }
+
+    fn has(&self, section: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|wanted| wanted == section)
+    }
+}
+
+/// Delivery at each of [`CONCURRENCY`], then the CPU per token each cost.
+async fn delivery(upstream: SocketAddr, relay: &Relay, next_id: &mut u64) {
+    let this = std::process::id();
     println!(
         "streams  first token overhead (median)  delivery overhead median / p99   (direct median / p99)"
     );
@@ -712,10 +750,10 @@ async fn main() {
     for streams in CONCURRENCY {
         let chunks = streams * TOKENS + PROBES;
         let before = Usage::of(this);
-        let direct = deliver(Target::Direct(upstream), streams, &mut next_id).await;
+        let direct = deliver(Target::Direct(upstream), streams, next_id).await;
         let own = Usage::of(this).per(before, chunks);
         let before = relay.usage();
-        let relayed = deliver(Target::Relay(relay.addr), streams, &mut next_id).await;
+        let relayed = deliver(Target::Relay(relay.addr), streams, next_id).await;
         cpu.push((streams, relay.usage().per(before, chunks), own));
         println!(
             "{streams:>7}  {:>27.3} ms  {:>12.3} ms / {:>8.3} ms   ({:.3} ms / {:.3} ms)",
@@ -732,10 +770,13 @@ async fn main() {
         println!("{streams:>7} streams  relay: {relayed}");
         println!("                 direct, upstream and clients together (one thread): {own}");
     }
+}
 
+/// [`BURST`] streams started at the same moment, direct and through the relay.
+async fn bursts(upstream: SocketAddr, relay: &Relay, next_id: &mut u64) {
     println!("\n{BURST} streams started at the same moment: time to first token");
-    let direct = burst(Target::Direct(upstream), BURST, &mut next_id).await;
-    let relayed = burst(Target::Relay(relay.addr), BURST, &mut next_id).await;
+    let direct = burst(Target::Direct(upstream), BURST, next_id).await;
+    let relayed = burst(Target::Relay(relay.addr), BURST, next_id).await;
     println!(
         "relay median {:.3} ms, p99 {:.3} ms; direct median {:.3} ms, p99 {:.3} ms; overhead median {:.3} ms",
         percentile(&relayed, 0.5) / 1000.0,
@@ -744,7 +785,10 @@ async fn main() {
         percentile(&direct, 0.99) / 1000.0,
         (percentile(&relayed, 0.5) - percentile(&direct, 0.5)) / 1000.0,
     );
+}
 
+/// Client close to upstream close, one at a time, for each case.
+async fn closes(relay: &Relay, sightings: &Sightings, next_id: &mut u64) {
     println!("\nclient close -> upstream close, through the relay ({CLOSES} each)");
     println!("case               median        p99        max");
     for (name, case) in [
@@ -752,7 +796,7 @@ async fn main() {
         ("model thinking", CloseCase::Thinking),
         ("before headers", CloseCase::BeforeHeaders),
     ] {
-        let lags = close_to_close(relay.addr, &sightings, case, &mut next_id).await;
+        let lags = close_to_close(relay.addr, sightings, case, next_id).await;
         println!(
             "{name:<15} {:>7.3} ms {:>7.3} ms {:>7.3} ms",
             percentile(&lags, 0.5) / 1000.0,
@@ -760,9 +804,13 @@ async fn main() {
             lags.last().unwrap() / 1000.0,
         );
     }
+}
 
+/// [`CHURN_CLOSES`] random closes at [`CHURN_STREAMS`] streams at once.
+async fn churned(relay: &Relay, sightings: &Sightings, next_id: &mut u64) {
+    let this = std::process::id();
     let (started, own, relayed) = (Instant::now(), Usage::of(this), relay.usage());
-    let lags = churn(relay.addr, &sightings, &mut next_id).await;
+    let lags = churn(relay.addr, sightings, next_id).await;
     let took = started.elapsed();
     let busy = |now: Usage, then: Usage| {
         (now.user + now.system - then.user - then.system).as_secs_f64() / took.as_secs_f64()
@@ -779,17 +827,18 @@ async fn main() {
         busy(relay.usage(), relayed),
         busy(Usage::of(this), own),
     );
+}
 
-    // Many streams at once: memory while the model thinks, then delivery
-    // and memory at one token a second.
+/// Many streams at once: memory while the model thinks, then delivery and
+/// memory at one token a second.
+async fn many(upstream: SocketAddr, next_id: &mut u64) {
     println!(
         "\n{MANY} streams open at once (each on a relay of its own: freed memory stays in a process)"
     );
-    drop(relay);
-    let relay = fresh_relay(upstream, &mut next_id).await;
+    let relay = fresh_relay(upstream, next_id).await;
     let idle = relay.rss_kib();
     let thinking =
-        hold_open(Target::Relay(relay.addr), Mode::Think, MANY, b"start-step", &mut next_id).await;
+        hold_open(Target::Relay(relay.addr), Mode::Think, MANY, b"start-step", next_id).await;
     let loaded = relay.rss_kib();
     println!(
         "model thinking: {:.1} KiB of relay memory each (RSS {idle} KiB idle, {loaded} KiB with them)",
@@ -797,12 +846,12 @@ async fn main() {
     );
     drop(thinking);
     drop(relay);
-    let relay = fresh_relay(upstream, &mut next_id).await;
-    let direct = many_at_once(Target::Direct(upstream), MANY, &mut next_id).await;
+    let relay = fresh_relay(upstream, next_id).await;
+    let direct = many_at_once(Target::Direct(upstream), MANY, next_id).await;
     let idle = relay.rss_kib();
     // Memory once every stream has started and before any ends.
     let (relayed, loaded) =
-        tokio::join!(many_at_once(Target::Relay(relay.addr), MANY, &mut next_id), async {
+        tokio::join!(many_at_once(Target::Relay(relay.addr), MANY, next_id), async {
             tokio::time::sleep(Duration::from_millis(2_500)).await;
             relay.rss_kib()
         },);
@@ -814,5 +863,4 @@ async fn main() {
         percentile(&direct, 0.99) / 1000.0,
         kib_each(idle, loaded, MANY),
     );
-    println!("load average after: {}", load_average());
 }
