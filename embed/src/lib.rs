@@ -50,7 +50,7 @@ pub fn mount_chat(
     token: js_sys::Function,
 ) -> EmbeddedChat {
     // No panic hook: this build aborts on a panic at once, without running
-    // one (`-Cpanic=immediate-abort` in scripts/build-embed), so a hook would
+    // one (`-Cpanic=immediate-abort` in scripts/lib/small-wasm.sh), so a hook would
     // be dead weight in the wasm.
     let controller = ChatController::new();
     let host = send_wrapper::SendWrapper::new(host);
