@@ -8,6 +8,10 @@ use wasm_bindgen::prelude::*;
 /// Hydrates the server-rendered hosted chat page.
 #[wasm_bindgen]
 pub fn hydrate() {
+    // Panic messages in the console while developing. The release build
+    // (scripts/build-hosted-wasm) aborts on a panic at once, without running
+    // a hook, so there the hook would be dead weight in the wasm.
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(app::App);
 }
