@@ -4,13 +4,17 @@ import base from './playwright.config';
 /**
  * The browser benchmark: the release build of the hosted chat on a demo model
  * that writes 2,000 tokens at 200 tokens/s (and another that writes 20,000),
- * and the embed it serves. Run `bash scripts/bench-render`.
+ * on the echo model writing one list of 20,000 pieces, and the embed it
+ * serves. Run `bash scripts/bench-render`.
  */
 export const BENCH_URL = 'http://127.0.0.1:3110';
 /** The same demo model, for a reply of 20,000 tokens. */
 export const LONG_BENCH_URL = 'http://127.0.0.1:3111';
+/** Relays to the echo model (support/echo-model.mjs), for a reply that is one 20,000-piece list. */
+export const LIST_BENCH_URL = 'http://127.0.0.1:3112';
+const LIST_MODEL_PORT = '3113';
 
-function server(url: string, tokens: number) {
+function server(url: string, tokens: number, env: Record<string, string> = {}) {
   return {
     command: '../target/release/reins',
     url: `${url}/healthz`,
@@ -25,6 +29,7 @@ function server(url: string, tokens: number) {
       REINS_DEMO_MAX_TOKENS: String(tokens),
       REINS_MAX_TOKENS: String(tokens),
       REINS_DEMO_FIRST_TOKEN_DELAY_MS: '0',
+      ...env,
     },
   };
 }
@@ -36,5 +41,11 @@ export default defineConfig({
   timeout: 240_000,
   reporter: [['list']],
   use: { ...base.use, baseURL: BENCH_URL, trace: 'off' },
-  webServer: [server(BENCH_URL, 2_000), server(LONG_BENCH_URL, 20_000)],
+  webServer: [
+    server(BENCH_URL, 2_000),
+    server(LONG_BENCH_URL, 20_000),
+    // A piece every 5 ms: about 200 a second.
+    { command: 'node support/echo-model.mjs', port: Number(LIST_MODEL_PORT), reuseExistingServer: false, env: { ECHO_PORT: LIST_MODEL_PORT, ECHO_DELAY_MS: '5' } },
+    server(LIST_BENCH_URL, 20_000, { REINS_UPSTREAM_URL: `http://127.0.0.1:${LIST_MODEL_PORT}/v1`, REINS_MODEL: 'echo' }),
+  ],
 });

@@ -7,7 +7,9 @@
 // hostile reply of that name from pathological.mjs, in about 200 pieces
 // ("pathological slowly: NAME" in 2,000, for a test to stop it midway). A
 // message starting with "think first:" gets nothing at all for 10 s, as a
-// model that thinks long, then its echo.
+// model that thinks long, then its echo. "one list: N" gets a reply of N
+// pieces that is one tight list ("- item 1", "- item 2", ... with no blank
+// line, three pieces an item), for the browser benchmark.
 import { createServer } from 'node:http';
 import { PATHOLOGICAL } from './pathological.mjs';
 
@@ -31,7 +33,9 @@ createServer((request, response) => {
     const { messages } = JSON.parse(body);
     const prompt = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
     const hostile = prompt.match(/^pathological( slowly)?: (.+)$/);
+    const list = prompt.match(/^one list: (\d+)$/);
     const words = hostile ? pieces(PATHOLOGICAL[hostile[2]] ?? 'no such case', hostile[1] ? 2_000 : 200)
+      : list ? listPieces(Number(list[1]))
       : (prompt.match(/\S+\s*/g) ?? []);
     const failNow = prompt.startsWith('fail once:') && !failedOnce.has(prompt);
     if (failNow) failedOnce.add(prompt);
@@ -68,4 +72,10 @@ function pieces(text, count) {
   const cut = [];
   for (let at = 0; at < text.length; at += size) cut.push(text.slice(at, at + size));
   return cut;
+}
+
+/** `count` pieces of one list with no blank line: "- ", "item ", "1\n", "- ", ... */
+function listPieces(count) {
+  return Array.from({ length: count }, (_, index) =>
+    ['- ', 'item ', `${Math.floor(index / 3) + 1}\n`][index % 3]);
 }
