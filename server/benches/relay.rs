@@ -13,8 +13,9 @@
 //! those marks in the raw bytes without parsing JSON, so both paths pay the
 //! same client and upstream costs and the difference is the relay's.
 
-// Printing its figures is what a benchmark is for.
-#![allow(clippy::print_stdout)]
+// Printing its figures is what a benchmark is for, and naming a section
+// that does not exist is told on standard error.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -690,10 +691,10 @@ fn load_average() -> String {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     origin();
+    let wanted = Sections::from_args();
     let (upstream, sightings) = start_upstream().await;
     let relay = Relay::start(upstream).await;
     let mut next_id = 0u64;
-    let wanted = Sections::from_args();
 
     println!("Reins relay benchmark: relay minus direct, same upstream on loopback");
     println!(
@@ -729,9 +730,19 @@ async fn main() {
 struct Sections(Vec<String>);
 
 impl Sections {
+    const NAMES: [&str; 5] = ["delivery", "burst", "close", "churn", "many"];
+
+    /// The sections named; exits on a name that is none of [`Self::NAMES`],
+    /// which would otherwise run nothing without a word.
     fn from_args() -> Self {
         // `cargo bench` adds `--bench`.
-        Self(std::env::args().skip(1).filter(|arg| !arg.starts_with("--")).collect())
+        let named: Vec<String> =
+            std::env::args().skip(1).filter(|arg| !arg.starts_with("--")).collect();
+        if let Some(unknown) = named.iter().find(|name| !Self::NAMES.contains(&name.as_str())) {
+            eprintln!("No section {unknown:?}; the sections are {}.", Self::NAMES.join(", "));
+            std::process::exit(2);
+        }
+        Self(named)
     }
 
     fn has(&self, section: &str) -> bool {
