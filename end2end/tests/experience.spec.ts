@@ -131,6 +131,35 @@ test.describe('scrolling', () => {
   });
 });
 
+test.describe('following a tall block', () => {
+  // One block far taller than the screen, drawn in new boxes as it grows
+  // and as its pieces finish: a new box must not start at the placeholder's
+  // size (the page shrinks, the scroll position is pulled up, and that reads
+  // as the reader leaving). The list is the shape that broke; the code
+  // block and the table, drawn whole as they grow, are held to the same.
+  for (const [shape, prompt] of [
+    ['one long list', 'one list: 900'],
+    ['one long code block', '```\n' + Array.from({ length: 300 }, (_, k) => `line ${k + 1}`).join('\n') + '\n```'],
+    // A table is never cut while it grows: drawn whole on every update.
+    ['one long table', '| n | square |\n|---|---|\n' + Array.from({ length: 90 }, (_, k) => `| ${k} | ${k * k} |`).join('\n')],
+  ] as const) test(`a reply that is ${shape} is followed to its end`, async ({ chat, page }) => {
+    await chat.goto(ECHO_URL);
+    // Any moment the chat stops following shows Jump to latest.
+    await page.evaluate(() => {
+      (window as unknown as { leftBottom: boolean }).leftBottom = false;
+      new MutationObserver(() => {
+        if (document.querySelector('.reins-jump')) (window as unknown as { leftBottom: boolean }).leftBottom = true;
+      }).observe(document.body, { childList: true, subtree: true });
+    });
+    await chat.sendMessage(prompt);
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done', { timeout: 20_000 });
+    expect(await page.evaluate(() => (window as unknown as { leftBottom: boolean }).leftBottom), 'the chat kept following').toBe(false);
+    await expect(page.getByRole('button', { name: 'Jump to latest' })).toBeHidden();
+    const distanceFromBottom = await chat.log.evaluate((log) => log.scrollHeight - log.scrollTop - log.clientHeight);
+    expect(distanceFromBottom).toBeLessThan(30);
+  });
+});
+
 test.describe('acting on replies', () => {
   test('Regenerate replaces the last reply', async ({ chat, page }) => {
     await chat.goto(FAST_URL);
