@@ -44,6 +44,19 @@ pub const MAX_PIECE_NODES: usize = 5_000;
 /// and paint), and removing it when it turned to text 45 ms more.
 pub const TAIL_NODES: usize = 500;
 
+/// The most nodes the tail's last block is drawn with while it grows. Each
+/// update draws that block again whole (the blocks before it only when they
+/// changed), so a list that grows item by item costs its whole size every
+/// frame. Past this, the tail is cut before its latest line that can begin
+/// a piece, as [`TAIL_NODES`] cuts it; a block with no such line (a table)
+/// is drawn whole up to [`TAIL_NODES`]. Traced in Chromium on a 2-core
+/// machine over a list of 2,000 items: cut at the tail's 500 nodes, 16 ms a
+/// frame; at 100, 5.8-6.5 ms in one run and 7.1-8.0 in two later ones; at
+/// 50, 6.0-6.8 in two runs between them, its intersection checks growing
+/// with its twice as many pieces. The difference is within the machine's
+/// drift, so the larger pieces.
+pub const GROWING_NODES: usize = 100;
+
 /// The most new text one update takes in; the rest waits for the next
 /// update ([`StreamingDoc::is_behind`]). A model writes far less between two
 /// frames, but a backend that floods megabytes, or a long reply restored
@@ -232,8 +245,8 @@ impl StreamingDoc {
     }
 
     /// The tail parsed, within what one update may draw (see
-    /// [`TAIL_NODES`]): cut before its latest line that can begin a piece,
-    /// or shown as its text.
+    /// [`TAIL_NODES`] and [`GROWING_NODES`]): cut before its latest line
+    /// that can begin a piece, or shown as its text.
     fn drawn_tail(&mut self, text: &str) -> Vec<Node> {
         let uncut = self.scanner.split_at.is_none_or(|at| at <= self.stable_len);
         if !self.settled && uncut && self.oversized_tail_at == Some(self.stable_len) {
@@ -241,7 +254,9 @@ impl StreamingDoc {
         }
         let limit = if self.settled { MAX_PIECE_NODES } else { TAIL_NODES };
         let nodes = parsed(&self.carry, &text[self.stable_len..]);
-        if crate::measure(&nodes).0 <= limit {
+        let oversized = crate::measure(&nodes).0 > limit;
+        let growing = nodes.last().map_or(0, |last| crate::measure(std::slice::from_ref(last)).0);
+        if !oversized && (self.settled || growing <= GROWING_NODES) {
             return nodes;
         }
         match self.scanner.split_at.filter(|&at| !self.settled && at > self.stable_len) {
@@ -250,10 +265,11 @@ impl StreamingDoc {
                 self.finish_piece(text, at);
                 if self.plain { self.plain_pieces(text) } else { self.drawn_tail(text) }
             }
-            None => {
+            None if oversized => {
                 self.oversized_tail_at = (!self.settled).then_some(self.stable_len);
                 plain_chunks(&text[self.stable_len..])
             }
+            None => nodes,
         }
     }
 
@@ -640,6 +656,43 @@ mod tests {
         doc.update(&more);
         assert_eq!(doc.stable.last(), Some(&parse(&line)));
         assert_eq!(doc.tail, parse("- a *list*\n"));
+    }
+
+    #[test]
+    fn the_block_drawn_again_on_every_update_stays_small() {
+        // A list growing a line at a time: its latest block, drawn again
+        // on every update, passes GROWING_NODES by one item at most before
+        // it is cut, however long the list grows.
+        let item = "- item with *emphasis* and `code`\n";
+        let list = item.repeat(2_000);
+        let item_nodes = markdown_len(&parse(item));
+        let mut doc = StreamingDoc::default();
+        let mut most = 0;
+        for end in (0..=list.len()).step_by(item.len()) {
+            doc.update(&list[..end]);
+            let last = doc.tail.last().map_or(0, |block| markdown_len(std::slice::from_ref(block)));
+            most = most.max(last);
+        }
+        assert!(most <= GROWING_NODES + item_nodes, "the growing block had {most} nodes");
+        assert!(most > GROWING_NODES / 2, "cut near the limit, not item by item: {most}");
+        let items: usize = doc
+            .stable
+            .iter()
+            .chain([&doc.tail])
+            .map(|piece| match &piece[..] {
+                [Node::Element(list)] => list.children.len(),
+                _ => panic!("each piece is one list: {piece:?}"),
+            })
+            .sum();
+        assert_eq!(items, 2_000, "every item, once");
+
+        // A table has nowhere to be cut: drawn whole, as a table, up to
+        // TAIL_NODES.
+        let table = "| a | b |\n|---|---|\n".to_owned() + &"| *x* | y |\n".repeat(30);
+        let doc = streamed(&table, 11);
+        assert!(markdown_len(&doc.tail) > GROWING_NODES);
+        assert!(markdown_len(&doc.tail) <= TAIL_NODES);
+        assert_eq!(doc.tail, parse(&table));
     }
 
     /// The keys of `doc` that `before` did not have.
