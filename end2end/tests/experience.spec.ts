@@ -105,11 +105,9 @@ test.describe('scrolling', () => {
     await chat.goto(MEDIUM_URL);
     await chat.sendMessage('A long one, please');
     const overflow = () => chat.log.evaluate((log) => log.scrollHeight - log.clientHeight);
-    const distanceFromBottom = () =>
-      chat.log.evaluate((log) => log.scrollHeight - log.scrollTop - log.clientHeight);
     await expect.poll(overflow).toBeGreaterThan(400);
     // Following: the newest text stays in view.
-    await expect.poll(distanceFromBottom).toBeLessThan(30);
+    await expect.poll(() => chat.distanceFromBottom()).toBeLessThan(30);
 
     await chat.log.hover();
     await page.mouse.wheel(0, -300);
@@ -119,14 +117,14 @@ test.describe('scrolling', () => {
     await page.waitForTimeout(700);
     await expect(chat.lastReply()).toHaveAttribute('data-status', 'streaming');
     expect(await chat.log.evaluate((log) => log.scrollTop)).toBe(heldAt);
-    expect(await distanceFromBottom()).toBeGreaterThan(100);
+    expect(await chat.distanceFromBottom()).toBeGreaterThan(100);
 
     await jump.click();
     await expect(jump).toBeHidden();
-    await expect.poll(distanceFromBottom).toBeLessThan(30);
+    await expect.poll(() => chat.distanceFromBottom()).toBeLessThan(30);
     const grown = await overflow();
     await expect.poll(overflow).toBeGreaterThan(grown + 50);
-    expect(await distanceFromBottom()).toBeLessThan(30);
+    expect(await chat.distanceFromBottom()).toBeLessThan(30);
     await chat.stop.click();
   });
 });
@@ -144,19 +142,18 @@ test.describe('following a tall block', () => {
     ['one long table', '| n | square |\n|---|---|\n' + Array.from({ length: 90 }, (_, k) => `| ${k} | ${k * k} |`).join('\n')],
   ] as const) test(`a reply that is ${shape} is followed to its end`, async ({ chat, page }) => {
     await chat.goto(ECHO_URL);
-    // Any moment the chat stops following shows Jump to latest.
+    // Any moment the chat stops following shows Jump to latest: marked on
+    // the page as it happens, however briefly.
     await page.evaluate(() => {
-      (window as unknown as { leftBottom: boolean }).leftBottom = false;
       new MutationObserver(() => {
-        if (document.querySelector('.reins-jump')) (window as unknown as { leftBottom: boolean }).leftBottom = true;
+        if (document.querySelector('.reins-jump')) document.documentElement.dataset.leftBottom = 'yes';
       }).observe(document.body, { childList: true, subtree: true });
     });
     await chat.sendMessage(prompt);
     await expect(chat.lastReply()).toHaveAttribute('data-status', 'done', { timeout: 20_000 });
-    expect(await page.evaluate(() => (window as unknown as { leftBottom: boolean }).leftBottom), 'the chat kept following').toBe(false);
+    expect(await page.locator('html').getAttribute('data-left-bottom'), 'the chat kept following').toBeNull();
     await expect(page.getByRole('button', { name: 'Jump to latest' })).toBeHidden();
-    const distanceFromBottom = await chat.log.evaluate((log) => log.scrollHeight - log.scrollTop - log.clientHeight);
-    expect(distanceFromBottom).toBeLessThan(30);
+    expect(await chat.distanceFromBottom()).toBeLessThan(30);
   });
 });
 
