@@ -353,7 +353,11 @@ struct Relay {
 
 impl Relay {
     async fn start(upstream: SocketAddr) -> Self {
-        let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_reins"))
+        // Another build can be measured in the same sitting (the machine
+        // varies more between sittings than most changes move the figures).
+        let binary = std::env::var_os("RELAY_BENCH_BINARY")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_reins").into());
+        let mut process = tokio::process::Command::new(binary)
             .env("REINS_ADDR", "127.0.0.1:0")
             .env("REINS_UPSTREAM_URL", format!("http://{upstream}/v1"))
             .env("REINS_MODEL", "m")
@@ -703,6 +707,9 @@ async fn main() {
         load_average(),
     );
 
+    if let Some(binary) = std::env::var_os("RELAY_BENCH_BINARY") {
+        println!("measuring {} (RELAY_BENCH_BINARY)\n", binary.to_string_lossy());
+    }
     // Warm both paths: connections, allocator, page cache.
     deliver(Target::Relay(relay.addr), 10, &mut next_id).await;
     deliver(Target::Direct(upstream), 10, &mut next_id).await;

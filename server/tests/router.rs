@@ -134,7 +134,7 @@ async fn the_page_has_a_strict_content_security_policy_with_its_nonce() {
 }
 
 #[tokio::test]
-async fn pages_are_compressed_and_event_streams_never_are() {
+async fn pages_are_compressed_and_the_api_never_is() {
     let page = Request::get("/").header("accept-encoding", "br").body(Body::empty()).unwrap();
     let response = router().await.oneshot(page).await.unwrap();
     assert_eq!(response.headers()["content-encoding"], "br");
@@ -148,6 +148,20 @@ async fn pages_are_compressed_and_event_streams_never_are() {
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     assert!(response.headers().get("content-encoding").is_none());
     assert!(body_text(response).await.contains("data: [DONE]"), "readable as it is");
+
+    // A JSON answer long enough to be worth compressing is sent as it is:
+    // the API is outside the compression layer, whose body would cost every
+    // open stream kilobytes.
+    let refusal = Request::post("/api/chat")
+        .header("content-type", "application/json")
+        .header("accept-encoding", "gzip, br")
+        .body(Body::from(r#"{"messages": 1}"#))
+        .unwrap();
+    let response = router().await.oneshot(refusal).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.headers().get("content-encoding").is_none());
+    let text = body_text(response).await;
+    assert!(text.len() > 100 && text.contains("\"error\""), "{text}");
 }
 
 fn from_origin(method: &str, origin: &str) -> axum::http::request::Builder {
