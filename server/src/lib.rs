@@ -37,7 +37,7 @@ use relay::{Upstream, UpstreamSettings, loggable_url};
 use resume::Replays;
 pub use routes::app;
 use secrecy::SecretString;
-use state::AppState;
+use state::{AppState, Shared};
 use streams::Streams;
 use trust::{Trust, TrustError};
 
@@ -133,7 +133,7 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
         registry.clone(),
         metrics.clone(),
     );
-    Ok(AppState {
+    Ok(AppState::new(Shared {
         replays,
         leptos_options: leptos_options(config),
         upstream: Arc::new(Upstream::new(settings)),
@@ -147,7 +147,7 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
         auth,
         client_system_messages: config.client_system_messages,
         body_read_timeout: config.connections.body_read.duration(),
-    })
+    }))
 }
 
 /// The registry of replies: in Redis when `REINS_REDIS_URL` is set, shared

@@ -16,9 +16,37 @@ use crate::resume::Replays;
 use crate::streams::Streams;
 use crate::trust::Trust;
 
-/// Everything a handler may need, cloned cheaply into each request.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Everything a handler may need, behind one `Arc`: every `State`
+/// extractor takes a clone of it, several times per request. Cloned field by
+/// field it was some thirty reference counts shared by both cores, 2.3% of
+/// the relay's CPU while streams come and go (`perf`, the relay benchmark's
+/// churn, 2026-12-02).
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What Leptos reads from the state to render the page.
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct Shared {
     /// Where the built site lives and how to render the page.
     pub leptos_options: LeptosOptions,
     /// The model API replies are relayed from.

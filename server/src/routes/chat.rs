@@ -79,12 +79,12 @@ pub async fn chat(
     tracing::info!(message_id, request_id, %client, messages = request.messages.len(), "chat request");
 
     let reply = Reply {
-        upstream: state.upstream,
+        upstream: state.upstream.clone(),
         request,
         request_id: request_id.clone(),
         admission,
-        metrics: state.metrics,
-        registry: state.registry,
+        metrics: state.metrics.clone(),
+        registry: state.registry.clone(),
     };
     let reply = reply::stream(reply);
     // The request id lets a client find its generation in the demo model's

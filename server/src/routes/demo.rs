@@ -24,7 +24,7 @@ pub async fn generations(
     State(state): State<AppState>,
     query: Result<Query<GenerationQuery>, QueryRejection>,
 ) -> Result<Json<Generation>, ApiError> {
-    let generations = state.demo.ok_or_else(|| {
+    let generations = state.demo.as_ref().ok_or_else(|| {
         ApiError::NotFound(
             "The demo model is not running: this server relays to an upstream model API.".into(),
         )
