@@ -265,21 +265,26 @@ impl Upstream {
     /// `request_id` (the reply's message id) goes along as `x-request-id`, so
     /// the upstream's logs (and the demo model's record) can be matched with
     /// Reins' own.
+    ///
+    /// The conversation is taken, not borrowed: once it is written into the
+    /// request body it is dropped, so an open stream does not hold it (up to
+    /// the request body limit) for as long as the model writes.
     pub async fn send(
         &self,
-        request: &ModelRequest,
+        request: ModelRequest,
         request_id: &str,
     ) -> Result<reqwest::Response, RelayError> {
         let system = self.system_prompt.as_deref();
         let mut builder = self.client.post(self.url.clone()).header("x-request-id", request_id);
         builder = match self.kind {
             UpstreamKind::Openai => {
-                builder.json(&openai::request_body(&self.model, system, request))
+                builder.json(&openai::request_body(&self.model, system, &request))
             }
             UpstreamKind::Anthropic => builder
-                .json(&anthropic::request_body(&self.model, system, request))
+                .json(&anthropic::request_body(&self.model, system, &request))
                 .header("anthropic-version", &self.anthropic_version),
         };
+        drop(request);
         if let Some((name, value)) = &self.key_header {
             builder = builder.header(name, value.clone());
         }

@@ -130,7 +130,7 @@ fn parts(
             biased;
             () = stop.cancelled() => Err(stopped()),
             () = sleep_until(deadline) => Err(End::Failed(RelayError::TotalTimeout(timeouts.total.duration()))),
-            response = timeout(timeouts.first_byte.duration(), upstream.send(&request, &request_id)) => match response {
+            response = timeout(timeouts.first_byte.duration(), upstream.send(request, &request_id)) => match response {
                 Ok(Ok(response)) => Ok(response),
                 Ok(Err(error)) => Err(End::Failed(error)),
                 Err(_) => Err(End::Failed(RelayError::FirstByteTimeout(timeouts.first_byte.duration()))),
