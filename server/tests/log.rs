@@ -4,32 +4,21 @@
 
 #![cfg(unix)]
 
-use std::process::Stdio;
+mod support;
+
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
+use support::Binary;
 
 #[tokio::test]
 async fn a_log_nobody_reads_does_not_stall_the_server() {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_reins"))
-        .env("REINS_ADDR", "127.0.0.1:0")
+    let Binary { process: _server, mut log, addr } = Binary::start(&[
         // Never asked: only stops are sent.
-        .env("REINS_UPSTREAM_URL", "http://127.0.0.1:9/v1")
-        .env("REINS_MODEL", "m")
-        .env("RUST_LOG", "info,reins=debug")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(server.stdout.take().unwrap()).lines();
-    let addr: std::net::SocketAddr = loop {
-        let line = log.next_line().await.unwrap().expect("the server exited before listening");
-        if let Some((_, addr)) = line.split_once("listening on http://") {
-            break addr.trim().parse().unwrap();
-        }
-    };
+        ("REINS_UPSTREAM_URL", "http://127.0.0.1:9/v1"),
+        ("REINS_MODEL", "m"),
+        ("RUST_LOG", "info,reins=debug"),
+    ])
+    .await;
     // From here on nobody reads the log, and the pipe stays open: it fills.
 
     // Each stop for a reply that is not streaming logs a line of about 130

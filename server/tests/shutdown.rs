@@ -5,36 +5,20 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use support::{FakeUpstream, RawClient, chat_body, paced_reply};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
+use support::{Binary, FakeUpstream, RawClient, chat_body, paced_reply};
 
 #[tokio::test]
 async fn sigterm_ends_open_streams_and_exits_zero() {
     let mut upstream = FakeUpstream::start(paced_reply(1000, Duration::from_millis(20))).await;
-    let mut server = Command::new(env!("CARGO_BIN_EXE_reins"))
-        .env("REINS_ADDR", "127.0.0.1:0")
-        .env("REINS_UPSTREAM_URL", upstream.base_url().as_str())
-        .env("REINS_MODEL", "m")
-        .env("REINS_SHUTDOWN_TIMEOUT_SECS", "5")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-
-    // The log says where it listens.
-    let mut log = BufReader::new(server.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = log.next_line().await.unwrap().expect("the server exited before listening");
-        if let Some((_, addr)) = line.split_once("listening on http://") {
-            break addr.trim().parse().unwrap();
-        }
-    };
+    let Binary { process: mut server, mut log, addr } = Binary::start(&[
+        ("REINS_UPSTREAM_URL", upstream.base_url().as_str()),
+        ("REINS_MODEL", "m"),
+        ("REINS_SHUTDOWN_TIMEOUT_SECS", "5"),
+        ("RUST_LOG", "info"),
+    ])
+    .await;
     tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
 
     let mut clients = Vec::new();

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -489,5 +490,37 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The real `reins` binary in a process of its own, its log piped to the
+/// test; killed when dropped.
+pub struct Binary {
+    pub process: Child,
+    /// The log's lines after the one that says where the server listens.
+    pub log: Lines<BufReader<ChildStdout>>,
+    pub addr: SocketAddr,
+}
+
+impl Binary {
+    /// Starts the binary on a free loopback port with `env` added, and reads
+    /// its log as far as the line that says where it listens.
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let mut process = Command::new(env!("CARGO_BIN_EXE_reins"))
+            .env("REINS_ADDR", "127.0.0.1:0")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut log = BufReader::new(process.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = log.next_line().await.unwrap().expect("the server exited before listening");
+            if let Some((_, addr)) = line.split_once("listening on http://") {
+                break addr.trim().parse().unwrap();
+            }
+        };
+        Self { process, log, addr }
     }
 }
