@@ -113,6 +113,14 @@ pub struct Config {
     #[arg(long, env = "REINS_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
 
+    /// The most log lines held for a log reader that has fallen behind;
+    /// lines past it are dropped and counted in `/metrics`
+    /// (`reins_log_lines_dropped_total`). Two per chat: a burst of 5,000
+    /// chats fits in the default.
+    #[arg(long, env = "REINS_LOG_BUFFER_LINES", default_value_t = 16_384,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub log_buffer_lines: u32,
+
     #[command(flatten)]
     pub demo: DemoConfig,
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod connections;
 pub mod demo;
 pub mod error;
+pub mod log;
 pub mod metrics;
 pub mod registry;
 pub mod relay;

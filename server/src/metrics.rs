@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use std::fmt::Write;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -144,6 +147,7 @@ impl Default for Metrics {
             "Kept replies dropped because nobody came back within the resume window",
             replies_abandoned.clone(),
         );
+        registry.register_collector(Box::new(LogLinesDropped));
         Self {
             replies_resumed,
             replies_abandoned,
@@ -228,6 +232,24 @@ impl Metrics {
     }
 }
 
+/// The log lines dropped because the log's reader fell behind, read from
+/// the log at each scrape (the log counts them itself).
+#[derive(Debug)]
+struct LogLinesDropped;
+
+impl Collector for LogLinesDropped {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let dropped = ConstCounter::new(crate::log::lines_dropped());
+        let metric = encoder.encode_descriptor(
+            "log_lines_dropped",
+            "Log lines dropped because the log's reader fell behind (REINS_LOG_BUFFER_LINES)",
+            None,
+            dropped.metric_type(),
+        )?;
+        dropped.encode(metric)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +269,7 @@ mod tests {
         assert!(text.contains(r#"reins_streams_total{outcome="rejected"} 1"#), "{text}");
         assert!(text.contains("reins_relayed_bytes_total 5"), "{text}");
         assert!(text.contains("reins_cancel_to_upstream_drop_seconds_count 1"), "{text}");
+        // No log was set up here: none dropped.
+        assert!(text.contains("reins_log_lines_dropped_total 0"), "{text}");
     }
 }

@@ -54,3 +54,67 @@ async fn a_log_nobody_reads_does_not_stall_the_server() {
     }
     assert!(bytes > 2 * 64 * 1024, "the stops logged {bytes} bytes, not enough to fill the pipe");
 }
+
+#[tokio::test]
+async fn the_lines_a_stalled_reader_loses_are_counted() {
+    let Binary { process: _server, mut log, addr } = Binary::start(&[
+        ("REINS_UPSTREAM_URL", "http://127.0.0.1:9/v1"),
+        ("REINS_MODEL", "m"),
+        // Only the stops' lines, so that every line is one the test sent.
+        ("RUST_LOG", "info,reins::routes::chat=debug"),
+        ("REINS_LOG_BUFFER_LINES", "16"),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let stop = |id: String| {
+        let request = client.post(format!("http://{addr}/api/chat/{id}/stop")).send();
+        async move { assert_eq!(request.await.unwrap().status(), 404) }
+    };
+
+    // Nobody reads the log: 5,000 lines of about 130 bytes are ten times
+    // what the pipe, the log thread's writer and its 16 lines hold.
+    let sent = 5_000;
+    for index in 0..sent {
+        stop(format!("msg_{index:032x}")).await;
+    }
+    assert!(dropped_lines(addr).await > 0, "a log nobody reads dropped no lines");
+
+    // Reading now, a marker stop shows when every line before it has been
+    // written or dropped. Markers sent while the log still drains its
+    // backlog may be dropped too: send them until one arrives.
+    let (mut seen, mut markers) = (0, 0);
+    'drained: loop {
+        let marker = format!("msg_{:032x}", u128::MAX - markers);
+        markers += 1;
+        stop(marker.clone()).await;
+        while let Ok(line) = tokio::time::timeout(Duration::from_millis(200), log.next_line()).await
+        {
+            let line = line.unwrap().expect("the server is still running");
+            assert!(
+                line.contains("stop for an unknown reply"),
+                "a line the test did not send: {line}"
+            );
+            seen += 1;
+            if line.contains(&marker) {
+                break 'drained;
+            }
+        }
+        assert!(markers < 100, "no marker reached the log");
+    }
+    let dropped = dropped_lines(addr).await;
+    assert_eq!(
+        seen + dropped,
+        sent + markers,
+        "{seen} lines written and {dropped} counted as dropped, of {sent} stops and {markers} markers"
+    );
+}
+
+/// `reins_log_lines_dropped_total`, read from `/metrics`.
+async fn dropped_lines(addr: std::net::SocketAddr) -> u128 {
+    let text = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("reins_log_lines_dropped_total "))
+        .expect("the metric is there")
+        .parse()
+        .unwrap()
+}
