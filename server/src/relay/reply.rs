@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures::{Stream, StreamExt};
-use tokio::time::{Instant as TokioInstant, sleep_until, timeout};
+use tokio::time::{Instant as TokioInstant, sleep, timeout};
 
 use app::protocol::{FinishReason, MessageMetadata, Receipt, ReplyState, UiMessageChunk, Usage};
 
@@ -124,12 +124,19 @@ fn parts(
         yield UiMessageChunk::Start { message_id: Some(message_id.clone()) };
 
         let timeouts = upstream.timeouts();
-        let deadline = TokioInstant::now() + timeouts.total.duration();
+        // The stop, the total limit and the idle limit are each one future
+        // for the whole reply, polled again for every batch: made afresh in
+        // each turn of the loop, each registered with the token or the
+        // timer wheel and removed again (under their locks) for every
+        // token relayed.
+        let stopped_by_request = stop.cancelled();
+        let total_limit = sleep(timeouts.total.duration());
+        tokio::pin!(stopped_by_request, total_limit);
         let asked = Instant::now();
         let response = tokio::select! {
             biased;
-            () = stop.cancelled() => Err(stopped()),
-            () = sleep_until(deadline) => Err(End::Failed(RelayError::TotalTimeout(timeouts.total.duration()))),
+            () = &mut stopped_by_request => Err(stopped()),
+            () = &mut total_limit => Err(End::Failed(RelayError::TotalTimeout(timeouts.total.duration()))),
             response = timeout(timeouts.first_byte.duration(), upstream.send(request, &request_id)) => match response {
                 Ok(Ok(response)) => Ok(response),
                 Ok(Err(error)) => Err(End::Failed(error)),
@@ -147,20 +154,27 @@ fn parts(
                 let mut blocks = Blocks::default();
                 let mut usage = UsageReport::default();
                 let mut finish = None;
+                let idle_limit = sleep(timeouts.idle.duration());
+                tokio::pin!(idle_limit);
                 let end = 'relay: loop {
+                    // The model is silent from here: the time the last
+                    // parts waited for a slow client is not its silence.
+                    // Moving a timer later is one atomic store, not a
+                    // new entry in the wheel.
+                    idle_limit.as_mut().reset(TokioInstant::now() + timeouts.idle.duration());
                     let next = tokio::select! {
                         biased;
-                        () = stop.cancelled() => break stopped(),
-                        () = sleep_until(deadline) => break End::Failed(RelayError::TotalTimeout(timeouts.total.duration())),
-                        next = timeout(timeouts.idle.duration(), events.next()) => next,
+                        () = &mut stopped_by_request => break stopped(),
+                        () = &mut total_limit => break End::Failed(RelayError::TotalTimeout(timeouts.total.duration())),
+                        () = &mut idle_limit => break End::Failed(RelayError::IdleTimeout(timeouts.idle.duration())),
+                        next = events.next() => next,
                     };
                     let batch = match next {
-                        Ok(Some(Ok(batch))) => batch,
-                        Ok(Some(Err(error))) => break End::Failed(error),
+                        Some(Ok(batch)) => batch,
+                        Some(Err(error)) => break End::Failed(error),
                         // Some servers end without `[DONE]`; a finish reason is enough.
-                        Ok(None) if finish.is_some() => break End::Completed(finish, None),
-                        Ok(None) => break End::Failed(RelayError::Interrupted),
-                        Err(_) => break End::Failed(RelayError::IdleTimeout(timeouts.idle.duration())),
+                        None if finish.is_some() => break End::Completed(finish, None),
+                        None => break End::Failed(RelayError::Interrupted),
                     };
                     for event in batch {
                         match event {
