@@ -31,7 +31,8 @@ pub fn init(buffered_lines: usize) -> WorkerGuard {
         .buffered_lines_limit(buffered_lines)
         .thread_name("reins-log")
         .finish(std::io::BufWriter::new(std::io::stdout()));
-    // Set once: a second `init` would also fail at `init()` below.
+    // Set once: tracing allows one global subscriber, so a second call
+    // panics at `init()` below.
     let _ = DROPPED.set(log.error_counter());
     tracing_subscriber::fmt()
         .with_env_filter(

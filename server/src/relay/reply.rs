@@ -125,10 +125,10 @@ fn parts(
 
         let timeouts = upstream.timeouts();
         // The stop, the total limit and the idle limit are each one future
-        // for the whole reply, polled again for every batch: made afresh in
-        // each turn of the loop, each registered with the token or the
-        // timer wheel and removed again (under their locks) for every
-        // token relayed.
+        // for the whole reply, polled again for every batch. Made afresh in
+        // each turn of the loop, as they once were, each was registered
+        // with the token's waiters or the timer wheel and removed again,
+        // under their locks, for every token relayed.
         let stopped_by_request = stop.cancelled();
         let total_limit = sleep(timeouts.total.duration());
         tokio::pin!(stopped_by_request, total_limit);
@@ -159,8 +159,8 @@ fn parts(
                 let end = 'relay: loop {
                     // The model is silent from here: the time the last
                     // parts waited for a slow client is not its silence.
-                    // Moving a timer later is one atomic store, not a
-                    // new entry in the wheel.
+                    // Moving a timer later is an atomic update: tokio
+                    // touches the wheel only when the old time comes.
                     idle_limit.as_mut().reset(TokioInstant::now() + timeouts.idle.duration());
                     let next = tokio::select! {
                         biased;
