@@ -7,7 +7,8 @@ import { BENCH_URL, LIST_BENCH_URL, LONG_BENCH_URL } from '../bench.config';
  * hosted chat (the cost per update must not grow with the reply), and a
  * reply of 20,000 pieces that is one list with no blank line (one block
  * that grows to the end, the hardest shape for drawing only what changed),
- * and reads
+ * and one of 20,000 pieces that is one fenced code block (one text that
+ * grows to the end), and reads
  * Chrome's own trace of the page's main thread:
  * - a rendered update is an animation frame task (a `RunTask` that ran a
  *   `FireAnimationFrame`): the chat draws at most once per frame, and that
@@ -103,6 +104,20 @@ test('render cost of a reply that is one 20,000-piece list at about 200 pieces/s
     await expect(chat.lastReply()).toHaveAttribute('data-status', 'done', { timeout: 30_000 + pieces * 10 });
     // Whole: its last whole item (three pieces each) is at its end.
     expect((await chat.lastReplyText()).slice(-30)).toContain(`item ${Math.floor(pieces / 3)}`);
+    return pieces;
+  });
+});
+
+test('render cost of a reply that is one 20,000-piece code block at about 200 pieces/s', async ({ page }) => {
+  const pieces = 20_000;
+  const chat = new ChatPage(page);
+  await chat.goto(LIST_BENCH_URL);
+  await traceReply(page, async () => {
+    await chat.sendMessage(`one code block: ${pieces}`);
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done', { timeout: 30_000 + pieces * 10 });
+    // Whole: its last piece ("x6667 = ", of a line cut short) is at its end.
+    const last = Math.floor((pieces - 1) / 3) + 1;
+    expect((await chat.lastReplyText()).slice(-40)).toContain(`let x${last - 1} = ${last - 1};\nlet x${last} = `);
     return pieces;
   });
 });

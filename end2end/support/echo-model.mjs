@@ -9,7 +9,9 @@
 // message starting with "think first:" gets nothing at all for 10 s, as a
 // model that thinks long, then its echo. "one list: N" gets a reply of N
 // pieces that is one tight list ("- item 1", "- item 2", ... with no blank
-// line, three pieces an item), for the browser benchmark.
+// line, three pieces an item), and "one code block: N" a reply of N pieces
+// that is one fenced code block ("let x1 = 1;", three pieces a line), for
+// the browser benchmark.
 import { createServer } from 'node:http';
 import { PATHOLOGICAL } from './pathological.mjs';
 
@@ -34,8 +36,10 @@ createServer((request, response) => {
     const prompt = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
     const hostile = prompt.match(/^pathological( slowly)?: (.+)$/);
     const list = prompt.match(/^one list: (\d+)$/);
+    const code = prompt.match(/^one code block: (\d+)$/);
     const words = hostile ? pieces(PATHOLOGICAL[hostile[2]] ?? 'no such case', hostile[1] ? 2_000 : 200)
       : list ? listPieces(Number(list[1]))
+      : code ? codePieces(Number(code[1]))
       : (prompt.match(/\S+\s*/g) ?? []);
     const failNow = prompt.startsWith('fail once:') && !failedOnce.has(prompt);
     if (failNow) failedOnce.add(prompt);
@@ -78,4 +82,15 @@ function pieces(text, count) {
 function listPieces(count) {
   return Array.from({ length: count }, (_, index) =>
     ['- ', 'item ', `${Math.floor(index / 3) + 1}\n`][index % 3]);
+}
+
+/** `count` pieces of one fenced code block: "let ", "x1 = ", "1;\n", ..., in a fence. */
+function codePieces(count) {
+  const lines = Array.from({ length: count }, (_, index) => {
+    const line = Math.floor(index / 3) + 1;
+    return ['let ', `x${line} = `, `${line};\n`][index % 3];
+  });
+  // The closing fence on a line of its own, after a last line cut short.
+  const close = count % 3 === 0 ? '```\n' : '\n```\n';
+  return ['```rust\n', ...lines, close];
 }
