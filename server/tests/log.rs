@@ -84,7 +84,7 @@ async fn the_lines_a_stalled_reader_loses_are_counted() {
     // backlog may be dropped too: send them until one arrives.
     let (mut seen, mut markers) = (0, 0);
     'drained: loop {
-        let marker = format!("msg_{:032x}", u128::MAX - markers);
+        let marker = format!("msg_{:032x}", u64::MAX - markers);
         markers += 1;
         stop(marker.clone()).await;
         while let Ok(line) = tokio::time::timeout(Duration::from_millis(200), log.next_line()).await
@@ -110,11 +110,7 @@ async fn the_lines_a_stalled_reader_loses_are_counted() {
 }
 
 /// `reins_log_lines_dropped_total`, read from `/metrics`.
-async fn dropped_lines(addr: std::net::SocketAddr) -> u128 {
+async fn dropped_lines(addr: std::net::SocketAddr) -> u64 {
     let text = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix("reins_log_lines_dropped_total "))
-        .expect("the metric is there")
-        .parse()
-        .unwrap()
+    support::metric_in(&text, "reins_log_lines_dropped_total").expect("the metric is there")
 }

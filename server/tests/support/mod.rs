@@ -325,11 +325,13 @@ impl Reins {
 
     /// The value of one of its metrics, as `/metrics` shows it.
     pub fn metric(&self, name: &str) -> Option<u64> {
-        self.state.metrics.encode().lines().find_map(|line| {
-            let value = line.strip_prefix(name)?.strip_prefix(' ')?;
-            value.parse().ok()
-        })
+        metric_in(&self.state.metrics.encode(), name)
     }
+}
+
+/// The value of the metric `name` in the text `/metrics` serves.
+pub fn metric_in(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// A chat request body with one user message.
