@@ -116,9 +116,11 @@ pub struct Config {
     /// The most log lines held for a log reader that has fallen behind;
     /// lines past it are dropped and counted in `/metrics`
     /// (`reins_log_lines_dropped_total`). Two per chat: a burst of 5,000
-    /// chats fits in the default.
+    /// chats fits in the default. At most 1,048,576: the buffer's slots are
+    /// allocated at start-up (about 32 bytes each), and four billion of
+    /// them stalled the start on allocating 128 GB.
     #[arg(long, env = "REINS_LOG_BUFFER_LINES", default_value_t = 16_384,
-        value_parser = clap::value_parser!(u32).range(1..))]
+        value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub log_buffer_lines: u32,
 
     #[command(flatten)]
@@ -408,6 +410,9 @@ mod tests {
         assert!(Config::try_parse_from(["reins", "--upstream-url", "not a url"]).is_err());
         assert!(Config::try_parse_from(["reins", "--addr", "nowhere"]).is_err());
         assert!(Config::try_parse_from(["reins", "--idle-timeout-ms", "0"]).is_err());
+        assert!(Config::try_parse_from(["reins", "--log-buffer-lines", "0"]).is_err());
+        assert!(Config::try_parse_from(["reins", "--log-buffer-lines", "1048577"]).is_err());
+        assert!(Config::try_parse_from(["reins", "--log-buffer-lines", "1048576"]).is_ok());
         assert!(Config::try_parse_from(["reins", "--max-tokens", "0"]).is_err());
         assert!(Config::try_parse_from(["reins", "--upstream-kind", "gemini"]).is_err());
         assert!(
