@@ -14,6 +14,12 @@ export const PACED_URL = 'http://127.0.0.1:3100';
 export const FAST_URL = 'http://127.0.0.1:3101';
 /** The demo model at a pace between the two, for replies that overflow the screen. */
 export const MEDIUM_URL = 'http://127.0.0.1:3102';
+/**
+ * The same pace with a reply three times as long (about 20 s), for a test
+ * whose steps must all happen while the reply still grows: on a loaded
+ * machine they outlasted the 6 s of the medium one's reply.
+ */
+export const LONG_URL = 'http://127.0.0.1:3114';
 /** Relays to the echo model in support/, which replies with the user's own message. */
 export const ECHO_URL = 'http://127.0.0.1:3103';
 const ECHO_MODEL_PORT = '3199';
@@ -116,6 +122,11 @@ export default defineConfig({
     server(MEDIUM_URL, {
       REINS_DEMO_TOKENS_PER_SECOND: '60',
       REINS_DEMO_FIRST_TOKEN_DELAY_MS: '0',
+    }),
+    server(LONG_URL, {
+      REINS_DEMO_TOKENS_PER_SECOND: '60',
+      REINS_DEMO_FIRST_TOKEN_DELAY_MS: '0',
+      REINS_DEMO_MAX_TOKENS: '1200',
     }),
     {
       command: 'node support/echo-model.mjs',

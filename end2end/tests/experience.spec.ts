@@ -1,7 +1,7 @@
 import AxeBuilder from '@axe-core/playwright';
 import { test, expect } from './fixtures/test';
 import { nowUs } from './fixtures/chat-page';
-import { ECHO_URL, FAST_URL, MEDIUM_URL, PACED_URL } from '../playwright.config';
+import { ECHO_URL, FAST_URL, LONG_URL, MEDIUM_URL, PACED_URL } from '../playwright.config';
 
 /** Everything the chat is not allowed to do with a hostile reply. */
 const HOSTILE_REPLY = [
@@ -102,7 +102,7 @@ test.describe('scrolling', () => {
   test.use({ viewport: { width: 800, height: 500 } });
 
   test('follows the text at the bottom, stops when scrolled up, and Jump to latest resumes', async ({ chat, page }) => {
-    await chat.goto(MEDIUM_URL);
+    await chat.goto(LONG_URL);
     await chat.sendMessage('A long one, please');
     const overflow = () => chat.log.evaluate((log) => log.scrollHeight - log.clientHeight);
     await expect.poll(overflow).toBeGreaterThan(400);
