@@ -124,6 +124,19 @@ pub const CASES: &[Case] = &[
     },
     Case { name: "autolink openers", build: |n| repeat("<a", n), first_block: PARAGRAPH },
     Case { name: "entities", build: |n| repeat("&#x41;&amp;&", n), first_block: PARAGRAPH },
+    // The entity lookup's longest scans (vendor/README.md): the last name of
+    // the largest group of names sharing a first byte, and a name absent
+    // from it.
+    Case {
+        name: "entity last in its group",
+        build: |n| repeat("&nwnear; ", n),
+        first_block: PARAGRAPH,
+    },
+    Case {
+        name: "unknown entity, largest group",
+        build: |n| repeat("&nzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz; ", n),
+        first_block: PARAGRAPH,
+    },
     Case { name: "hard breaks", build: |n| repeat("a  \n", n), first_block: PARAGRAPH },
     // The replies that froze Reins (issue 10).
     Case {
