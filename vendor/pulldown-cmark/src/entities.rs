@@ -2151,127 +2151,105 @@ const ENTITIES: [(&[u8], &str); 2125] = [
 ];
 
 // Reins's change (see vendor/README.md): the table above is only read while
-// compiling, to pack it into `PACKED` below. Compiled as it is, each of its
-// 2,125 entries is two (pointer, length) pairs and two strings of its own:
-// 21.7 KB of the browser's gzipped WebAssembly; packed, the same names and
-// values take 14.1 KB (both measured with scripts/check-embed-size, against a
-// build without the table). A name is looked up among the names that share
-// its first byte (165 at most), in the table's order.
+// compiling, to pack it into one string, `PACKED`. Compiled as it is, each of
+// its 2,125 entries is two (pointer, length) pairs and two strings of its
+// own: 21.7 KB of the browser's gzipped WebAssembly; as one string of names
+// and values, each ended by a NUL, 11.9 KB (both measured with
+// scripts/check-embed-size, against a build without the table). Where each
+// name starts is worked out at the first lookup (4 KB of memory) rather than
+// downloaded: offsets gzip poorly. The lookup is the same binary search over
+// the same sorted names.
 
-const COUNT: usize = ENTITIES.len();
+use core::cmp::Ordering;
 
-/// The sum of the lengths of every name (`pick_name`) or value.
-const fn total_len(pick_name: bool) -> usize {
+/// The length of every name and value, each with the NUL that ends it.
+const PACKED_LEN: usize = {
     let mut total = 0;
     let mut i = 0;
-    while i < COUNT {
-        total += if pick_name { ENTITIES[i].0.len() } else { ENTITIES[i].1.len() };
+    while i < ENTITIES.len() {
+        total += ENTITIES[i].0.len() + 1 + ENTITIES[i].1.len() + 1;
         i += 1;
     }
     total
-}
+};
 
-const NAMES_LEN: usize = total_len(true);
-const VALUES_LEN: usize = total_len(false);
-
-/// Where the entities whose names start with one byte begin: the index of
-/// the first one, and where its name and its value start.
-#[derive(Clone, Copy)]
-struct Group {
-    index: u16,
-    name_at: u16,
-    value_at: u16,
-}
-
-struct Packed {
-    /// Every name, one after another, in the table's (sorted) order.
-    names: [u8; NAMES_LEN],
-    /// Every value, one after another, in the same order.
-    values: [u8; VALUES_LEN],
-    name_lens: [u8; COUNT],
-    value_lens: [u8; COUNT],
-    /// `groups[b]` is where the names starting with byte `b` (or, when there
-    /// are none, with the next byte that has some) begin; `groups[b + 1]`
-    /// is where they end. Names are ASCII.
-    groups: [Group; 129],
-}
-
-const fn pack() -> Packed {
-    // Offsets are u16s and lengths u8s: fail to compile rather than wrap.
-    assert!(NAMES_LEN <= u16::MAX as usize && VALUES_LEN <= u16::MAX as usize);
-    let start = Group { index: 0, name_at: 0, value_at: 0 };
-    let mut packed = Packed {
-        names: [0; NAMES_LEN],
-        values: [0; VALUES_LEN],
-        name_lens: [0; COUNT],
-        value_lens: [0; COUNT],
-        groups: [start; 129],
-    };
-    let (mut name_at, mut value_at) = (0, 0);
-    // The next byte whose group's start is not yet known.
-    let mut byte = 0;
+/// Each entity's name, a NUL, its value and a NUL, in the table's (sorted)
+/// order. No name or value holds a NUL (checked while compiling).
+const fn pack() -> [u8; PACKED_LEN] {
+    // Offsets are u16s: fail to compile rather than wrap.
+    assert!(PACKED_LEN <= u16::MAX as usize);
+    let mut packed = [0; PACKED_LEN];
+    let mut at = 0;
     let mut i = 0;
-    while i < COUNT {
-        let (name, value) = (ENTITIES[i].0, ENTITIES[i].1.as_bytes());
-        assert!(name.len() <= u8::MAX as usize && value.len() <= u8::MAX as usize);
-        assert!(!name.is_empty() && name[0] < 128);
-        while byte <= name[0] as usize {
-            packed.groups[byte] = Group {
-                index: i as u16,
-                name_at: name_at as u16,
-                value_at: value_at as u16,
-            };
-            byte += 1;
-        }
+    while i < ENTITIES.len() * 2 {
+        let (name, value) = ENTITIES[i / 2];
+        let item = if i % 2 == 0 { name } else { value.as_bytes() };
         let mut j = 0;
-        while j < name.len() {
-            packed.names[name_at + j] = name[j];
+        while j < item.len() {
+            assert!(item[j] != 0);
+            packed[at] = item[j];
+            at += 1;
             j += 1;
         }
-        j = 0;
-        while j < value.len() {
-            packed.values[value_at + j] = value[j];
-            j += 1;
-        }
-        packed.name_lens[i] = name.len() as u8;
-        packed.value_lens[i] = value.len() as u8;
-        name_at += name.len();
-        value_at += value.len();
+        // The NUL that ends it is already there.
+        at += 1;
         i += 1;
-    }
-    let end = Group { index: COUNT as u16, name_at: name_at as u16, value_at: value_at as u16 };
-    while byte < 129 {
-        packed.groups[byte] = end;
-        byte += 1;
     }
     packed
 }
 
-static PACKED: Packed = pack();
-/// `PACKED.values` as a string: whole UTF-8 strings one after another, so
-/// valid UTF-8, and each value starts and ends on a character boundary.
-static VALUE_TEXT: &str = match core::str::from_utf8(&PACKED.values) {
+const PACKED_BYTES: [u8; PACKED_LEN] = pack();
+/// Whole UTF-8 strings and NULs one after another: valid UTF-8.
+static PACKED: &str = match core::str::from_utf8(&PACKED_BYTES) {
     Ok(text) => text,
-    Err(_) => panic!("the values are strings"),
+    Err(_) => panic!("the names and values are strings"),
 };
 
-pub(crate) fn get_entity(bytes: &[u8]) -> Option<&'static str> {
-    let first = *bytes.first()? as usize;
-    if first >= 128 {
-        return None;
-    }
-    let Group { index, name_at, value_at } = PACKED.groups[first];
-    let (mut name_at, mut value_at) = (name_at as usize, value_at as usize);
-    for i in index as usize..PACKED.groups[first + 1].index as usize {
-        let name_len = PACKED.name_lens[i] as usize;
-        let value_len = PACKED.value_lens[i] as usize;
-        if name_len == bytes.len() && &PACKED.names[name_at..name_at + name_len] == bytes {
-            return Some(&VALUE_TEXT[value_at..value_at + value_len]);
+/// Where each entity's name starts in `PACKED`, in the table's order.
+fn name_starts() -> &'static [u16] {
+    static STARTS: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    STARTS.get_or_init(|| {
+        let mut starts = Vec::with_capacity(ENTITIES.len());
+        let mut at = 0;
+        // Name, value, name, value, ... and, after the last NUL, nothing.
+        for (i, part) in PACKED.split('\0').enumerate() {
+            if i % 2 == 0 && !part.is_empty() {
+                starts.push(at as u16);
+            }
+            at += part.len() + 1;
         }
-        name_at += name_len;
-        value_at += value_len;
+        starts
+    })
+}
+
+/// The name or value that starts at `start` in `PACKED`, up to its NUL.
+fn part_at(start: usize) -> &'static str {
+    let rest = &PACKED[start..];
+    &rest[..rest.bytes().position(|byte| byte == 0).unwrap_or(rest.len())]
+}
+
+/// How the name that starts at `start` in `PACKED` sorts against `wanted`,
+/// read in place: byte by byte up to the name's NUL.
+fn compare_name(start: usize, wanted: &[u8]) -> Ordering {
+    let name = &PACKED.as_bytes()[start..];
+    for (i, &wanted_byte) in wanted.iter().enumerate() {
+        match name.get(i).copied().unwrap_or(0) {
+            // The name ended first: it sorts before.
+            0 => return Ordering::Less,
+            byte if byte != wanted_byte => return byte.cmp(&wanted_byte),
+            _ => {}
+        }
     }
-    None
+    match name.get(wanted.len()).copied().unwrap_or(0) {
+        0 => Ordering::Equal,
+        _ => Ordering::Greater,
+    }
+}
+
+pub(crate) fn get_entity(bytes: &[u8]) -> Option<&'static str> {
+    let starts = name_starts();
+    let found = starts.binary_search_by(|&start| compare_name(start as usize, bytes)).ok()?;
+    Some(part_at(starts[found] as usize + bytes.len() + 1))
 }
 
 #[cfg(test)]
@@ -2289,7 +2267,7 @@ mod tests {
                 assert_eq!(get_entity(other), expected);
             }
         }
-        for absent in [&b""[..], b"\xff", b"zzzzzz", b"AAAAA", b"amp;"] {
+        for absent in [&b""[..], b"\xff", b"zzzzzz", b"AAAAA", b"amp;", b"amp\0", b"\0", b"amp\0&"] {
             assert_eq!(get_entity(absent), None);
         }
     }
