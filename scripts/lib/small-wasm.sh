@@ -35,7 +35,14 @@ small_wasm_build() {
   # flattened and rebuilt, and -Oz run until it changes nothing more. 3 KB
   # gzipped smaller than -Oz alone (201,177 -> 198,177 bytes of the embed's
   # wasm, measured 2026-11-30) for about 25 s more.
-  wasm-opt --flatten --rereloop "${wasm_opt_args[@]}" -Oz --converge ${REINS_EMBED_KEEP_NAMES:+-g} \
+  # And first, the exports of wasm-streams' three classes taken out, with the
+  # code only they reach: Leptos always builds server_fn for the browser, and
+  # server_fn brings wasm-streams, whose exported classes wasm-opt must
+  # otherwise keep. Reins has no server functions, so nothing makes those
+  # classes (a streaming server function would need them back). 1.6 KB
+  # gzipped off each wasm (2026-12-02); the glue's classes stay, never used.
+  wasm-opt --remove-exports --pass-arg='remove-exports@*intounderlying*' \
+    --flatten --rereloop "${wasm_opt_args[@]}" -Oz --converge ${REINS_EMBED_KEEP_NAMES:+-g} \
     "$dir/${name}_bg.wasm" -o "$dir/$name.wasm"
   terser "$dir/$name.js" --module --compress --mangle --output "$dir/$name.min.js"
 }
