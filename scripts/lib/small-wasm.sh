@@ -39,8 +39,9 @@ small_wasm_build() {
   # code only they reach: Leptos always builds server_fn for the browser, and
   # server_fn brings wasm-streams, whose exported classes wasm-opt must
   # otherwise keep. Reins has no server functions, so nothing makes those
-  # classes (a streaming server function would need them back). 1.6 KB
-  # gzipped off each wasm (2026-12-02); the glue's classes stay, never used.
+  # classes (a streaming server function would need them back). 1.3 KB
+  # gzipped off the embed's wasm and 1.9 KB off the hosted page's
+  # (2026-12-02); the glue's classes stay, never used.
   wasm-opt --remove-exports --pass-arg='remove-exports@*intounderlying*' \
     --flatten --rereloop "${wasm_opt_args[@]}" -Oz --converge ${REINS_EMBED_KEEP_NAMES:+-g} \
     "$dir/${name}_bg.wasm" -o "$dir/$name.wasm"
