@@ -4,7 +4,8 @@
 //! Run it on the server side to see the HTML it renders:
 //! `cargo run -p app --features ssr --example in_your_app`. In the app's
 //! browser crate (with `app`'s `hydrate` feature) the same view hydrates and
-//! streams, exactly as the hosted page does.
+//! streams; with `csr`, it renders in the browser alone, as the hosted page
+//! and the `<reins-chat>` element do.
 
 // An example prints what it renders.
 #![allow(clippy::print_stdout)]

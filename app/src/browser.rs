@@ -63,7 +63,7 @@ pub fn store(key: &str, value: Option<&str>) {
 
 /// Whether the page is the hosted chat on the built-in demo model, which the
 /// server marks with `<meta name="reins-demo">`.
-#[cfg(not(feature = "csr"))]
+#[cfg(feature = "demo-report")]
 pub fn is_demo_page() -> bool {
     #[cfg(feature = "browser")]
     {

@@ -2,7 +2,7 @@
 //! and stops, with the actions people expect on replies.
 
 mod composer;
-#[cfg(not(feature = "csr"))]
+#[cfg(feature = "demo-report")]
 mod demo_report;
 mod inflight;
 mod markdown_view;
@@ -18,7 +18,7 @@ use leptos::prelude::*;
 use crate::browser;
 use crate::conversation::{ActionError, Conversation, PendingReply};
 use composer::Composer;
-#[cfg(not(feature = "csr"))]
+#[cfg(feature = "demo-report")]
 use inflight::RequestIds;
 use inflight::{Ask, InFlight, request_stop};
 use message_list::MessageList;
@@ -74,15 +74,15 @@ pub fn Chat(
     let endpoint = StoredValue::new(endpoint);
     let storage_key = StoredValue::new(storage_key);
     let token = StoredValue::new_local(token);
-    // Only the hosted page reports what the demo model did; the embed
-    // carries no code for it.
-    #[cfg(not(feature = "csr"))]
+    // Only the hosted page reports what the demo model did; no other build
+    // carries code for it (the `demo-report` feature).
+    #[cfg(feature = "demo-report")]
     let request_ids = {
         let ids = RequestIds(RwSignal::new(Default::default()));
         provide_context(ids);
         Some(ids)
     };
-    #[cfg(feature = "csr")]
+    #[cfg(not(feature = "demo-report"))]
     let request_ids = None;
 
     let abort = move || {

@@ -1,7 +1,8 @@
 //! Reins' user interface and the types it shares with the server.
 //!
 //! [`Chat`] is the embeddable component; [`App`] is the hosted chat page that
-//! the `reins` server renders and the `frontend` crate hydrates.
+//! the `reins` server renders, and whose [`HostedChat`] the `embed` crate's
+//! wasm renders again in the browser.
 
 mod browser;
 pub mod chat;
@@ -85,7 +86,15 @@ pub fn App() -> impl IntoView {
                 <h1>"Reins"</h1>
                 <p>"A streaming chat you can stop."</p>
             </header>
-            <Chat/>
+            <HostedChat/>
         </main>
     }
+}
+
+/// The hosted page's chat, the last element of [`App`]'s `<main>`. The server
+/// renders it inside the page; in the browser, the `embed` crate's `hosted`
+/// entry renders it again in its place, on the client.
+#[component]
+pub fn HostedChat() -> impl IntoView {
+    view! { <Chat/> }
 }

@@ -1,7 +1,10 @@
 //! The wasm entry crate of the `<reins-chat>` element that `embed.js`
-//! defines. It renders on the client only (Leptos `csr`): an embedded chat has
-//! no server-rendered HTML to adopt, so it leaves out hydration's code and
-//! stays within the embed's size budget (see the README).
+//! defines, and, with the `hosted` feature, of the hosted page. It renders on
+//! the client only (Leptos `csr`): it leaves out hydration's code and stays
+//! within the embed's size budget (see the README).
+
+#[cfg(feature = "hosted")]
+mod hosted;
 
 use app::{Chat, ChatController, ChatEvent, TokenSource};
 use leptos::prelude::*;

@@ -14,14 +14,44 @@ test('the page names its files by their content; they are compressed and cached 
   const wasm = names.find((name) => name.endsWith('.wasm'))!;
   expect((await request.get(wasm)).headers()['content-type']).toBe('application/wasm');
 
-  // The chat hydrates and streams under that policy; a violation would be a
-  // console error, which fails every test.
+  // The chat comes to life and streams under that policy; a violation would
+  // be a console error, which fails every test.
   await chat.goto();
   await chat.sendMessage('Under a strict policy');
   await expect(chat.lastReply()).toHaveAttribute('data-status', 'streaming');
   await chat.stop.click();
   await expect(chat.lastReply()).toHaveAttribute('data-status', 'stopped');
   expect(page.url()).toContain('127.0.0.1');
+});
+
+test('what the visitor types before the wasm has loaded is kept, with its cursor and the focus, in the one live chat', async ({ chat, page }) => {
+  // The server-rendered chat is on screen at once; the wasm is held back
+  // until the visitor has typed.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  await page.route('**/pkg/*.wasm', async (route) => {
+    await released;
+    await route.continue();
+  });
+  await page.goto('/');
+  await chat.input.fill('kept while loading');
+  await chat.input.press('Home');
+  await expect(page.locator('.reins-chat')).toHaveAttribute('data-ready', 'false');
+
+  release();
+  await expect(page.locator('.reins-chat')).toHaveAttribute('data-ready', 'true');
+  await expect(page.locator('.reins-chat')).toHaveCount(1);
+  await expect(chat.input).toHaveValue('kept while loading');
+  await expect(chat.input).toBeFocused();
+  // The cursor stayed where it was: at the start.
+  await page.keyboard.type('Text ');
+  await expect(chat.input).toHaveValue('Text kept while loading');
+  // The chat's own draft holds it, not only the box: Send sends it.
+  await chat.send.click();
+  await expect(chat.log.locator('[data-role="user"] .reins-text')).toHaveText('Text kept while loading');
+  await expect(chat.lastReply()).toHaveAttribute('data-status', 'streaming');
+  await chat.stop.click();
+  await expect(chat.lastReply()).toHaveAttribute('data-status', 'stopped');
 });
 
 test("embed.js names the embed's files by their content; they are cached for good, it is revalidated", async ({ request }) => {

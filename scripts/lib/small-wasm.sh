@@ -14,13 +14,15 @@
 # Expects the repository root as the working directory, and tools/ on PATH.
 small_wasm_work=target/embed
 
-# Builds package $1 for the browser and leaves $small_wasm_work/$2/$3.wasm
-# (optimised) and $3.min.js (its minified glue).
+# Builds package $1 for the browser, with the features $4 if given, and
+# leaves $small_wasm_work/$2/$3.wasm (optimised) and $3.min.js (its minified
+# glue).
 small_wasm_build() {
-  local package=$1 dir="$small_wasm_work/$2" name=$3
+  local package=$1 dir="$small_wasm_work/$2" name=$3 features=${4:-}
   RUSTC_BOOTSTRAP=1 \
   RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none" \
     cargo build --package "$package" --lib --target wasm32-unknown-unknown --profile wasm-release \
+      ${features:+--features "$features"} \
       -Zbuild-std=std,panic_abort --target-dir "$small_wasm_work"
 
   rm -rf "$dir" && mkdir -p "$dir"

@@ -10,7 +10,7 @@ use crate::conversation::{Conversation, PendingReply};
 /// The request id (`x-request-id`) of each reply's response, by reply id:
 /// how the hosted page's demo report finds the demo model's record.
 #[derive(Clone, Copy, Debug)]
-#[cfg_attr(feature = "csr", allow(dead_code))]
+#[cfg_attr(not(feature = "demo-report"), allow(dead_code))]
 pub struct RequestIds(pub RwSignal<HashMap<String, String>>);
 
 /// The request for the reply in flight. Aborting it cancels the `fetch` at
@@ -36,8 +36,11 @@ impl InFlight {
     /// `conversation`.
     ///
     /// Only the browser sends: events never fire during server rendering, so
-    /// without the `hydrate` feature this does nothing.
-    #[cfg_attr(any(not(feature = "browser"), feature = "csr"), allow(unused_variables))]
+    /// without the `browser` feature this does nothing.
+    #[cfg_attr(
+        any(not(feature = "browser"), not(feature = "demo-report")),
+        allow(unused_variables)
+    )]
     pub fn start(
         endpoint: String,
         token: Option<TokenSource>,
@@ -82,14 +85,14 @@ impl InFlight {
                 // the Stop, ignores that.
                 // The demo report (hosted page only) finds the demo model's
                 // record of this reply by the response's request id.
-                // Under `csr` (the embed) that part is compiled away.
+                // Without the `demo-report` feature that part is compiled away.
                 let on_response = |response: &gloo_net::http::Response| {
                     // A reply the server keeps is left running when the page
                     // goes away, for the reload to resume.
                     if response.headers().get(crate::protocol::RESUME_WINDOW_HEADER).is_some() {
                         conversation.try_update(|chat| chat.mark_resumable(&reply_id));
                     }
-                    #[cfg(not(feature = "csr"))]
+                    #[cfg(feature = "demo-report")]
                     if let Some(ids) = request_ids
                         && let Some(request_id) = response.headers().get("x-request-id")
                     {

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::ChatActions;
-#[cfg(not(feature = "csr"))]
+#[cfg(feature = "demo-report")]
 use super::demo_report::DemoReport;
 use super::markdown_view::Markdown;
 use crate::browser;
@@ -51,11 +51,11 @@ pub fn MessageView(
         }
         _ => view! { <UserText id text idle/> }.into_any(),
     };
-    // Only the hosted page can be the demo page the report is for, so the
-    // client-only build (the embed) leaves it out, and its code with it.
-    #[cfg(not(feature = "csr"))]
+    // Only the hosted page can be the demo page the report is for, so every
+    // other build (the embed, other apps) leaves it out, and its code with it.
+    #[cfg(feature = "demo-report")]
     let demo_report = move || view! { <DemoReport conversation id/> };
-    #[cfg(feature = "csr")]
+    #[cfg(not(feature = "demo-report"))]
     let demo_report = || ();
 
     view! {
