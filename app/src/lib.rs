@@ -53,7 +53,8 @@ pub fn hosted_shell(options: LeptosOptions, demo: bool) -> impl IntoView {
 }
 
 /// The Content Security Policy of the hosted page: its own scripts (the inline
-/// hydration script by its nonce), its wasm, its styles, and requests to
+/// script of Leptos's `HydrationScripts`, which loads the wasm, by its
+/// nonce), its wasm, its styles, and requests to
 /// itself; nothing else, and no framing.
 pub fn content_security_policy(nonce: &str) -> String {
     format!(
@@ -64,7 +65,7 @@ pub fn content_security_policy(nonce: &str) -> String {
 }
 
 /// Sends [`content_security_policy`] with this response's nonce, which
-/// leptos_axum makes for every page and puts on the hydration script.
+/// leptos_axum makes for every page and puts on that inline script.
 #[cfg(feature = "ssr")]
 fn set_content_security_policy() {
     use leptos_axum::ResponseOptions;
