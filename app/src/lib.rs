@@ -92,9 +92,9 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// The hosted page's chat, the last element of [`App`]'s `<main>`. The server
-/// renders it inside the page; in the browser, the `embed` crate's `hosted`
-/// entry renders it again in its place, on the client.
+/// The hosted page's chat. The server renders it inside [`App`]; in the
+/// browser, the `embed` crate's `hosted` entry renders it again in its place,
+/// on the client.
 #[component]
 pub fn HostedChat() -> impl IntoView {
     view! { <Chat/> }

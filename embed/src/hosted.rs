@@ -33,11 +33,13 @@ pub fn hydrate() {
         (input.value(), focused, selection)
     });
 
-    // Removed first, so the page never holds two chats. The chat is the last
-    // element of `<main>`, where mounting appends the new one; both happen in
-    // one task, so no frame shows the page without a chat.
-    rendered.remove();
+    // Mounting appends the live chat (one `<section>`) to the page; it then
+    // takes the server-rendered one's place. Both happen in one task, so no
+    // frame shows two chats, or none.
     leptos::mount::mount_to(page.clone(), HostedChat).forget();
+    if let Some(live) = page.last_element_child() {
+        let _ = rendered.replace_with_with_node_1(&live);
+    }
 
     let Some((text, focused, (start, end))) = typed else {
         return;

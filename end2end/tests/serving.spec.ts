@@ -41,6 +41,8 @@ test('what the visitor types before the wasm has loaded is kept, with its cursor
   release();
   await expect(page.locator('.reins-chat')).toHaveAttribute('data-ready', 'true');
   await expect(page.locator('.reins-chat')).toHaveCount(1);
+  // In the server-rendered one's place, under the page's header.
+  await expect(page.locator('.reins-page > .reins-header + .reins-chat')).toHaveCount(1);
   await expect(chat.input).toHaveValue('kept while loading');
   await expect(chat.input).toBeFocused();
   // The cursor stayed where it was: at the start.
