@@ -38,6 +38,83 @@ test.describe('reading a reply', () => {
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(await code.textContent());
   });
 
+  test('text added to the block being written is drawn in place, and the reply is drawn as it is when drawn at once', async ({ chat, page, context }) => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+    // Word by word, each block grows at its end (the last text of a
+    // paragraph, an item, a quote, a heading, a code block) and now and
+    // then changes its shape (emphasis closed, a new item, a table row).
+    const reply = [
+      '## A *plan* for `today`',
+      '',
+      'Some prose that goes on, with a [link](https://example.com/page) and **bold** text,',
+      'over a soft break and a hard one  ',
+      'to the end &amp; beyond.',
+      '',
+      '> quoted words',
+      '> that go on',
+      '',
+      '1. one item',
+      '2. two with `code` in it',
+      '   and more',
+      '',
+      '```rust',
+      'fn main() {',
+      '    let answer = 42;',
+      '}',
+      '```',
+      '',
+      '| name | value |',
+      '|---|---|',
+      '| a | 1 |',
+      '',
+      // A paragraph of many words: it grows over many frames.
+      Array.from({ length: 80 }, (_, k) => `word${k}`).join(' '),
+    ].join('\n');
+    await chat.goto(ECHO_URL);
+    // Counts the texts that grew where they were, and the boxes drawn anew.
+    await page.evaluate(() => {
+      const counts = { grown: 0, drawn: 0 };
+      (window as unknown as { drawing: typeof counts }).drawing = counts;
+      new MutationObserver((records) => {
+        for (const record of records) {
+          if (record.type === 'characterData') counts.grown += 1;
+          else counts.drawn += [...record.addedNodes].filter((node) => node instanceof HTMLElement && node.matches('.reins-piece')).length;
+        }
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    await chat.sendMessage(reply);
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    const drawing = await page.evaluate(() => (window as unknown as { drawing: { grown: number; drawn: number } }).drawing);
+    // Twelve blocks, each drawn when it starts and again when its shape
+    // changes; the last paragraph grows in place over some twenty frames.
+    expect(drawing.grown, `${drawing.grown} texts grew in place, ${drawing.drawn} boxes were drawn`).toBeGreaterThan(10);
+
+    // The nodes the reply ends with, but for the boxes they are drawn in
+    // and Leptos's markers: the same as a fresh draw of the saved reply.
+    const drawn = () =>
+      chat.replyBody(chat.lastReply()).evaluate((markdown) => {
+        const shape = (node: Node): string => {
+          if (node.nodeType === Node.TEXT_NODE) return (node as Text).data;
+          if (!(node instanceof Element)) return '';
+          const inner = [...node.childNodes].map(shape).join('');
+          if (node.matches('.reins-piece')) return inner;
+          const attributes = [...node.attributes].map((a) => ` ${a.name}="${a.value}"`).join('');
+          return `<${node.localName}${attributes}>${inner}</${node.localName}>`;
+        };
+        return [...markdown.childNodes].map(shape).join('');
+      });
+    const streamed = await drawn();
+    expect(streamed).toContain('<code class="language-rust">fn main() {\n    let answer = 42;\n}\n</code>');
+    expect(streamed).toContain('<li>two with <code>code</code> in it\nand more</li>');
+    const code = chat.replyBody(chat.lastReply()).getByRole('button', { name: 'Copy code' });
+    await code.click();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe('fn main() {\n    let answer = 42;\n}\n');
+    await page.waitForTimeout(500);
+    await chat.goto(ECHO_URL);
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    expect(await drawn()).toBe(streamed);
+  });
+
   test('a hostile reply runs no script, loads no image and makes no request', async ({ chat, page }) => {
     const requests: string[] = [];
     const dialogs: string[] = [];

@@ -98,6 +98,9 @@ pub struct StreamingDoc {
     tail_versions: Vec<u64>,
     /// The last version given to a node of the tail.
     last_version: u64,
+    /// Text the tail's last node gained at its end, keeping its key, since
+    /// [`take_appended`](Self::take_appended) last took it.
+    appended: Option<(PieceKey, String)>,
     /// The length of the text the last update saw.
     seen: usize,
     /// The length of the text taken into `stable`.
@@ -124,7 +127,9 @@ pub struct StreamingDoc {
 }
 
 /// Names what a view draws in one box: a finished piece, or one node of the
-/// tail. A key is drawn once: the same key always names the same nodes.
+/// tail. A key is drawn once: the same key always names the same nodes, but
+/// for the tail's last node, which keeps its key while it only gains text at
+/// its end (see [`StreamingDoc::take_appended`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PieceKey {
     epoch: u64,
@@ -219,19 +224,54 @@ impl StreamingDoc {
         }
     }
 
+    /// The text the tail's last node gained at its end since this was last
+    /// called, and its key: a view that drew that key adds the text where
+    /// the box it drew ends, instead of drawing the box again. The browser
+    /// then lays out the few lines that changed, not a whole paragraph or
+    /// code block on every update.
+    pub fn take_appended(&mut self) -> Option<(PieceKey, String)> {
+        self.appended.take()
+    }
+
+    /// Gives the tail's last node a new key, so a view draws it again: for a
+    /// view that could not add [`take_appended`](Self::take_appended)'s text.
+    pub fn redraw_last(&mut self) {
+        if let Some(version) = self.tail_versions.last_mut() {
+            self.last_version += 1;
+            *version = self.last_version;
+        }
+    }
+
     /// Replaces the tail, keeping the version of each node that is the same
-    /// as the one it replaces.
+    /// as the one it replaces, and of the last node if it only gained text
+    /// at its end.
     fn set_tail(&mut self, tail: Vec<Node>) {
         let mut versions = Vec::with_capacity(tail.len());
+        let mut added = None;
         for (at, node) in tail.iter().enumerate() {
-            let kept = self.tail.get(at).filter(|old| *old == node).and(self.tail_versions.get(at));
-            versions.push(match kept {
+            let old = self.tail.get(at);
+            if at + 1 == tail.len() {
+                added = old.and_then(|old| appended(old, node));
+            }
+            let kept = old.filter(|old| *old == node || added.is_some());
+            versions.push(match kept.and(self.tail_versions.get(at)) {
                 Some(version) => *version,
                 None => {
                     self.last_version += 1;
                     self.last_version
                 }
             });
+        }
+        if let (Some(added), Some(version)) = (added, versions.last()) {
+            let key = PieceKey {
+                epoch: self.epoch,
+                index: self.stable.len() + versions.len() - 1,
+                version: *version,
+            };
+            match &mut self.appended {
+                Some((pending, text)) if *pending == key => text.push_str(&added),
+                pending => *pending = Some((key, added)),
+            }
         }
         self.tail = tail;
         self.tail_versions = versions;
@@ -362,6 +402,35 @@ impl StreamingDoc {
             taken += end;
         }
         plain_text(&text[self.stable_len..])
+    }
+}
+
+/// The text `new` adds at the end of `old`, if that is all that changed: the
+/// two are the same but for their last text (the text on the path of last
+/// children), which in `new` is longer, with `old`'s as its start. `None` if
+/// anything else changed, or nothing did, and through elements whose box
+/// does not end with their last child's (a table, an image's link).
+fn appended(old: &Node, new: &Node) -> Option<String> {
+    match (old, new) {
+        (Node::Text(old), Node::Text(new)) => {
+            new.strip_prefix(old.as_str()).filter(|added| !added.is_empty()).map(str::to_owned)
+        }
+        (Node::Element(old), Node::Element(new))
+            if old.kind == new.kind
+                && !matches!(
+                    old.kind,
+                    Kind::Table
+                        | Kind::TableHead
+                        | Kind::TableRow
+                        | Kind::TableCell { .. }
+                        | Kind::ImageLink { .. }
+                ) =>
+        {
+            let (old_last, old_rest) = old.children.split_last()?;
+            let (new_last, new_rest) = new.children.split_last()?;
+            (old_rest == new_rest).then(|| appended(old_last, new_last)).flatten()
+        }
+        _ => None,
     }
 }
 
@@ -724,6 +793,121 @@ mod tests {
         doc.update("x");
         assert!(doc.keys().iter().all(|key| !same.contains(key)));
         assert_eq!(doc.piece(same[0]), None);
+    }
+
+    /// What a view shows: each key's nodes as they were when it was first
+    /// drawn, with the text [`StreamingDoc::take_appended`] gave for it
+    /// since added to its last text, as the browser view adds it.
+    struct View {
+        drawn: Vec<(PieceKey, Vec<Node>)>,
+        redrawn: usize,
+        appended: usize,
+    }
+
+    impl View {
+        fn draw(&mut self, doc: &mut StreamingDoc) {
+            let keys = doc.keys();
+            if let Some((key, text)) = doc.take_appended()
+                && let Some((_, nodes)) = self.drawn.iter_mut().find(|(drawn, _)| *drawn == key)
+            {
+                let mut last = nodes.last_mut().unwrap();
+                while let Node::Element(element) = last {
+                    last = element.children.last_mut().unwrap();
+                }
+                let Node::Text(last) = last else { unreachable!() };
+                last.push_str(&text);
+                self.appended += 1;
+            }
+            let old = std::mem::take(&mut self.drawn);
+            for key in keys {
+                let nodes = match old.iter().find(|(drawn, _)| *drawn == key) {
+                    Some((_, nodes)) => nodes.clone(),
+                    None => {
+                        self.redrawn += 1;
+                        doc.piece(key).unwrap()
+                    }
+                };
+                self.drawn.push((key, nodes));
+            }
+        }
+
+        fn shown(&self) -> Vec<Node> {
+            self.drawn.iter().flat_map(|(_, nodes)| nodes.clone()).collect()
+        }
+    }
+
+    /// Streams `text` in steps of `step` bytes into a view.
+    fn viewed(text: &str, step: usize) -> (StreamingDoc, View) {
+        let mut doc = StreamingDoc::default();
+        let mut view = View { drawn: Vec::new(), redrawn: 0, appended: 0 };
+        let mut end = 0;
+        while end < text.len() || doc.is_behind() {
+            end = text.ceil_char_boundary((end + step).min(text.len()));
+            doc.update(&text[..end]);
+            view.draw(&mut doc);
+        }
+        doc.settle(true);
+        doc.update(text);
+        view.draw(&mut doc);
+        (doc, view)
+    }
+
+    #[test]
+    fn a_view_that_adds_the_appended_text_shows_what_was_parsed() {
+        let reply = "# A *plan* for `today`\n\nSome prose that goes on, with a [link](https://example.com) and **bold** text,\nover a soft break and a hard one  \nto the end &amp; beyond.\n\n> quoted\n> text\n\n1. one\n2. two with `code`\n   and more\n\n```rust\nfn a() {}\n\nfn b() {}\n```\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n![alt text](https://example.com/a.png) and an image\n\nDone &copy; here\n";
+        let reply = reply.repeat(12);
+        for step in [1, 3, 7, 50] {
+            let (doc, view) = viewed(&reply, step);
+            assert_eq!(view.shown(), shown(&doc), "in steps of {step}");
+            assert_eq!(shown(&doc), parse(&reply), "in steps of {step}");
+            if step == 1 {
+                assert!(
+                    view.appended > 4 * view.redrawn,
+                    "most updates add text: {} added, {} drawn again",
+                    view.appended,
+                    view.redrawn
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_text_added_at_the_end_is_appended() {
+        let tree = |text: &str| parse(text).pop().unwrap();
+        let added = |old: &str, new: &str| appended(&tree(old), &tree(new));
+        assert_eq!(added("Hello", "Hello, world").as_deref(), Some(", world"));
+        assert_eq!(added("a *b* c", "a *b* cd").as_deref(), Some("d"));
+        assert_eq!(added("```rust\nfn a", "```rust\nfn a() {}\n").as_deref(), Some("() {}\n"));
+        assert_eq!(added("- a\n- b", "- a\n- bc").as_deref(), Some("c"));
+        // Anything else that changed: drawn again.
+        assert_eq!(added("a *b", "a *b*"), None, "emphasis closed");
+        assert_eq!(added("AT&amp", "AT&amp;"), None, "an entity: the text got shorter");
+        assert_eq!(added("a *b* c", "a *b* c *d*"), None, "a new child");
+        assert_eq!(added("a *b* c", "a **b** cd"), None, "a child before the last changed");
+        assert_eq!(added("```rust\nx", "```js\nx"), None, "another language");
+        assert_eq!(added("Title\n", "Title\n="), None, "a paragraph became a heading");
+        assert_eq!(added("a", "a"), None, "nothing changed");
+        assert_eq!(added("| x |\n|---|\n| 1", "| x |\n|---|\n| 12"), None, "in a table");
+        assert_eq!(added("![a](https://e.com/i.png", "![a](https://e.com/i.png)"), None);
+        let image = "![ab](https://e.com/i.png) c";
+        assert_eq!(added(image, &(image.to_owned() + "d")).as_deref(), Some("d"), "after an image");
+    }
+
+    #[test]
+    fn a_key_kept_while_its_text_grows_is_drawn_again_when_asked() {
+        let mut doc = StreamingDoc::default();
+        doc.update("Hello");
+        let before = doc.keys();
+        doc.update("Hello, world");
+        assert_eq!(doc.keys(), before, "the paragraph keeps its key");
+        assert_eq!(doc.take_appended(), Some((before[0], ", world".into())));
+        assert_eq!(doc.take_appended(), None, "taken once");
+        doc.update("Hello, world!");
+        doc.update("Hello, world!!");
+        assert_eq!(doc.take_appended(), Some((before[0], "!!".into())), "gathered until taken");
+        doc.redraw_last();
+        assert_ne!(doc.keys(), before);
+        assert_eq!(doc.piece(doc.keys()[0]).unwrap(), parse("Hello, world!!"));
     }
 
     #[test]

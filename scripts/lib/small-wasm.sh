@@ -17,13 +17,17 @@ small_wasm_work=target/embed
 # Builds package $1 for the browser, with the features $4 if given, and
 # leaves $small_wasm_work/$2/$3.wasm (optimised) and $3.min.js (its minified
 # glue).
+# The standard library is built with its `optimize_for_size` feature: the
+# smaller of its implementations where it has two (sorting, formatting
+# numbers), each still O(n log n) or linear; 319 bytes off the embed's
+# gzipped total (2026-12-02).
 small_wasm_build() {
   local package=$1 dir="$small_wasm_work/$2" name=$3 features=${4:-}
   RUSTC_BOOTSTRAP=1 \
   RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none" \
     cargo build --package "$package" --lib --target wasm32-unknown-unknown --profile wasm-release \
       ${features:+--features "$features"} \
-      -Zbuild-std=std,panic_abort --target-dir "$small_wasm_work"
+      -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size --target-dir "$small_wasm_work"
 
   rm -rf "$dir" && mkdir -p "$dir"
   wasm-bindgen --target web --no-typescript --out-dir "$dir" --out-name "$name" \

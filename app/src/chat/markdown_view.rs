@@ -2,7 +2,8 @@
 //!
 //! While the reply streams, it is redrawn at most once per animation frame,
 //! and only its unfinished tail is re-parsed and redrawn; finished blocks are
-//! drawn once. The moment the reply closes (finished, stopped or failed), its
+//! drawn once, and text added at the end of the block being written is added
+//! to the text drawn last rather than drawing the block again. The moment the reply closes (finished, stopped or failed), its
 //! final text is drawn at once, so Stop freezes what is on screen.
 
 use leptos::html::custom;
@@ -34,8 +35,11 @@ pub fn Markdown(
             initial.update(text);
         })
     });
+    // What the first draw shows already.
+    let _ = initial.take_appended();
     let keys = RwSignal::new(initial.keys());
     let doc = StoredValue::new(initial);
+    let markdown = NodeRef::<leptos::html::Div>::new();
 
     // Takes in what the reply holds now, and whether it is still open;
     // returns whether the document is still behind it (a flood of text, or
@@ -48,6 +52,15 @@ pub fn Markdown(
                     doc.update(text);
                 })
             });
+            // Text added at the end of the last box drawn goes in where it
+            // ends: the browser lays out the lines that changed, not the
+            // whole paragraph or code block again.
+            if let Some((key, text)) = doc.take_appended()
+                && keys.with_untracked(|keys| keys.last() == Some(&key))
+                && !markdown.get_untracked().is_some_and(|markdown| append_text(&markdown, &text))
+            {
+                doc.redraw_last();
+            }
             (doc.keys(), doc.is_behind())
         });
         // Nothing is left to draw if the chat was removed.
@@ -76,7 +89,7 @@ pub fn Markdown(
     });
 
     view! {
-        <div class="reins-markdown">
+        <div class="reins-markdown" node_ref=markdown>
             // Each finished piece, and each block of the tail, in a box of
             // its own, drawn once per key: an update draws again only the
             // blocks it changed. The browser lays a box out only near the
@@ -89,6 +102,30 @@ pub fn Markdown(
             </For>
         </div>
     }
+}
+
+/// Adds `text` to the last text in `markdown`: the text at the end of its
+/// path of last children (its last box, that box's last element, and on),
+/// past Leptos's markers, which are comments. Returns whether there was one. For every kind of element
+/// [`StreamingDoc::take_appended`] gives text for, the nodes drawn for it
+/// end with those drawn for its last child.
+fn append_text(markdown: &leptos::web_sys::Element, text: &str) -> bool {
+    use leptos::wasm_bindgen::JsCast;
+    let mut node = Some(leptos::web_sys::Node::from(markdown.clone()));
+    while let Some(parent) = node {
+        node = parent.last_child();
+        while let Some(marker) =
+            node.take_if(|node| node.node_type() == leptos::web_sys::Node::COMMENT_NODE)
+        {
+            node = marker.previous_sibling();
+        }
+        if let Some(text_node) =
+            node.as_ref().filter(|node| node.node_type() == leptos::web_sys::Node::TEXT_NODE)
+        {
+            return text_node.unchecked_ref::<leptos::web_sys::Text>().append_data(text).is_ok();
+        }
+    }
+    false
 }
 
 /// Calls `draw` on the next animation frame, once however many changes come
@@ -213,9 +250,11 @@ fn plain_element(kind: Kind, children: Vec<Node>) -> AnyView {
 fn CodeBlock(language: Option<String>, code: String) -> impl IntoView {
     let label = language.clone().unwrap_or_else(|| "code".into());
     let class = language.map(|language| format!("language-{language}")).unwrap_or_default();
-    let text = Signal::derive({
-        let code = code.clone();
-        move || code.clone()
+    // What the block shows when Copy is pressed: text may have been added
+    // to it since it was drawn (see `append_text`).
+    let shown = NodeRef::<leptos::html::Code>::new();
+    let text = Signal::derive(move || {
+        shown.get_untracked().and_then(|code| code.text_content()).unwrap_or_default()
     });
     view! {
         <div class="reins-code">
@@ -223,7 +262,7 @@ fn CodeBlock(language: Option<String>, code: String) -> impl IntoView {
                 <span>{label}</span>
                 <CopyButton text label="Copy code"/>
             </div>
-            <pre tabindex="0"><code class=class>{code}</code></pre>
+            <pre tabindex="0"><code class=class node_ref=shown>{code}</code></pre>
         </div>
     }
 }
