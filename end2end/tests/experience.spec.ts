@@ -71,13 +71,14 @@ test.describe('reading a reply', () => {
       Array.from({ length: 80 }, (_, k) => `word${k}`).join(' '),
     ].join('\n');
     await chat.goto(ECHO_URL);
-    // Counts the texts that grew where they were, and the boxes drawn anew.
+    // Counts the texts of replies that grew where they were, and the boxes
+    // drawn anew (other texts of the page, a label or a status, change too).
     await page.evaluate(() => {
       const counts = { grown: 0, drawn: 0 };
       (window as unknown as { drawing: typeof counts }).drawing = counts;
       new MutationObserver((records) => {
         for (const record of records) {
-          if (record.type === 'characterData') counts.grown += 1;
+          if (record.type === 'characterData') counts.grown += record.target.parentElement?.closest('.reins-markdown') ? 1 : 0;
           else counts.drawn += [...record.addedNodes].filter((node) => node instanceof HTMLElement && node.matches('.reins-piece')).length;
         }
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
