@@ -797,7 +797,8 @@ mod tests {
 
     /// What a view shows: each key's nodes as they were when it was first
     /// drawn, with the text [`StreamingDoc::take_appended`] gave for it
-    /// since added to its last text, as the browser view adds it.
+    /// since added to its last text, as the browser view adds it: only to
+    /// the last box it drew, and only if that box is still the last.
     struct View {
         drawn: Vec<(PieceKey, Vec<Node>)>,
         redrawn: usize,
@@ -808,7 +809,7 @@ mod tests {
         fn draw(&mut self, doc: &mut StreamingDoc) {
             let keys = doc.keys();
             if let Some((key, text)) = doc.take_appended()
-                && let Some((_, nodes)) = self.drawn.iter_mut().find(|(drawn, _)| *drawn == key)
+                && let Some((_, nodes)) = self.drawn.last_mut().filter(|(drawn, _)| *drawn == key)
             {
                 let mut last = nodes.last_mut().unwrap();
                 while let Node::Element(element) = last {

@@ -3,8 +3,9 @@
 //! While the reply streams, it is redrawn at most once per animation frame,
 //! and only its unfinished tail is re-parsed and redrawn; finished blocks are
 //! drawn once, and text added at the end of the block being written is added
-//! to the text drawn last rather than drawing the block again. The moment the reply closes (finished, stopped or failed), its
-//! final text is drawn at once, so Stop freezes what is on screen.
+//! to the text drawn last rather than drawing the block again. The moment the
+//! reply closes (finished, stopped or failed), its final text is drawn at
+//! once, so Stop freezes what is on screen.
 
 use leptos::html::custom;
 use leptos::prelude::*;
@@ -106,9 +107,9 @@ pub fn Markdown(
 
 /// Adds `text` to the last text in `markdown`: the text at the end of its
 /// path of last children (its last box, that box's last element, and on),
-/// past Leptos's markers, which are comments. Returns whether there was one. For every kind of element
-/// [`StreamingDoc::take_appended`] gives text for, the nodes drawn for it
-/// end with those drawn for its last child.
+/// past Leptos's markers, which are comments. Returns whether there was one.
+/// For every kind of element [`StreamingDoc::take_appended`] gives text for,
+/// the nodes drawn for it end with those drawn for its last child.
 fn append_text(markdown: &leptos::web_sys::Element, text: &str) -> bool {
     use leptos::wasm_bindgen::JsCast;
     let mut node = Some(leptos::web_sys::Node::from(markdown.clone()));
