@@ -38,7 +38,7 @@ test.describe('reading a reply', () => {
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(await code.textContent());
   });
 
-  test('text added to the block being written is drawn in place, and the reply is drawn as it is when drawn at once', async ({ chat, page, context }) => {
+  test('text and items added to the block being written are drawn in place, and the reply is drawn as it is when drawn at once', async ({ chat, page, context }) => {
     await context.grantPermissions(['clipboard-read', 'clipboard-write']);
     // Word by word, each block grows at its end (the last text of a
     // paragraph, an item, a quote, a heading, a code block) and now and
@@ -67,28 +67,37 @@ test.describe('reading a reply', () => {
       '|---|---|',
       '| a | 1 |',
       '',
+      // A list that grows by its items, one of them with a list of its own.
+      ...Array.from({ length: 12 }, (_, k) => (k === 5 ? '- six, with\n  - a *sub* item\n  - and another' : `- item ${k + 1} of the list`)),
+      '',
       // A paragraph of many words: it grows over many frames.
       Array.from({ length: 80 }, (_, k) => `word${k}`).join(' '),
     ].join('\n');
     await chat.goto(ECHO_URL);
-    // Counts the texts of replies that grew where they were, and the boxes
-    // drawn anew (other texts of the page, a label or a status, change too).
+    // Counts the texts of replies that grew where they were, the items
+    // added to a list already drawn, and the boxes drawn anew (other texts
+    // of the page, a label or a status, change too).
     await page.evaluate(() => {
-      const counts = { grown: 0, drawn: 0 };
+      const counts = { grown: 0, items: 0, drawn: 0 };
       (window as unknown as { drawing: typeof counts }).drawing = counts;
       new MutationObserver((records) => {
         for (const record of records) {
+          const added = [...record.addedNodes];
           if (record.type === 'characterData') counts.grown += record.target.parentElement?.closest('.reins-markdown') ? 1 : 0;
-          else counts.drawn += [...record.addedNodes].filter((node) => node instanceof HTMLElement && node.matches('.reins-piece')).length;
+          else if (record.target instanceof HTMLUListElement) counts.items += added.filter((node) => node instanceof HTMLLIElement).length;
+          else counts.drawn += added.filter((node) => node instanceof HTMLElement && node.matches('.reins-piece')).length;
         }
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
     });
     await chat.sendMessage(reply);
     await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
-    const drawing = await page.evaluate(() => (window as unknown as { drawing: { grown: number; drawn: number } }).drawing);
-    // Twelve blocks, each drawn when it starts and again when its shape
-    // changes; the last paragraph grows in place over some twenty frames.
-    expect(drawing.grown, `${drawing.grown} texts grew in place, ${drawing.drawn} boxes were drawn`).toBeGreaterThan(10);
+    const drawing = await page.evaluate(() => (window as unknown as { drawing: { grown: number; items: number; drawn: number } }).drawing);
+    // Thirteen blocks, each drawn when it starts and again when its shape
+    // changes; the last paragraph grows in place over some twenty frames,
+    // and the list gets most of its 14 items where it is.
+    const counted = `${drawing.grown} texts grew in place, ${drawing.items} items were added, ${drawing.drawn} boxes were drawn`;
+    expect(drawing.grown, counted).toBeGreaterThan(10);
+    expect(drawing.items, counted).toBeGreaterThan(8);
 
     // The nodes the reply ends with, but for the boxes they are drawn in
     // and Leptos's markers: the same as a fresh draw of the saved reply.
@@ -107,6 +116,7 @@ test.describe('reading a reply', () => {
     const streamed = await drawn();
     expect(streamed).toContain('<code class="language-rust">fn main() {\n    let answer = 42;\n}\n</code>');
     expect(streamed).toContain('<li>two with <code>code</code> in it\nand more</li>');
+    expect(streamed).toContain('<li>item 5 of the list</li><li>six, with<ul><li>a <em>sub</em> item</li><li>and another</li></ul></li><li>item 7 of the list</li>');
     const code = chat.replyBody(chat.lastReply()).getByRole('button', { name: 'Copy code' });
     await code.click();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe('fn main() {\n    let answer = 42;\n}\n');

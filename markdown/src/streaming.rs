@@ -98,9 +98,9 @@ pub struct StreamingDoc {
     tail_versions: Vec<u64>,
     /// The last version given to a node of the tail.
     last_version: u64,
-    /// Text the tail's last node gained at its end, keeping its key, since
-    /// [`take_appended`](Self::take_appended) last took it.
-    appended: Option<(PieceKey, String)>,
+    /// What the tail's last node gained at its end, keeping its key, since
+    /// [`take_growth`](Self::take_growth) last took it.
+    growth: Option<(PieceKey, Growth)>,
     /// The length of the text the last update saw.
     seen: usize,
     /// The length of the text taken into `stable`.
@@ -128,8 +128,8 @@ pub struct StreamingDoc {
 
 /// Names what a view draws in one box: a finished piece, or one node of the
 /// tail. A key is drawn once: the same key always names the same nodes, but
-/// for the tail's last node, which keeps its key while it only gains text at
-/// its end (see [`StreamingDoc::take_appended`]).
+/// for the tail's last node, which keeps its key while it only grows at its
+/// end (see [`StreamingDoc::take_growth`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PieceKey {
     epoch: u64,
@@ -137,6 +137,17 @@ pub struct PieceKey {
     index: usize,
     /// 0 for a finished piece; for a node of the tail, its version.
     version: u64,
+}
+
+/// What the tail's last node gained at its end: `text` added to its last
+/// text (the text on its path of last children), then `nodes` added after
+/// the last child of the element `depth` steps down that path (0: the node
+/// itself). A view that drew the node does the same to what it drew.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Growth {
+    pub text: String,
+    pub nodes: Vec<Node>,
+    pub depth: usize,
 }
 
 /// What the line scan knows at the start of the next line.
@@ -224,17 +235,17 @@ impl StreamingDoc {
         }
     }
 
-    /// The text the tail's last node gained at its end since this was last
-    /// called, and its key: a view that drew that key adds the text where
-    /// the box it drew ends, instead of drawing the box again. The browser
-    /// then lays out the few lines that changed, not a whole paragraph or
-    /// code block on every update.
-    pub fn take_appended(&mut self) -> Option<(PieceKey, String)> {
-        self.appended.take()
+    /// What the tail's last node gained at its end since this was last
+    /// called, and its key: a view that drew that key adds it where the box
+    /// it drew ends, instead of drawing the box again. The browser then lays
+    /// out the few lines that changed, not a whole paragraph, code block or
+    /// list on every update.
+    pub fn take_growth(&mut self) -> Option<(PieceKey, Growth)> {
+        self.growth.take()
     }
 
     /// Gives the tail's last node a new key, so a view draws it again: for a
-    /// view that could not add [`take_appended`](Self::take_appended)'s text.
+    /// view that could not add [`take_growth`](Self::take_growth)'s growth.
     pub fn redraw_last(&mut self) {
         if let Some(version) = self.tail_versions.last_mut() {
             self.last_version += 1;
@@ -243,17 +254,17 @@ impl StreamingDoc {
     }
 
     /// Replaces the tail, keeping the version of each node that is the same
-    /// as the one it replaces, and of the last node if it only gained text
-    /// at its end.
+    /// as the one it replaces, and of the last node if it only grew at its
+    /// end.
     fn set_tail(&mut self, tail: Vec<Node>) {
         let mut versions = Vec::with_capacity(tail.len());
-        let mut added = None;
+        let mut growth = None;
         for (at, node) in tail.iter().enumerate() {
             let old = self.tail.get(at);
             if at + 1 == tail.len() {
-                added = old.and_then(|old| appended(old, node));
+                growth = old.and_then(|old| grown(old, node));
             }
-            let kept = old.filter(|old| *old == node || added.is_some());
+            let kept = old.filter(|old| *old == node || growth.is_some());
             versions.push(match kept.and(self.tail_versions.get(at)) {
                 Some(version) => *version,
                 None => {
@@ -262,19 +273,27 @@ impl StreamingDoc {
                 }
             });
         }
-        if let (Some(added), Some(version)) = (added, versions.last()) {
-            let key = PieceKey {
-                epoch: self.epoch,
-                index: self.stable.len() + versions.len() - 1,
-                version: *version,
-            };
-            match &mut self.appended {
-                Some((pending, text)) if *pending == key => text.push_str(&added),
-                pending => *pending = Some((key, added)),
-            }
-        }
         self.tail = tail;
         self.tail_versions = versions;
+        let Some(growth) = growth else { return };
+        let key = PieceKey {
+            epoch: self.epoch,
+            index: self.stable.len() + self.tail.len() - 1,
+            version: self.last_version_of_tail(),
+        };
+        match &self.growth {
+            // Not taken since the last update (a view takes it after every
+            // one): whatever the view has, the node is drawn again.
+            Some((pending, _)) if *pending == key => {
+                self.growth = None;
+                self.redraw_last();
+            }
+            _ => self.growth = Some((key, growth)),
+        }
+    }
+
+    fn last_version_of_tail(&self) -> u64 {
+        self.tail_versions.last().copied().unwrap_or_default()
     }
 
     /// Marks the reply as over (or, `false`, growing again): an unfinished
@@ -405,32 +424,68 @@ impl StreamingDoc {
     }
 }
 
-/// The text `new` adds at the end of `old`, if that is all that changed: the
+/// What `new` adds at the end of `old`, if that is all that changed: the
 /// two are the same but for their last text (the text on the path of last
-/// children), which in `new` is longer, with `old`'s as its start. `None` if
-/// anything else changed, or nothing did, and through elements whose box
-/// does not end with their last child's (a table, an image's link).
-fn appended(old: &Node, new: &Node) -> Option<String> {
-    match (old, new) {
-        (Node::Text(old), Node::Text(new)) => {
-            new.strip_prefix(old.as_str()).filter(|added| !added.is_empty()).map(str::to_owned)
+/// children), which in `new` may be longer, with `old`'s as its start, and
+/// the children of one element on that path, to which `new` may add more
+/// (a list's new item, a paragraph's new emphasis). `None` if anything else
+/// changed, or nothing did; through elements whose box does not end with
+/// their last child's (a table, an image's link); and for new nodes, through
+/// elements not drawn as one box holding their children's (a code block), or
+/// with a code block among them (its Copy button is a view to keep).
+fn grown(old: &Node, new: &Node) -> Option<Growth> {
+    let (Node::Element(old), Node::Element(new)) = (old, new) else {
+        let (Node::Text(old), Node::Text(new)) = (old, new) else { return None };
+        let text = new.strip_prefix(old.as_str()).filter(|text| !text.is_empty())?;
+        return Some(Growth { text: text.to_owned(), ..Growth::default() });
+    };
+    if old.kind != new.kind
+        || matches!(
+            old.kind,
+            Kind::Table
+                | Kind::TableHead
+                | Kind::TableRow
+                | Kind::TableCell { .. }
+                | Kind::ImageLink { .. }
+        )
+    {
+        return None;
+    }
+    let (kept, added) = new.children.split_at_checked(old.children.len())?;
+    let rest = kept.len().saturating_sub(1);
+    if old.children[..rest] != kept[..rest] {
+        return None;
+    }
+    let last = old.children.last().zip(kept.last());
+    let mut growth = match last.and_then(|(old, new)| grown(old, new)) {
+        Some(growth) => growth,
+        None if old.children.last() == kept.last() && !added.is_empty() => Growth::default(),
+        None => return None,
+    };
+    // New nodes at one depth only, and only into an element drawn as one
+    // box holding its children's.
+    let holds_its_children = !matches!(old.kind, Kind::CodeBlock { .. });
+    if !growth.nodes.is_empty() {
+        if !added.is_empty() || !holds_its_children {
+            return None;
         }
-        (Node::Element(old), Node::Element(new))
-            if old.kind == new.kind
-                && !matches!(
-                    old.kind,
-                    Kind::Table
-                        | Kind::TableHead
-                        | Kind::TableRow
-                        | Kind::TableCell { .. }
-                        | Kind::ImageLink { .. }
-                ) =>
-        {
-            let (old_last, old_rest) = old.children.split_last()?;
-            let (new_last, new_rest) = new.children.split_last()?;
-            (old_rest == new_rest).then(|| appended(old_last, new_last)).flatten()
+        growth.depth += 1;
+    } else if !added.is_empty() {
+        if !holds_its_children || added.iter().any(holds_code_block) {
+            return None;
         }
-        _ => None,
+        growth.nodes = added.to_vec();
+    }
+    Some(growth)
+}
+
+fn holds_code_block(node: &Node) -> bool {
+    match node {
+        Node::Text(_) => false,
+        Node::Element(element) => {
+            matches!(element.kind, Kind::CodeBlock { .. })
+                || element.children.iter().any(holds_code_block)
+        }
     }
 }
 
@@ -777,7 +832,8 @@ mod tests {
         doc.update("# Title\n\nA paragraph.\n\n- one");
         let before = doc.keys();
         assert_eq!(before.len(), 3);
-        doc.update("# Title\n\nA paragraph.\n\n- one\n- two");
+        // The list becomes loose: its items' nodes change.
+        doc.update("# Title\n\nA paragraph.\n\n- one\n\n- two");
         assert_eq!(new_keys(&before, &doc), doc.keys()[2..]);
         assert_eq!(doc.keys()[..2], before[..2]);
         // Each key names what is shown, in order; a replaced one, nothing.
@@ -787,7 +843,7 @@ mod tests {
         assert_eq!(doc.piece(before[2]), None);
         // Nothing changed, nothing new to draw.
         let same = doc.keys();
-        doc.update("# Title\n\nA paragraph.\n\n- one\n- two");
+        doc.update("# Title\n\nA paragraph.\n\n- one\n\n- two");
         assert_eq!(doc.keys(), same);
         // Text replaced: every key is new.
         doc.update("x");
@@ -796,28 +852,42 @@ mod tests {
     }
 
     /// What a view shows: each key's nodes as they were when it was first
-    /// drawn, with the text [`StreamingDoc::take_appended`] gave for it
-    /// since added to its last text, as the browser view adds it: only to
-    /// the last box it drew, and only if that box is still the last.
+    /// drawn, with what [`StreamingDoc::take_growth`] gave for it since
+    /// added, as the browser view adds it: only to the last box it drew, and
+    /// only if that box is still the last.
     struct View {
         drawn: Vec<(PieceKey, Vec<Node>)>,
         redrawn: usize,
-        appended: usize,
+        grown: usize,
     }
 
     impl View {
         fn draw(&mut self, doc: &mut StreamingDoc) {
             let keys = doc.keys();
-            if let Some((key, text)) = doc.take_appended()
+            if let Some((key, growth)) = doc.take_growth()
                 && let Some((_, nodes)) = self.drawn.last_mut().filter(|(drawn, _)| *drawn == key)
             {
-                let mut last = nodes.last_mut().unwrap();
-                while let Node::Element(element) = last {
-                    last = element.children.last_mut().unwrap();
+                let node = nodes.last_mut().unwrap();
+                if !growth.text.is_empty() {
+                    let mut last = &mut *node;
+                    while let Node::Element(element) = last {
+                        last = element.children.last_mut().unwrap();
+                    }
+                    let Node::Text(last) = last else { unreachable!() };
+                    last.push_str(&growth.text);
                 }
-                let Node::Text(last) = last else { unreachable!() };
-                last.push_str(&text);
-                self.appended += 1;
+                if !growth.nodes.is_empty() {
+                    let mut parent = node;
+                    for _ in 0..growth.depth {
+                        let Node::Element(element) = parent else {
+                            panic!("a text has no children")
+                        };
+                        parent = element.children.last_mut().unwrap();
+                    }
+                    let Node::Element(parent) = parent else { panic!("a text has no children") };
+                    parent.children.extend(growth.nodes);
+                }
+                self.grown += 1;
             }
             let old = std::mem::take(&mut self.drawn);
             for key in keys {
@@ -840,7 +910,7 @@ mod tests {
     /// Streams `text` in steps of `step` bytes into a view.
     fn viewed(text: &str, step: usize) -> (StreamingDoc, View) {
         let mut doc = StreamingDoc::default();
-        let mut view = View { drawn: Vec::new(), redrawn: 0, appended: 0 };
+        let mut view = View { drawn: Vec::new(), redrawn: 0, grown: 0 };
         let mut end = 0;
         while end < text.len() || doc.is_behind() {
             end = text.ceil_char_boundary((end + step).min(text.len()));
@@ -854,8 +924,8 @@ mod tests {
     }
 
     #[test]
-    fn a_view_that_adds_the_appended_text_shows_what_was_parsed() {
-        let reply = "# A *plan* for `today`\n\nSome prose that goes on, with a [link](https://example.com) and **bold** text,\nover a soft break and a hard one  \nto the end &amp; beyond.\n\n> quoted\n> text\n\n1. one\n2. two with `code`\n   and more\n\n```rust\nfn a() {}\n\nfn b() {}\n```\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n![alt text](https://example.com/a.png) and an image\n\nDone &copy; here\n";
+    fn a_view_that_adds_what_grew_shows_what_was_parsed() {
+        let reply = "# A *plan* for `today`\n\nSome prose that goes on, with a [link](https://example.com) and **bold** text,\nover a soft break and a hard one  \nto the end &amp; beyond.\n\n> quoted\n> text\n\n1. one\n2. two with `code`\n   and more\n   - nested *a*\n   - nested b\n\n- tight\n- list\n\n  now loose\n- item\n\n```rust\nfn a() {}\n\nfn b() {}\n```\n\n- a list\n- with code\n  ```\n  x\n  ```\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n![alt text](https://example.com/a.png) and an image\n\nDone &copy; here\n";
         let reply = reply.repeat(12);
         for step in [1, 3, 7, 50] {
             let (doc, view) = viewed(&reply, step);
@@ -863,9 +933,9 @@ mod tests {
             assert_eq!(shown(&doc), parse(&reply), "in steps of {step}");
             if step == 1 {
                 assert!(
-                    view.appended > 4 * view.redrawn,
-                    "most updates add text: {} added, {} drawn again",
-                    view.appended,
+                    view.grown > 4 * view.redrawn,
+                    "most updates add to what is drawn: {} grown, {} drawn again",
+                    view.grown,
                     view.redrawn
                 );
             }
@@ -873,42 +943,99 @@ mod tests {
     }
 
     #[test]
-    fn only_text_added_at_the_end_is_appended() {
-        let tree = |text: &str| parse(text).pop().unwrap();
-        let added = |old: &str, new: &str| appended(&tree(old), &tree(new));
-        assert_eq!(added("Hello", "Hello, world").as_deref(), Some(", world"));
-        assert_eq!(added("a *b* c", "a *b* cd").as_deref(), Some("d"));
-        assert_eq!(added("```rust\nfn a", "```rust\nfn a() {}\n").as_deref(), Some("() {}\n"));
-        assert_eq!(added("- a\n- b", "- a\n- bc").as_deref(), Some("c"));
-        // Anything else that changed: drawn again.
-        assert_eq!(added("a *b", "a *b*"), None, "emphasis closed");
-        assert_eq!(added("AT&amp", "AT&amp;"), None, "an entity: the text got shorter");
-        assert_eq!(added("a *b* c", "a *b* c *d*"), None, "a new child");
-        assert_eq!(added("a *b* c", "a **b** cd"), None, "a child before the last changed");
-        assert_eq!(added("```rust\nx", "```js\nx"), None, "another language");
-        assert_eq!(added("Title\n", "Title\n="), None, "a paragraph became a heading");
-        assert_eq!(added("a", "a"), None, "nothing changed");
-        assert_eq!(added("| x |\n|---|\n| 1", "| x |\n|---|\n| 12"), None, "in a table");
-        assert_eq!(added("![a](https://e.com/i.png", "![a](https://e.com/i.png)"), None);
-        let image = "![ab](https://e.com/i.png) c";
-        assert_eq!(added(image, &(image.to_owned() + "d")).as_deref(), Some("d"), "after an image");
+    fn a_list_written_item_by_item_is_not_drawn_again() {
+        let reply: String = (1..=40).map(|n| format!("- item {n}\n")).collect();
+        for step in [1, 3, 9] {
+            let (doc, view) = viewed(&reply, step);
+            assert_eq!(view.shown(), shown(&doc), "in steps of {step}");
+            assert_eq!(shown(&doc), parse(&reply), "in steps of {step}");
+            // The first draw, and the few updates that add nodes at two
+            // depths: an empty item's text and the next item (3 of 40 items
+            // in steps of 9).
+            assert!(
+                view.redrawn <= 5,
+                "in steps of {step}: {} grown, {} drawn again",
+                view.grown,
+                view.redrawn
+            );
+        }
     }
 
     #[test]
-    fn a_key_kept_while_its_text_grows_is_drawn_again_when_asked() {
+    fn only_what_was_added_at_the_end_grows() {
+        let tree = |text: &str| parse(text).pop().unwrap();
+        let grew = |old: &str, new: &str| grown(&tree(old), &tree(new));
+        let text = |old: &str, new: &str| grew(old, new).map(|growth| growth.text);
+        assert_eq!(text("Hello", "Hello, world").as_deref(), Some(", world"));
+        assert_eq!(text("a *b* c", "a *b* cd").as_deref(), Some("d"));
+        assert_eq!(text("```rust\nfn a", "```rust\nfn a() {}\n").as_deref(), Some("() {}\n"));
+        assert_eq!(text("- a\n- b", "- a\n- bc").as_deref(), Some("c"));
+        let image = "![ab](https://e.com/i.png) c";
+        assert_eq!(text(image, &(image.to_owned() + "d")).as_deref(), Some("d"), "after an image");
+        // New nodes at the end of an element on the path of last children.
+        let item = |text: &str| tree(&format!("- {text}"));
+        let Node::Element(list) = item("c") else { unreachable!() };
+        let new_item = list.children;
+        assert_eq!(
+            grew("- a\n- b", "- a\n- bc\n- c"),
+            Some(Growth { text: "c".into(), nodes: new_item.clone(), depth: 0 }),
+            "a list's new item, after its last item's new text"
+        );
+        assert_eq!(
+            grew("- a\n  - b", "- a\n  - b\n  - c"),
+            Some(Growth { text: String::new(), nodes: new_item, depth: 2 }),
+            "a nested list's new item"
+        );
+        assert_eq!(
+            grew("- a\n  - b", "- a\n  - bc\n- c").map(|growth| (growth.text, growth.depth)),
+            Some(("c".into(), 0)),
+            "a nested item's new text, then a new item"
+        );
+        assert_eq!(
+            grew("- a\n- ", "- a\n- b"),
+            Some(Growth { text: String::new(), nodes: vec![Node::Text("b".into())], depth: 1 }),
+            "an empty item's first text"
+        );
+        let Node::Element(paragraph) = tree("a *b* c *d*") else { unreachable!() };
+        assert_eq!(
+            grew("a *b*", "a *b* c *d*"),
+            Some(Growth { text: String::new(), nodes: paragraph.children[2..].to_vec(), depth: 0 }),
+            "a paragraph's new text and emphasis"
+        );
+        // Anything else that changed: drawn again.
+        assert_eq!(grew("a *b", "a *b*"), None, "emphasis closed");
+        assert_eq!(grew("AT&amp", "AT&amp;"), None, "an entity: the text got shorter");
+        assert_eq!(grew("a *b* c", "a **b** cd"), None, "a child before the last changed");
+        assert_eq!(grew("```rust\nx", "```js\nx"), None, "another language");
+        assert_eq!(grew("Title\n", "Title\n="), None, "a paragraph became a heading");
+        assert_eq!(grew("a", "a"), None, "nothing changed");
+        assert_eq!(grew("---", "---"), None, "nothing changed, and no children");
+        assert_eq!(grew("- a\n- b", "- a\n- b\n\n- c"), None, "the list became loose");
+        assert_eq!(grew("- a\n  - b", "- a\n  - b\n  - c\n- d"), None, "added at two depths");
+        assert_eq!(grew("- a", "- a\n- ```\n  x"), None, "a new item holding a code block");
+        assert_eq!(grew("| x |\n|---|\n| 1", "| x |\n|---|\n| 12"), None, "in a table");
+        assert_eq!(grew("| x |\n|---|\n| 1 |", "| x |\n|---|\n| 1 |\n| 2 |"), None, "a row");
+        assert_eq!(grew("![a](https://e.com/i.png", "![a](https://e.com/i.png)"), None);
+    }
+
+    #[test]
+    fn a_key_kept_while_its_node_grows_is_drawn_again_when_asked_or_not_taken() {
         let mut doc = StreamingDoc::default();
         doc.update("Hello");
         let before = doc.keys();
         doc.update("Hello, world");
         assert_eq!(doc.keys(), before, "the paragraph keeps its key");
-        assert_eq!(doc.take_appended(), Some((before[0], ", world".into())));
-        assert_eq!(doc.take_appended(), None, "taken once");
+        let text = |text: &str| Growth { text: text.into(), ..Growth::default() };
+        assert_eq!(doc.take_growth(), Some((before[0], text(", world"))));
+        assert_eq!(doc.take_growth(), None, "taken once");
+        doc.redraw_last();
+        let redrawn = doc.keys();
+        assert_ne!(redrawn, before);
+        assert_eq!(doc.piece(redrawn[0]).unwrap(), parse("Hello, world"));
         doc.update("Hello, world!");
         doc.update("Hello, world!!");
-        assert_eq!(doc.take_appended(), Some((before[0], "!!".into())), "gathered until taken");
-        doc.redraw_last();
-        assert_ne!(doc.keys(), before);
-        assert_eq!(doc.piece(doc.keys()[0]).unwrap(), parse("Hello, world!!"));
+        assert_ne!(doc.keys(), redrawn, "grown twice, not taken in between: drawn again");
+        assert_eq!(doc.take_growth(), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use leptos::html::custom;
 use leptos::prelude::*;
 
 use super::message::CopyButton;
-use crate::markdown::{Element, Kind, Node, StreamingDoc};
+use crate::markdown::{Element, Growth, Kind, Node, StreamingDoc};
 
 /// The attributes of every link in a reply: a new tab, no opener, no
 /// referrer, and no endorsement.
@@ -37,7 +37,7 @@ pub fn Markdown(
         })
     });
     // What the first draw shows already.
-    let _ = initial.take_appended();
+    let _ = initial.take_growth();
     let keys = RwSignal::new(initial.keys());
     let doc = StoredValue::new(initial);
     let markdown = NodeRef::<leptos::html::Div>::new();
@@ -53,12 +53,12 @@ pub fn Markdown(
                     doc.update(text);
                 })
             });
-            // Text added at the end of the last box drawn goes in where it
+            // What the last box drawn gained at its end goes in where it
             // ends: the browser lays out the lines that changed, not the
-            // whole paragraph or code block again.
-            if let Some((key, text)) = doc.take_appended()
+            // whole paragraph, code block or list again.
+            if let Some((key, growth)) = doc.take_growth()
                 && keys.with_untracked(|keys| keys.last() == Some(&key))
-                && !markdown.get_untracked().is_some_and(|markdown| append_text(&markdown, &text))
+                && !markdown.get_untracked().is_some_and(|markdown| grow(&markdown, growth))
             {
                 doc.redraw_last();
             }
@@ -105,28 +105,52 @@ pub fn Markdown(
     }
 }
 
-/// Adds `text` to the last text in `markdown`: the text at the end of its
-/// path of last children (its last box, that box's last element, and on),
-/// past Leptos's markers, which are comments. Returns whether there was one.
-/// For every kind of element [`StreamingDoc::take_appended`] gives text for,
-/// the nodes drawn for it end with those drawn for its last child.
-fn append_text(markdown: &leptos::web_sys::Element, text: &str) -> bool {
+/// Adds `growth` to the last box in `markdown`: its text to the last text
+/// (at the end of the path of last children), then its nodes to the
+/// element `depth` steps down that path from the box's node. Returns
+/// whether both were there. For every kind of element
+/// [`StreamingDoc::take_growth`] goes through, the nodes drawn for it end
+/// with those drawn for its last child, and for every kind it adds nodes
+/// to, they are its element's children.
+fn grow(markdown: &leptos::web_sys::Element, Growth { text, nodes, depth }: Growth) -> bool {
+    use leptos::tachys::view::{Mountable, Render};
     use leptos::wasm_bindgen::JsCast;
-    let mut node = Some(leptos::web_sys::Node::from(markdown.clone()));
-    while let Some(parent) = node {
-        node = parent.last_child();
-        while let Some(marker) =
-            node.take_if(|node| node.node_type() == leptos::web_sys::Node::COMMENT_NODE)
-        {
-            node = marker.previous_sibling();
+    let markdown = leptos::web_sys::Node::from(markdown.clone());
+    if !text.is_empty() {
+        let mut node = markdown.clone();
+        while node.node_type() != leptos::web_sys::Node::TEXT_NODE {
+            let Some(child) = last_drawn_child(&node) else { return false };
+            node = child;
         }
-        if let Some(text_node) =
-            node.as_ref().filter(|node| node.node_type() == leptos::web_sys::Node::TEXT_NODE)
-        {
-            return text_node.unchecked_ref::<leptos::web_sys::Text>().append_data(text).is_ok();
+        if node.unchecked_ref::<leptos::web_sys::Text>().append_data(&text).is_err() {
+            return false;
         }
     }
-    false
+    if !nodes.is_empty() {
+        // The box, then its node, then `depth` steps down.
+        let parent = (0..depth + 2).try_fold(markdown, |node, _| last_drawn_child(&node));
+        let Some(parent) =
+            parent.filter(|node| node.node_type() == leptos::web_sys::Node::ELEMENT_NODE)
+        else {
+            return false;
+        };
+        let parent = parent.unchecked_into::<leptos::web_sys::Element>();
+        // Drawn once and left: a node with no code block has nothing to
+        // keep alive (no event handler, no reactive value).
+        render_nodes(nodes).build().mount(&parent, None);
+    }
+    true
+}
+
+/// The last child of `node` past Leptos's markers, which are comments.
+fn last_drawn_child(node: &leptos::web_sys::Node) -> Option<leptos::web_sys::Node> {
+    let mut child = node.last_child();
+    while let Some(marker) =
+        child.take_if(|child| child.node_type() == leptos::web_sys::Node::COMMENT_NODE)
+    {
+        child = marker.previous_sibling();
+    }
+    child
 }
 
 /// Calls `draw` on the next animation frame, once however many changes come
@@ -252,7 +276,7 @@ fn CodeBlock(language: Option<String>, code: String) -> impl IntoView {
     let label = language.clone().unwrap_or_else(|| "code".into());
     let class = language.map(|language| format!("language-{language}")).unwrap_or_default();
     // What the block shows when Copy is pressed: text may have been added
-    // to it since it was drawn (see `append_text`).
+    // to it since it was drawn (see `grow`).
     let shown = NodeRef::<leptos::html::Code>::new();
     let text = Signal::derive(move || {
         shown.get_untracked().and_then(|code| code.text_content()).unwrap_or_default()
