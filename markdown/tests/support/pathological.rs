@@ -122,6 +122,20 @@ pub const CASES: &[Case] = &[
         build: |n| repeat("[a]: u\n", n) + "[a]",
         first_block: PARAGRAPH,
     },
+    // Labels matched case-insensitively outside ASCII, for the packed
+    // case-folding tables (vendor/README.md): distinct labels, each defined,
+    // then referred to in another case (ß folds to ss, Σ to σ).
+    Case {
+        name: "references, labels in other scripts",
+        build: |n| {
+            let labels = (n / 60).max(1);
+            let defined: String =
+                (0..labels).map(|k| format!("[Straße ΣΊΣΥΦΟΣ {k}]: u\n")).collect();
+            let used: String = (0..labels).map(|k| format!("[STRASSE σίσυφοσ {k}] ")).collect();
+            defined + "\n" + &used
+        },
+        first_block: PARAGRAPH,
+    },
     Case { name: "autolink openers", build: |n| repeat("<a", n), first_block: PARAGRAPH },
     Case { name: "entities", build: |n| repeat("&#x41;&amp;&", n), first_block: PARAGRAPH },
     // Entity-heavy text, for the packed entity table (vendor/README.md): a

@@ -1,7 +1,9 @@
 //! Parses entity-heavy text with the vendored pulldown-cmark (its entity
 //! table packed, see vendor/README.md) and with the published crate, checks
 //! they give the same text, character for character, and prints how long
-//! each took to parse (the faster of three runs).
+//! each took to parse (the faster of three runs). Then does the same for
+//! the case folding of link labels, by the vendored unicase (its tables
+//! packed) and the published one.
 
 use std::time::{Duration, Instant};
 
@@ -54,4 +56,20 @@ fn main() {
             vendored_time.as_secs_f64() / published_time.as_secs_f64(),
         );
     }
+
+    // Labels in the scripts with case (Latin, Greek, Cyrillic, Armenian,
+    // Cherokee, Deseret, Adlam), with characters that fold to several
+    // (ß, ŉ, ﬃ) and ones that fold to themselves (CJK, digits).
+    let labels = "Straße ŉ ﬃ ΣΊΣΥΦΟΣ Ωμέγα ПРИВЕТ Բարեւ ᏣᎳᎩ 𐐔𐐯𐑅 𞤀𞤁 漢字 123 ";
+    let text = labels.repeat(20_000);
+    let vendored_fold = || vendored_unicase::UniCase::unicode(text.as_str()).to_folded_case();
+    let published_fold = || published_unicase::UniCase::unicode(text.as_str()).to_folded_case();
+    assert!(vendored_fold() == published_fold(), "the two fold the labels differently");
+    let vendored_time = fastest(|| vendored_fold().len());
+    let published_time = fastest(|| published_fold().len());
+    println!(
+        "case folding ({} KB of labels): vendored {vendored_time:.1?}, published {published_time:.1?} ({:.2} times)",
+        text.len() / 1000,
+        vendored_time.as_secs_f64() / published_time.as_secs_f64(),
+    );
 }
