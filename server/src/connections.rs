@@ -13,7 +13,9 @@
 //!   of a request (still sending its head, or idle between requests), so
 //!   clients that trickle headers a byte at a time cannot keep anyone else
 //!   out ([`Registry`]); only when every connection is busy is the new one
-//!   closed;
+//!   closed. A connection closed to make room counts until its task has
+//!   closed its socket, and the new one waits for that: accepting a burst
+//!   while the closes were still queued could pass the descriptor limit;
 //! - a smaller cap per address (trusted proxies excepted), past which new
 //!   connections from that address are closed at once.
 //!
@@ -158,7 +160,16 @@ pub async fn serve(
             tracing::debug!(%peer, "connection refused: this address has as many as it may");
             continue;
         };
-        let Some(slot) = registry.admit(settings.max_connections) else {
+        let slot = loop {
+            match registry.admit(settings.max_connections) {
+                Admission::Admitted(slot) => break Some(slot),
+                // Its descriptor is free only once its task has dropped the
+                // socket: accepting on meanwhile could run out of them.
+                Admission::Closing(state) => state.closed.cancelled().await,
+                Admission::Full => break None,
+            }
+        };
+        let Some(slot) = slot else {
             tracing::warn!(%peer, "connection refused: every connection is busy with a request");
             continue;
         };
@@ -213,7 +224,7 @@ pub async fn serve(
 #[derive(Clone, Debug)]
 pub struct ConnectionCloser(pub CancellationToken);
 
-/// Every open connection, oldest first.
+/// Every open connection, oldest first, until its socket is closed.
 #[derive(Clone, Debug, Default)]
 struct Registry(Arc<Mutex<RegistryInner>>);
 
@@ -229,33 +240,49 @@ struct ConnectionState {
     busy: AtomicUsize,
     /// Cancelled to close the connection.
     evict: CancellationToken,
+    /// Cancelled once its socket is closed.
+    closed: CancellationToken,
+}
+
+/// What [`Registry::admit`] found.
+enum Admission {
+    /// A place for the new connection.
+    Admitted(Slot),
+    /// None yet: this connection is closing to make room; ask again once it
+    /// is closed.
+    Closing(Arc<ConnectionState>),
+    /// None: every connection is busy with a request.
+    Full,
 }
 
 impl Registry {
-    /// A place for a new connection: free, or taken from the oldest idle
-    /// connection when `max` are open; `None` when all are busy.
-    fn admit(&self, max: usize) -> Option<Slot> {
+    /// A place for a new connection when fewer than `max` are open; when
+    /// `max` are, one already closing, or else the oldest idle one, closed
+    /// to make room; [`Admission::Full`] when all are busy.
+    fn admit(&self, max: usize) -> Admission {
         let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if inner.open.len() >= max {
             // Linear in the open connections, but only when the server is full.
-            let oldest_idle = inner
-                .open
-                .iter()
-                .find(|(_, state)| state.busy.load(Ordering::Acquire) == 0)
-                .map(|(&id, _)| id)?;
-            if let Some(state) = inner.open.remove(&oldest_idle) {
-                state.evict.cancel();
-            }
+            let closing = inner.open.values().find(|state| state.evict.is_cancelled());
+            let idle = || inner.open.values().find(|state| state.busy.load(Ordering::Acquire) == 0);
+            return match closing.or_else(idle) {
+                Some(state) => {
+                    state.evict.cancel();
+                    Admission::Closing(state.clone())
+                }
+                None => Admission::Full,
+            };
         }
         let id = inner.next_id;
         inner.next_id += 1;
         let state = Arc::new(ConnectionState::default());
         inner.open.insert(id, state.clone());
-        Some(Slot { registry: self.clone(), id, state })
+        Admission::Admitted(Slot { registry: self.clone(), id, state })
     }
 }
 
-/// One connection's place in the [`Registry`].
+/// One connection's place in the [`Registry`], held until its socket is
+/// closed.
 struct Slot {
     registry: Registry,
     id: u64,
@@ -265,6 +292,7 @@ struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.registry.0.lock().unwrap_or_else(PoisonError::into_inner).open.remove(&self.id);
+        self.state.closed.cancel();
     }
 }
 
@@ -447,24 +475,49 @@ mod tests {
         assert_eq!(room_for_connections(10), 16);
     }
 
+    impl Admission {
+        fn admitted(self) -> Slot {
+            match self {
+                Admission::Admitted(slot) => slot,
+                Admission::Closing(_) => panic!("a connection is closing to make room"),
+                Admission::Full => panic!("every connection is busy"),
+            }
+        }
+
+        /// The connection closing to make room, and its slot.
+        fn closing(self, slots: &mut Vec<Slot>) -> Slot {
+            let Admission::Closing(state) = self else { panic!("no connection is closing") };
+            let at = slots.iter().position(|slot| Arc::ptr_eq(&slot.state, &state)).unwrap();
+            slots.remove(at)
+        }
+    }
+
     #[test]
-    fn at_the_cap_the_oldest_idle_connection_makes_room_and_busy_ones_are_kept() {
+    fn at_the_cap_the_oldest_idle_connection_makes_room_once_closed_and_busy_ones_are_kept() {
         let registry = Registry::default();
-        let oldest = registry.admit(3).unwrap();
-        let busy = registry.admit(3).unwrap();
-        let _third = registry.admit(3).unwrap();
-        let _request = Busy::new(oldest.state.clone());
-        let _other_request = Busy::new(busy.state.clone());
-        let _fourth = registry.admit(3).expect("the idle third makes room");
-        assert!(_third.state.evict.is_cancelled());
-        assert!(!oldest.state.evict.is_cancelled() && !busy.state.evict.is_cancelled());
-        drop(_request);
-        let _fifth = registry.admit(3).expect("the oldest is idle again");
-        assert!(oldest.state.evict.is_cancelled());
-        let _sixth = registry.admit(3).expect("the fourth is idle");
-        let _in_use: Vec<Busy> =
-            [&_fifth, &_sixth].iter().map(|slot| Busy::new(slot.state.clone())).collect();
-        assert!(registry.admit(3).is_none(), "every connection is busy");
+        let mut slots: Vec<Slot> = (0..3).map(|_| registry.admit(3).admitted()).collect();
+        let (oldest, busy) = (slots[0].state.clone(), slots[1].state.clone());
+        let request = Busy::new(oldest.clone());
+        let _other_request = Busy::new(busy.clone());
+        // The idle third is told to close, and counted until it has: its
+        // socket still holds a descriptor.
+        let third = registry.admit(3).closing(&mut slots);
+        assert!(third.state.evict.is_cancelled() && !third.state.closed.is_cancelled());
+        assert!(!oldest.evict.is_cancelled() && !busy.evict.is_cancelled());
+        // Asked again before it has closed: the same one, no other.
+        let Admission::Closing(again) = registry.admit(3) else { panic!("none closing") };
+        assert!(Arc::ptr_eq(&again, &third.state));
+        // Its task drops the socket, then the slot.
+        drop(third);
+        assert!(again.closed.is_cancelled());
+        slots.push(registry.admit(3).admitted());
+        drop(request);
+        let oldest_slot = registry.admit(3).closing(&mut slots);
+        assert!(Arc::ptr_eq(&oldest_slot.state, &oldest), "the oldest is idle again");
+        drop(oldest_slot);
+        slots.push(registry.admit(3).admitted());
+        let _in_use: Vec<Busy> = slots.iter().map(|slot| Busy::new(slot.state.clone())).collect();
+        assert!(matches!(registry.admit(3), Admission::Full), "every connection is busy");
     }
 
     #[test]
