@@ -264,7 +264,10 @@ impl StreamingDoc {
             if at + 1 == tail.len() {
                 growth = old.and_then(|old| grown(old, node));
             }
-            let kept = old.filter(|old| *old == node || growth.is_some());
+            // A node that grew is not the same: no need to compare it whole
+            // again (the update that only adds to the tail's end, the most
+            // common one, would walk its last node twice).
+            let kept = old.filter(|old| growth.is_some() || *old == node);
             versions.push(match kept.and(self.tail_versions.get(at)) {
                 Some(version) => *version,
                 None => {
