@@ -47,6 +47,9 @@ const CLOSES: usize = 200;
 /// Disconnects in the churn, and the streams open at once while they happen.
 const CHURN_CLOSES: usize = 10_000;
 const CHURN_STREAMS: usize = 500;
+/// Closes a second in the paced churn: about a third of what this machine's
+/// relay takes when the churn goes as fast as it can.
+const CHURN_PACE: usize = 1_000;
 
 fn origin() -> Instant {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
@@ -611,6 +614,62 @@ async fn churn(relay: SocketAddr, sightings: &Sightings, next_id: &mut u64) -> V
     sorted(futures::future::join_all(slots).await.concat())
 }
 
+/// The churn of [`churn`] at [`CHURN_PACE`] closes a second, while
+/// [`CHURN_STREAMS`] other streams stream at one token a second: close to
+/// upstream close, in µs. As fast as it can go, the churn keeps the relay's
+/// core busy, and a close waits behind the queue of work any saturated
+/// server has; paced, a close waits only for the relay's own path.
+async fn churn_paced(relay: SocketAddr, sightings: &Sightings, next_id: &mut u64) -> Vec<f64> {
+    let period = Duration::from_secs_f64(CHURN_STREAMS as f64 / CHURN_PACE as f64);
+    let lasting = Duration::from_secs_f64(CHURN_CLOSES as f64 / CHURN_PACE as f64);
+    let mut open = Vec::with_capacity(CHURN_STREAMS);
+    for index in 0..CHURN_STREAMS {
+        *next_id += 1;
+        let id = *next_id;
+        let start_after = Duration::from_secs(1) * index as u32 / CHURN_STREAMS as u32;
+        // Open from before the first close until after the last.
+        let tokens = lasting.as_secs() as usize + 4;
+        open.push(tokio::spawn(async move {
+            stream_paced(Target::Relay(relay), id, tokens, Duration::from_secs(1), start_after)
+                .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let first_id = *next_id + 1;
+    *next_id += CHURN_CLOSES as u64;
+    let began = tokio::time::Instant::now();
+    let slots = (0..CHURN_STREAMS).map(|slot| async move {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (slot as u64 + 1);
+        let mut random = move |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        let mut lags = Vec::new();
+        let mut index = slot;
+        // Each slot starts a stream every period, the slots spread over it.
+        let mut start = began + period * slot as u32 / CHURN_STREAMS as u32;
+        while index < CHURN_CLOSES {
+            tokio::time::sleep_until(start).await;
+            let case = [CloseCase::BeforeHeaders, CloseCase::Thinking, CloseCase::MidStream]
+                [random(3) as usize];
+            let marks = 1 + random(5) as usize;
+            let reset = random(2) == 1;
+            let leaving = Leaving { case, marks, interval: TOKEN_INTERVAL, reset };
+            lags.push(one_close(relay, sightings, first_id + index as u64, leaving).await);
+            index += CHURN_STREAMS;
+            start += period;
+        }
+        lags
+    });
+    let lags = sorted(futures::future::join_all(slots).await.concat());
+    for stream in open {
+        stream.await.unwrap();
+    }
+    lags
+}
+
 /// Opens `count` streams of `mode` to `target` and waits until each has
 /// been answered as far as `until`; returns the open sockets.
 async fn hold_open(
@@ -830,7 +889,7 @@ async fn churned(relay: &Relay, sightings: &Sightings, next_id: &mut u64) {
     let (started, own, relayed) = (Instant::now(), Usage::of(this), relay.usage());
     let lags = churn(relay.addr, sightings, next_id).await;
     let took = started.elapsed();
-    let busy = |now: Usage, then: Usage| {
+    let busy = |now: Usage, then: Usage, took: Duration| {
         (now.user + now.system - then.user - then.system).as_secs_f64() / took.as_secs_f64()
     };
     println!(
@@ -842,8 +901,22 @@ async fn churned(relay: &Relay, sightings: &Sightings, next_id: &mut u64) {
     println!(
         "       ({:.0} closes a second; cores busy: relay {:.2}, upstream and clients {:.2})",
         CHURN_CLOSES as f64 / took.as_secs_f64(),
-        busy(relay.usage(), relayed),
-        busy(Usage::of(this), own),
+        busy(relay.usage(), relayed, took),
+        busy(Usage::of(this), own, took),
+    );
+    let (started, own, relayed) = (Instant::now(), Usage::of(this), relay.usage());
+    let lags = churn_paced(relay.addr, sightings, next_id).await;
+    let took = started.elapsed();
+    println!(
+        "paced: the same closes at {CHURN_PACE} a second, while {CHURN_STREAMS} other streams stream at one token a second: median {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        percentile(&lags, 0.5) / 1000.0,
+        percentile(&lags, 0.99) / 1000.0,
+        lags.last().unwrap() / 1000.0,
+    );
+    println!(
+        "       (cores busy: relay {:.2}, upstream and clients {:.2})",
+        busy(relay.usage(), relayed, took),
+        busy(Usage::of(this), own, took),
     );
 }
 

@@ -47,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::config::Config;
+use crate::signal::{Trigger, Watch, signal};
 use crate::state::AppState;
 use crate::trust::Trust;
 
@@ -162,14 +163,14 @@ pub async fn serve(
         };
         let slot = loop {
             match registry.admit(settings.max_connections) {
-                Admission::Admitted(slot) => break Some(slot),
+                Admission::Admitted(slot, evicted) => break Some((slot, evicted)),
                 // Its descriptor is free only once its task has dropped the
                 // socket: accepting on meanwhile could run out of them.
                 Admission::Closing(state) => state.closed.cancelled().await,
                 Admission::Full => break None,
             }
         };
-        let Some(slot) = slot else {
+        let Some((slot, evicted)) = slot else {
             tracing::warn!(%peer, "connection refused: every connection is busy with a request");
             continue;
         };
@@ -194,14 +195,13 @@ pub async fn serve(
             }
         });
         let connection = graceful.watch(builder.serve_connection(io, service));
-        let evicted = slot.state.evict.clone();
         tokio::spawn(async move {
             tokio::select! {
                 served = connection => if let Err(error) = served {
                     tracing::debug!(%error, %peer, "connection ended with an error");
                 },
                 // Dropping the connection closes its socket.
-                () = evicted.cancelled() => {
+                () = evicted => {
                     tracing::debug!(%peer, "connection closed to make room for a new one");
                 }
             }
@@ -222,7 +222,7 @@ pub async fn serve(
 
 /// In a request's extensions: closes the connection the request came on.
 #[derive(Clone, Debug)]
-pub struct ConnectionCloser(pub CancellationToken);
+pub struct ConnectionCloser(pub Trigger);
 
 /// Every open connection, oldest first, until its socket is closed.
 #[derive(Clone, Debug, Default)]
@@ -234,20 +234,21 @@ struct RegistryInner {
     open: BTreeMap<u64, Arc<ConnectionState>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ConnectionState {
     /// Requests in progress: from a complete head to the end of the body.
     busy: AtomicUsize,
-    /// Cancelled to close the connection.
-    evict: CancellationToken,
+    /// Fired to close the connection; its task watches it.
+    evict: Trigger,
     /// Cancelled once its socket is closed.
     closed: CancellationToken,
 }
 
 /// What [`Registry::admit`] found.
 enum Admission {
-    /// A place for the new connection.
-    Admitted(Slot),
+    /// A place for the new connection, and the watch its task waits on to
+    /// close it.
+    Admitted(Slot, Watch),
     /// None yet: this connection is closing to make room; ask again once it
     /// is closed.
     Closing(Arc<ConnectionState>),
@@ -263,11 +264,11 @@ impl Registry {
         let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if inner.open.len() >= max {
             // Linear in the open connections, but only when the server is full.
-            let closing = inner.open.values().find(|state| state.evict.is_cancelled());
+            let closing = inner.open.values().find(|state| state.evict.is_fired());
             let idle = || inner.open.values().find(|state| state.busy.load(Ordering::Acquire) == 0);
             return match closing.or_else(idle) {
                 Some(state) => {
-                    state.evict.cancel();
+                    state.evict.fire();
                     Admission::Closing(state.clone())
                 }
                 None => Admission::Full,
@@ -275,9 +276,14 @@ impl Registry {
         }
         let id = inner.next_id;
         inner.next_id += 1;
-        let state = Arc::new(ConnectionState::default());
+        let (evict, evicted) = signal();
+        let state = Arc::new(ConnectionState {
+            busy: AtomicUsize::new(0),
+            evict,
+            closed: CancellationToken::new(),
+        });
         inner.open.insert(id, state.clone());
-        Admission::Admitted(Slot { registry: self.clone(), id, state })
+        Admission::Admitted(Slot { registry: self.clone(), id, state }, evicted)
     }
 }
 
@@ -478,7 +484,7 @@ mod tests {
     impl Admission {
         fn admitted(self) -> Slot {
             match self {
-                Admission::Admitted(slot) => slot,
+                Admission::Admitted(slot, _) => slot,
                 Admission::Closing(_) => panic!("a connection is closing to make room"),
                 Admission::Full => panic!("every connection is busy"),
             }
@@ -502,8 +508,8 @@ mod tests {
         // The idle third is told to close, and counted until it has: its
         // socket still holds a descriptor.
         let third = registry.admit(3).closing(&mut slots);
-        assert!(third.state.evict.is_cancelled() && !third.state.closed.is_cancelled());
-        assert!(!oldest.evict.is_cancelled() && !busy.evict.is_cancelled());
+        assert!(third.state.evict.is_fired() && !third.state.closed.is_cancelled());
+        assert!(!oldest.evict.is_fired() && !busy.evict.is_fired());
         // Asked again before it has closed: the same one, no other.
         let Admission::Closing(again) = registry.admit(3) else { panic!("none closing") };
         assert!(Arc::ptr_eq(&again, &third.state));

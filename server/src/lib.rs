@@ -18,6 +18,7 @@ pub mod registry;
 pub mod relay;
 pub mod resume;
 mod routes;
+pub mod signal;
 pub mod state;
 pub mod streams;
 pub mod trust;

@@ -7,20 +7,20 @@
 //! the trust model and the auth layer have already worked out. The returned [`Admission`] lives inside
 //! the response stream, so the slot is held for the whole stream, not just
 //! until the headers go out, and is given back however the stream ends.
-//! Each admission carries a cancellation token: `POST /api/chat/{id}/stop`
-//! cancels one, and shutdown cancels them all.
+//! Each admission comes with a stop signal: `POST /api/chat/{id}/stop` fires
+//! one, and shutdown fires them all.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::config::Limits;
+use crate::signal::{Trigger, Watch, signal};
+use crate::trust::Client;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::CancellationToken;
-
-use crate::config::Limits;
-use crate::trust::Client;
 
 /// Why a stream was not admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,8 +57,9 @@ struct Inner {
     tokens: Mutex<TokenBudgets>,
     /// Each open stream, by message id.
     open: Mutex<HashMap<String, OpenStream>>,
-    /// The parent of every stop token: cancelling it stops them all.
-    shutdown: CancellationToken,
+    /// Set, under `open`'s lock, when shutdown stops every open stream: a
+    /// stream admitted after that is stopped as it is admitted.
+    shutting_down: AtomicBool,
 }
 
 impl Streams {
@@ -75,15 +76,16 @@ impl Streams {
                 requests_per_minute: limits.max_requests_per_minute,
                 tokens: Mutex::new(TokenBudgets::new(limits.max_output_tokens_per_hour)),
                 open: Mutex::default(),
-                shutdown: CancellationToken::new(),
+                shutting_down: AtomicBool::new(false),
             }),
         }
     }
 
-    /// Admits a stream for `client` under `message_id`, or says why not.
-    /// Every attempt counts towards the client's requests per minute.
-    pub fn admit(&self, client: Client, message_id: String) -> Result<Admission, Refusal> {
-        if self.inner.shutdown.is_cancelled() {
+    /// Admits a stream for `client` under `message_id`, with the watch of its
+    /// stop signal for the one task that waits on it, or says why not. Every
+    /// attempt counts towards the client's requests per minute.
+    pub fn admit(&self, client: Client, message_id: String) -> Result<(Admission, Watch), Refusal> {
+        if self.is_shutting_down() {
             return Err(Refusal::ServerFull);
         }
         self.check_requests(&client)?;
@@ -99,22 +101,30 @@ impl Streams {
             self.inner.slots.clone().try_acquire_owned().map_err(|_| Refusal::ServerFull)?;
         per_client.insert(client.clone(), count + 1);
         drop(per_client);
-        let stop = self.inner.shutdown.child_token();
+        let (stop, watch) = signal();
         let stop_noticed_at = Arc::new(OnceLock::new());
         let open = OpenStream {
             stop: stop.clone(),
             stop_noticed_at: stop_noticed_at.clone(),
             connection: None,
         };
-        lock(&self.inner.open).insert(message_id.clone(), open);
-        Ok(Admission {
+        let mut streams = lock(&self.inner.open);
+        // Shutdown came after the check above: this one was not among the
+        // streams it stopped.
+        if self.is_shutting_down() {
+            stop.fire();
+        }
+        streams.insert(message_id.clone(), open);
+        drop(streams);
+        let admission = Admission {
             streams: self.clone(),
             client,
             message_id,
             stop,
             stop_noticed_at,
             _permit: permit,
-        })
+        };
+        Ok((admission, watch))
     }
 
     fn check_requests(&self, client: &Client) -> Result<(), Refusal> {
@@ -157,7 +167,7 @@ impl Streams {
         };
         let (stop, stop_noticed_at, connection) = open;
         let _ = stop_noticed_at.set(noticed_at_us);
-        stop.cancel();
+        stop.fire();
         if let Some(connection) = connection {
             self.close_if_still_open(message_id.to_owned(), connection);
         }
@@ -168,25 +178,29 @@ impl Streams {
     /// that has stopped reading without closing leaves it unread, with its
     /// upstream request open; so once [`STOP_GRACE`] has passed, its
     /// connection is closed, which drops the stream and the upstream.
-    fn close_if_still_open(&self, message_id: String, connection: CancellationToken) {
+    fn close_if_still_open(&self, message_id: String, connection: Trigger) {
         let streams = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(STOP_GRACE).await;
             if lock(&streams.inner.open).contains_key(&message_id) {
                 tracing::info!(message_id, "stopped stream not read; closing its connection");
-                connection.cancel();
+                connection.fire();
             }
         });
     }
 
     /// Stops every open stream and admits no more.
     pub fn shut_down(&self) {
-        self.inner.shutdown.cancel();
+        let open = lock(&self.inner.open);
+        self.inner.shutting_down.store(true, Ordering::Release);
+        for stream in open.values() {
+            stream.stop.fire();
+        }
     }
 
     /// Whether [`Streams::shut_down`] was called.
     pub fn is_shutting_down(&self) -> bool {
-        self.inner.shutdown.is_cancelled()
+        self.inner.shutting_down.load(Ordering::Acquire)
     }
 
     /// The message ids of the streams open here.
@@ -207,16 +221,16 @@ const STOP_GRACE: Duration = Duration::from_millis(100);
 /// What is kept of an open stream.
 #[derive(Debug)]
 struct OpenStream {
-    stop: CancellationToken,
+    stop: Trigger,
     /// When a stop request for it arrived (Unix µs).
     stop_noticed_at: Arc<OnceLock<u64>>,
-    /// Cancelling it closes the connection the stream is sent on.
-    connection: Option<CancellationToken>,
+    /// Firing it closes the connection the stream is sent on.
+    connection: Option<Trigger>,
 }
 
 impl OpenStream {
     /// Its handles, cloned so the map's lock is not held while they are used.
-    fn handles(&self) -> (CancellationToken, Arc<OnceLock<u64>>, Option<CancellationToken>) {
+    fn handles(&self) -> (Trigger, Arc<OnceLock<u64>>, Option<Trigger>) {
         (self.stop.clone(), self.stop_noticed_at.clone(), self.connection.clone())
     }
 }
@@ -262,21 +276,22 @@ impl TokenBudgets {
     }
 }
 
-/// A stream's slot and its stop token; dropping it gives the slot back.
+/// A stream's slot and its stop signal's trigger; dropping it gives the
+/// slot back.
 #[derive(Debug)]
 pub struct Admission {
     streams: Streams,
     client: Client,
     message_id: String,
-    stop: CancellationToken,
+    stop: Trigger,
     stop_noticed_at: Arc<OnceLock<u64>>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Admission {
-    /// The token that is cancelled when this stream must stop.
-    pub fn stop_token(&self) -> &CancellationToken {
-        &self.stop
+    /// Whether this stream has been told to stop.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_fired()
     }
 
     /// Whether the stop came from a shutdown rather than a stop request.
@@ -297,7 +312,7 @@ impl Admission {
 
     /// Ties the stream to the connection it is sent on, which a stop closes
     /// if the stream is not read (see [`Streams::stop`]).
-    pub fn on_connection(self, connection: CancellationToken) -> Self {
+    pub fn on_connection(self, connection: Trigger) -> Self {
         if let Some(open) = lock(&self.streams.inner.open).get_mut(&self.message_id) {
             open.connection = Some(connection);
         }
@@ -422,10 +437,10 @@ mod tests {
     #[test]
     fn the_token_budget_refuses_once_spent_and_names_when_it_comes_back() {
         let streams = Streams::new(&Limits { max_output_tokens_per_hour: 10, ..Limits::default() });
-        let admission = streams.admit(A, "1".into()).unwrap();
+        let (admission, _) = streams.admit(A, "1".into()).unwrap();
         admission.spend_tokens(6);
         drop(admission);
-        let admission = streams.admit(A, "2".into()).unwrap();
+        let (admission, _) = streams.admit(A, "2".into()).unwrap();
         admission.spend_tokens(6);
         drop(admission);
         let Err(Refusal::TokensSpent { limit: 10, retry_after }) = streams.admit(A, "3".into())
@@ -437,14 +452,14 @@ mod tests {
     }
 
     #[test]
-    fn stop_cancels_that_stream_only_and_records_when() {
+    fn stop_fires_that_stream_only_and_records_when() {
         let streams = streams(10, 10);
-        let one = streams.admit(A, "one".into()).unwrap();
-        let two = streams.admit(A, "two".into()).unwrap();
+        let (one, one_stop) = streams.admit(A, "one".into()).unwrap();
+        let (two, two_stop) = streams.admit(A, "two".into()).unwrap();
         assert!(streams.stop("one", 1234));
-        assert!(one.stop_token().is_cancelled());
+        assert!(one_stop.is_fired() && one.is_stopped());
         assert_eq!(one.stop_noticed_at().get(), Some(&1234));
-        assert!(!two.stop_token().is_cancelled());
+        assert!(!two_stop.is_fired() && !two.is_stopped());
         assert!(!one.is_shutdown());
         drop(one);
         assert!(!streams.stop("one", 0), "an ended stream is the registry's business");
@@ -456,10 +471,11 @@ mod tests {
     #[test]
     fn shutdown_stops_everything_and_admits_nothing() {
         let streams = streams(10, 10);
-        let open = streams.admit(A, "1".into()).unwrap();
+        let (open, stop) = streams.admit(A, "1".into()).unwrap();
+        let (other, other_stop) = streams.admit(B, "2".into()).unwrap();
         streams.shut_down();
-        assert!(open.stop_token().is_cancelled());
-        assert!(open.is_shutdown());
+        assert!(stop.is_fired() && other_stop.is_fired());
+        assert!(open.is_shutdown() && other.is_stopped());
         assert_eq!(streams.admit(B, "2".into()).unwrap_err(), Refusal::ServerFull);
     }
 }

@@ -5,8 +5,8 @@
 //! axum. When the client disconnects, axum drops the stream, and with it the
 //! `reqwest` future or response, which closes the upstream connection. Nothing
 //! is spawned, so nothing can outlive the client and keep reading from the
-//! upstream. A stop request or shutdown cancels the stream's token, which the
-//! loop watches beside the upstream, with the same effect.
+//! upstream. A stop request or shutdown fires the stream's stop signal, which
+//! the loop watches beside the upstream, with the same effect.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +22,7 @@ use app::protocol::{FinishReason, MessageMetadata, Receipt, ReplyState, UiMessag
 use super::{ModelEvent, ModelRequest, RelayError, Upstream, UsageReport};
 use crate::metrics::{Metrics, Outcome};
 use crate::registry::{Registry, unix_us};
+use crate::signal::Watch;
 use crate::streams::Admission;
 
 /// What the client is told when a stop request ends its reply.
@@ -38,6 +39,8 @@ pub struct Reply {
     /// which is the capability to stop the reply.
     pub request_id: String,
     pub admission: Admission,
+    /// Fires when the reply must stop: a stop request, or shutdown.
+    pub stop: Watch,
     pub metrics: Metrics,
     /// Where the reply's receipt is recorded when it ends.
     pub registry: Registry,
@@ -47,7 +50,7 @@ pub struct Reply {
 /// upstream is asked, so the client has the message id while the model is
 /// still thinking.
 pub fn stream(reply: Reply) -> ReplyStream {
-    let Reply { upstream, request, request_id, admission, metrics, registry } = reply;
+    let Reply { upstream, request, request_id, admission, stop, metrics, registry } = reply;
     let outcome = Arc::new(OnceLock::new());
     let receipt = Arc::new(OnceLock::new());
     let deltas = Arc::new(AtomicU64::new(0));
@@ -58,7 +61,7 @@ pub fn stream(reply: Reply) -> ReplyStream {
         request,
         Ids { message_id: admission.message_id().to_owned(), request_id },
         Cancel {
-            stop: admission.stop_token().clone(),
+            stop,
             is_shutdown: admission.shutdown_check(),
             stop_noticed_at: admission.stop_noticed_at(),
         },
@@ -98,7 +101,7 @@ struct Ids {
 
 /// What ends a reply early, and when a stop request for it arrived.
 struct Cancel<F> {
-    stop: tokio_util::sync::CancellationToken,
+    stop: Watch,
     is_shutdown: F,
     stop_noticed_at: Arc<OnceLock<u64>>,
 }
@@ -129,9 +132,9 @@ fn parts(
         // each turn of the loop, as they once were, each was registered
         // with the token's waiters or the timer wheel and removed again,
         // under their locks, for every token relayed.
-        let stopped_by_request = stop.cancelled();
+        let mut stopped_by_request = stop;
         let total_limit = sleep(timeouts.total.duration());
-        tokio::pin!(stopped_by_request, total_limit);
+        tokio::pin!(total_limit);
         let asked = Instant::now();
         let response = tokio::select! {
             biased;

@@ -55,20 +55,21 @@ pub async fn chat(
     // matches its logs with Reins' but can stop nothing.
     let message_id = random_id("msg");
     let request_id = random_id("req");
-    let admission = state.streams.admit(client.clone(), message_id.clone()).map_err(|refusal| {
-        state.metrics.stream_rejected();
-        tracing::warn!(%client, ?refusal, "stream refused");
-        match refusal {
-            Refusal::ServerFull => ApiError::Busy,
-            Refusal::ClientFull { limit } => ApiError::TooManyStreams { limit },
-            Refusal::TooManyRequests { limit, retry_after } => {
-                ApiError::TooManyRequests { limit, retry_after }
+    let (admission, stop) =
+        state.streams.admit(client.clone(), message_id.clone()).map_err(|refusal| {
+            state.metrics.stream_rejected();
+            tracing::warn!(%client, ?refusal, "stream refused");
+            match refusal {
+                Refusal::ServerFull => ApiError::Busy,
+                Refusal::ClientFull { limit } => ApiError::TooManyStreams { limit },
+                Refusal::TooManyRequests { limit, retry_after } => {
+                    ApiError::TooManyRequests { limit, retry_after }
+                }
+                Refusal::TokensSpent { limit, retry_after } => {
+                    ApiError::TokensSpent { limit, retry_after }
+                }
             }
-            Refusal::TokensSpent { limit, retry_after } => {
-                ApiError::TokensSpent { limit, retry_after }
-            }
-        }
-    })?;
+        })?;
     // Registered before the client learns the id, so that a stop sent to
     // any replica finds it; without the registry that cannot be promised.
     state.registry.open(&message_id).await.map_err(|_| ApiError::RegistryUnavailable)?;
@@ -83,6 +84,7 @@ pub async fn chat(
         request,
         request_id: request_id.clone(),
         admission,
+        stop,
         metrics: state.metrics.clone(),
         registry: state.registry.clone(),
     };
