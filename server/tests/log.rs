@@ -114,3 +114,29 @@ async fn dropped_lines(addr: std::net::SocketAddr) -> u64 {
     let text = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
     support::metric_in(&text, "reins_log_lines_dropped_total").expect("the metric is there")
 }
+
+#[tokio::test]
+async fn a_log_into_a_pipe_is_plain_text() {
+    let Binary { process: _server, mut log, addr } = Binary::start(&[
+        ("REINS_UPSTREAM_URL", "http://127.0.0.1:9/v1"),
+        ("REINS_MODEL", "m"),
+        // The other tests turn colours off; here only the pipe may.
+        ("NO_COLOR", ""),
+        ("RUST_LOG", "warn,reins=debug"),
+    ])
+    .await;
+    let url = format!("http://{addr}/api/chat/msg_{:032x}/stop", 1);
+    assert_eq!(reqwest::Client::new().post(url).send().await.unwrap().status(), 404);
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), log.next_line())
+            .await
+            .expect("the stop is logged")
+            .unwrap()
+            .expect("the server is still running");
+        assert!(!line.contains('\x1b'), "terminal colour codes in a piped log: {line:?}");
+        if line.contains("stop for an unknown reply") {
+            assert!(line.contains("DEBUG reins::routes"), "{line:?}");
+            break;
+        }
+    }
+}
