@@ -16,11 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use crate::config::Limits;
 use crate::signal::{Trigger, Watch, signal};
 use crate::trust::Client;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Why a stream was not admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
