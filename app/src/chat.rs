@@ -176,6 +176,9 @@ pub fn Chat(
     let new_chat = move |_| {
         abort();
         conversation.update(|chat| chat.clear(new_chat_id()));
+        // Removed here, not by a save of an empty chat: a page left empty
+        // would then remove, as it leaves, what another tab saved.
+        browser::store(&storage_key.get_value(), None);
         draft.set(String::new());
         focus_composer();
     };
@@ -204,12 +207,13 @@ pub fn Chat(
         if ready.try_get_untracked() != Some(true) {
             return;
         }
-        let Some(json) = conversation.try_with_untracked(|chat| {
+        // An empty chat is not saved (New chat removes the saved one).
+        let Some(Some(json)) = conversation.try_with_untracked(|chat| {
             (!chat.messages().is_empty()).then(|| serde_json::to_string(chat).ok()).flatten()
         }) else {
             return;
         };
-        storage_key.try_with_value(|key: &String| browser::store(key, json.as_deref()));
+        storage_key.try_with_value(|key: &String| browser::store(key, Some(&json)));
     };
     let save_scheduled = StoredValue::new(false);
     Effect::new(move |_| {

@@ -353,6 +353,24 @@ test.describe('keeping the conversation', () => {
     await expect(chat.send).toBeVisible();
   });
 
+  test("a page whose chat never held a message leaves another tab's saved conversation alone", async ({ chat, page, context }) => {
+    // Opened first, and left empty.
+    const idle = await context.newPage();
+    await idle.goto(FAST_URL);
+    await expect(idle.locator('.reins-chat')).toHaveAttribute('data-ready', 'true');
+    await chat.goto(FAST_URL);
+    await chat.sendMessage('Keep me');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
+    await page.waitForTimeout(500);
+    // Closing the empty page saves its chat as it leaves: it must not
+    // remove the other tab's conversation (it once did).
+    await idle.close({ runBeforeUnload: true });
+    const later = await context.newPage();
+    await later.goto(FAST_URL);
+    await expect(later.locator('.reins-chat')).toHaveAttribute('data-ready', 'true');
+    await expect(later.getByRole('log').locator('[data-role="user"] .reins-text')).toHaveText('Keep me');
+  });
+
   test('New chat starts empty, also after a reload', async ({ chat, page }) => {
     await chat.goto(FAST_URL);
     await chat.sendMessage('Forget me');
