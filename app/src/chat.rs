@@ -217,9 +217,12 @@ pub fn Chat(
     };
     let save_scheduled = StoredValue::new(false);
     Effect::new(move |_| {
-        // Read, and so tracked: every change schedules a save.
-        let text_bytes = conversation.with(Conversation::text_bytes);
+        // Tracked: every change schedules a save. The text is measured only
+        // when one is scheduled: its sum over every message, on every
+        // token, grew with the conversation.
+        conversation.track();
         if ready.get() && !save_scheduled.get_value() {
+            let text_bytes = conversation.with_untracked(Conversation::text_bytes);
             save_scheduled.set_value(true);
             set_timeout(
                 move || {

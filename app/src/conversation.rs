@@ -6,6 +6,8 @@
 //! tested, above all this one: once a reply is stopped, nothing that arrives
 //! for it afterwards (bytes already in flight, a late `finish`) changes it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{ChatRequest, Role, UiMessage, UiMessageChunk, UiMessagePart, Usage};
@@ -229,12 +231,36 @@ pub struct Conversation {
     #[serde(skip)]
     active: Option<usize>,
     next_id: u64,
+    /// Which messages there are, in which order: a value no other list of
+    /// messages has had, taken afresh whenever one is added or removed (and
+    /// for every conversation made or read), so a view can tell in O(1)
+    /// that the list is the same and only messages in it changed.
+    #[serde(skip, default = "fresh_shape")]
+    shape: u64,
+}
+
+/// A value for [`Conversation::shape`] that no list has had before.
+fn fresh_shape() -> u64 {
+    static SHAPES: AtomicU64 = AtomicU64::new(0);
+    SHAPES.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Conversation {
     /// An empty conversation; `chat_id` also prefixes the ids of its messages.
     pub fn new(chat_id: impl Into<String>) -> Self {
-        Self { chat_id: chat_id.into(), messages: Vec::new(), active: None, next_id: 1 }
+        Self {
+            chat_id: chat_id.into(),
+            messages: Vec::new(),
+            active: None,
+            next_id: 1,
+            shape: fresh_shape(),
+        }
+    }
+
+    /// Which messages there are: changes when one is added or removed, and
+    /// only then (see the field).
+    pub fn shape(&self) -> u64 {
+        self.shape
     }
 
     /// A conversation saved earlier. A reply that was still streaming when
@@ -290,7 +316,9 @@ impl Conversation {
 
     /// The message with the given id.
     pub fn message(&self, id: &str) -> Option<&Message> {
-        self.messages.iter().find(|message| message.id == id)
+        // From the newest: the one asked for is nearly always the reply being
+        // written, the last.
+        self.messages.iter().rev().find(|message| message.id == id)
     }
 
     /// Whether `id` is the last message.
@@ -326,6 +354,7 @@ impl Conversation {
             return Err(ActionError::NotApplicable);
         }
         let replaced = self.messages.pop().and_then(|message| message.server_id);
+        self.shape = fresh_shape();
         let mut pending = self.ask(now, None);
         pending.request.trigger = "regenerate-message";
         pending.request.message_id = replaced;
@@ -373,6 +402,7 @@ impl Conversation {
         let index = self.messages.iter().position(|m| m.id == id && m.role == Role::User);
         let index = index.ok_or(ActionError::NotApplicable)?;
         self.messages.truncate(index + 1);
+        self.shape = fresh_shape();
         let message = &mut self.messages[index];
         message.text = text.to_owned();
         message.revision += 1;
@@ -525,6 +555,7 @@ impl Conversation {
     fn push(&mut self, role: Role, text: String, status: MessageStatus) -> String {
         let id = format!("{}-{}", self.chat_id, self.next_id);
         self.next_id += 1;
+        self.shape = fresh_shape();
         self.messages.push(Message {
             id: id.clone(),
             role,
@@ -568,8 +599,71 @@ impl Conversation {
     }
 }
 
+/// What a view last saw of each message's revision, to tell which messages
+/// changed since, in one pass of integer compares over the conversation.
+#[derive(Debug, Default)]
+pub struct Seen {
+    shape: Option<u64>,
+    revisions: Vec<u64>,
+}
+
+impl Seen {
+    /// Calls `changed` with the id of each message whose revision moved
+    /// since the last look. Returns true, calling nothing, when messages
+    /// were added or removed meanwhile: then any of them may have changed.
+    pub fn look(&mut self, chat: &Conversation, mut changed: impl FnMut(&str)) -> bool {
+        let messages = chat.messages();
+        let reshaped = self.shape != Some(chat.shape());
+        if reshaped {
+            self.shape = Some(chat.shape());
+            self.revisions.clear();
+            self.revisions.extend(messages.iter().map(|message| message.revision));
+            return true;
+        }
+        // Same shape: the same messages at the same places.
+        for (seen, message) in self.revisions.iter_mut().zip(messages) {
+            if *seen != message.revision {
+                *seen = message.revision;
+                changed(&message.id);
+            }
+        }
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    /// Looks with `seen`: `None` when reshaped, else the ids it named.
+    fn look(seen: &mut Seen, chat: &Conversation) -> Option<Vec<String>> {
+        let mut changed = Vec::new();
+        let reshaped = seen.look(chat, |id| changed.push(id.to_owned()));
+        (!reshaped).then_some(changed)
+    }
+
+    #[test]
+    fn a_look_names_only_the_messages_that_changed_and_any_added_or_removed_reshapes() {
+        let mut chat = Conversation::new("c");
+        let mut seen = Seen::default();
+        assert_eq!(look(&mut seen, &chat), None, "the first look sees everything");
+        let first = chat.submit("one", 0.0).unwrap().reply_id;
+        assert_eq!(look(&mut seen, &chat), None, "two messages added");
+        assert_eq!(look(&mut seen, &chat), Some(vec![]), "nothing since");
+        chat.apply(&first, UiMessageChunk::TextStart { id: "t".into() }, 1.0);
+        chat.apply(&first, UiMessageChunk::TextDelta { id: "t".into(), delta: "Hi".into() }, 1.0);
+        assert_eq!(look(&mut seen, &chat), Some(vec![first.clone()]), "only the reply grew");
+        chat.end_stream(&first, StreamEnd::Done, 2.0);
+        assert_eq!(look(&mut seen, &chat), Some(vec![first.clone()]));
+        chat.regenerate(3.0).unwrap();
+        assert_eq!(look(&mut seen, &chat), None, "a reply replaced");
+        // A restored conversation is another list, even with the same messages.
+        let restored: Conversation =
+            serde_json::from_str(&serde_json::to_string(&chat).unwrap()).unwrap();
+        assert_ne!(restored.shape(), chat.shape());
+        let mut other = chat.clone();
+        other.clear("d");
+        assert_ne!(other.shape(), chat.shape());
+    }
     use super::*;
 
     /// A time, in milliseconds, for tests that do not look at time.

@@ -4,7 +4,9 @@ import { BENCH_URL, LIST_BENCH_URL, LONG_BENCH_URL } from '../bench.config';
 
 /**
  * Streams a 2,000-token and a 20,000-token reply at 200 tokens/s into the
- * hosted chat (the cost per update must not grow with the reply), and a
+ * hosted chat (the cost per update must not grow with the reply), the
+ * 2,000-token one again after 400 saved messages (nor with the
+ * conversation before it), and a
  * reply of 20,000 pieces that is one list with no blank line (one block
  * that grows to the end, the hardest shape for drawing only what changed),
  * and one of 20,000 pieces that is one fenced code block (one text that
@@ -69,6 +71,12 @@ async function traceReply(page: Page, reply: () => Promise<number>) {
     return `script ${median(script).toFixed(2)} ms, style and layout ${median(layout).toFixed(2)} ms`;
   };
   const busy = tasks.reduce((sum, task) => sum + task.dur! / 1000, 0);
+  // Tasks that are not frames: reading the reply from the network (parts
+  // applied to the conversation, and the reactive work that follows), saves.
+  const others = tasks.filter((task) => !frameTasks.includes(task));
+  const total = (values: number[]) => values.reduce((sum, value) => sum + value, 0);
+  const otherScript = total(others.map((task) => within(['FunctionCall', 'RunMicrotasks', 'TimerFire', 'EventDispatch'], task)));
+  const otherLayout = total(others.map((task) => within(['UpdateLayoutTree', 'Layout'], task)));
 
   console.log(`\nRender benchmark: ${tokens} tokens in ${seconds.toFixed(1)} s (${(tokens / seconds).toFixed(0)} tokens/s), release build, headless Chromium`);
   console.log(`rendered updates (animation frame tasks): ${perUpdate.length} (the reply had ${tokens} tokens)`);
@@ -78,6 +86,9 @@ async function traceReply(page: Page, reply: () => Promise<number>) {
   );
   console.log(`  first quarter: ${split(frameTasks.slice(0, quarter))}; last quarter: ${split(frameTasks.slice(-quarter))}`);
   console.log(`longest task while streaming: ${longest.toFixed(2)} ms`);
+  console.log(
+    `other tasks: ${others.length}, ${total(others.map((task) => task.dur! / 1000)).toFixed(0)} ms (script ${otherScript.toFixed(0)} ms, style and layout ${otherLayout.toFixed(0)} ms)`,
+  );
   console.log(`main thread busy: ${busy.toFixed(0)} ms of ${(seconds * 1000).toFixed(0)} ms (${((100 * busy) / (seconds * 1000)).toFixed(1)}%)`);
 }
 
@@ -92,6 +103,38 @@ for (const [label, url, expected] of [
     await expect(chat.lastReply()).toHaveAttribute('data-status', 'done', { timeout: 30_000 + expected * 10 });
     const tokens = (await chat.generations())[0].tokens_sent;
     expect(tokens).toBeGreaterThan(expected * 0.95);
+    return tokens;
+  });
+});
+
+// The same reply at the end of a long conversation: the cost per update must
+// not grow with the messages before it either.
+test('render cost of a 2,000-token reply after 400 saved messages', async ({ page }) => {
+  const earlier = 400;
+  const chat = new ChatPage(page);
+  await chat.goto(BENCH_URL);
+  // Saved as the chat saves a conversation, and restored by the reload.
+  await page.evaluate((count) => {
+    const message = (n: number) => ({
+      id: `bench-${n}`,
+      role: n % 2 === 1 ? 'user' : 'assistant',
+      text: n % 2 === 1 ? `Question ${n}?` : `Answer ${n}, **short** and done.`,
+      status: 'done',
+      error: null,
+      server_id: null,
+      stats: null,
+      stopped_at: null,
+    });
+    const messages = Array.from({ length: count }, (_, index) => message(index + 1));
+    localStorage.setItem('reins-chat', JSON.stringify({ chat_id: 'bench', messages, next_id: count + 1 }));
+  }, earlier);
+  await chat.goto(BENCH_URL);
+  await expect(chat.log.locator('article')).toHaveCount(earlier);
+  await traceReply(page, async () => {
+    await chat.sendMessage('Write the longest reply you can');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done', { timeout: 50_000 });
+    const tokens = (await chat.generations())[0].tokens_sent;
+    expect(tokens).toBeGreaterThan(2_000 * 0.95);
     return tokens;
   });
 });

@@ -12,17 +12,21 @@ use crate::conversation::{Conversation, Message, MessageStatus, ReplyStats};
 use crate::protocol::Role;
 
 /// One message. It redraws only when its own revision changes, not on every
-/// update of the conversation.
+/// update of the conversation: `changed` is notified when it may have.
 #[component]
 pub fn MessageView(
     conversation: RwSignal<Conversation>,
     id: String,
-    /// The id of the conversation's last message.
-    last_id: Memo<Option<String>>,
+    /// The id of the conversation's last message, and whether no reply is
+    /// on its way (so the actions may be used).
+    last_and_idle: ReadSignal<(Option<String>, bool)>,
+    /// Notified when this message may have changed.
+    changed: Trigger,
 ) -> impl IntoView {
     let id = StoredValue::new(id);
     let revision = Memo::new(move |_| {
-        conversation.with(|chat| id.with_value(|id| chat.message(id).map(|m| m.revision)))
+        changed.track();
+        conversation.with_untracked(|chat| id.with_value(|id| chat.message(id).map(|m| m.revision)))
     });
     let text = reader(conversation, id, revision, |message| Some(message.text.clone()));
     let error = reader(conversation, id, revision, |message| message.error.clone());
@@ -34,9 +38,9 @@ pub fn MessageView(
     let role = conversation
         .with_untracked(|chat| id.with_value(|id| chat.message(id).map(|m| m.role)))
         .unwrap_or(Role::Assistant);
-    let phase = expect_context::<ChatActions>().phase;
-    let idle = move || !phase.get().is_busy();
-    let is_last = move || last_id.with(|last| id.with_value(|id| last.as_ref() == Some(id)));
+    let idle = move || last_and_idle.with(|(_, idle)| *idle);
+    let is_last =
+        move || last_and_idle.with(|(last, _)| id.with_value(|id| last.as_ref() == Some(id)));
 
     let body = match role {
         Role::Assistant => {

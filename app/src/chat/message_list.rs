@@ -4,8 +4,9 @@
 use leptos::html::Div;
 use leptos::prelude::*;
 
+use super::ChatActions;
 use super::message::MessageView;
-use crate::conversation::Conversation;
+use crate::conversation::{Conversation, Seen};
 
 /// How close to the bottom (in CSS pixels) still counts as at the bottom.
 const AT_BOTTOM_SLACK: f64 = 24.0;
@@ -13,12 +14,58 @@ const AT_BOTTOM_SLACK: f64 = 24.0;
 /// Every message of the conversation, oldest first.
 #[component]
 pub fn MessageList(conversation: RwSignal<Conversation>) -> impl IntoView {
+    // The ids are read again only when messages were added or removed, not
+    // on every token.
+    let shape = Memo::new(move |_| conversation.with(Conversation::shape));
     let ids = Memo::new(move |_| {
-        conversation.with(|chat| chat.messages().iter().map(|m| m.id.clone()).collect::<Vec<_>>())
+        // Read, not just tracked: a memo recomputes only when read.
+        shape.get();
+        conversation
+            .with_untracked(|chat| chat.messages().iter().map(|m| m.id.clone()).collect::<Vec<_>>())
     });
+    // Each message view is told when its own message changed, from one look
+    // over the messages' revisions per update. A memo per message, each
+    // reading the conversation and finding its message in it, made every
+    // update cost O(n²) in the messages: 5.4 s of script over a 2,000-token
+    // reply after 400 messages (README, "Browser benchmark").
+    let watchers = StoredValue::new(Vec::<(String, Trigger)>::new());
+    let seen = StoredValue::new(Seen::default());
+    Effect::new(move |_| {
+        conversation.with(|chat| {
+            watchers.with_value(|watchers| {
+                // From the newest: the message that changes is nearly
+                // always the reply being written, the last one.
+                let notify = |id: &str| {
+                    if let Some((_, changed)) =
+                        watchers.iter().rev().find(|(watched, _)| watched == id)
+                    {
+                        changed.notify();
+                    }
+                };
+                let reshaped = seen.try_update_value(|seen| seen.look(chat, notify));
+                if reshaped == Some(true) {
+                    watchers.iter().for_each(|(_, changed)| changed.notify());
+                }
+            });
+        });
+    });
+    let watch = move |id: &String| {
+        let changed = Trigger::new();
+        watchers.update_value(|watchers| watchers.push((id.clone(), changed)));
+        let id = id.clone();
+        on_cleanup(move || {
+            let _ = watchers
+                .try_update_value(|watchers| watchers.retain(|(watched, _)| *watched != id));
+        });
+        changed
+    };
     // Only the last message offers Regenerate and Continue; this changes when
     // a message is added or removed, not on every token.
-    let last_id = Memo::new(move |_| ids.with(|ids| ids.last().cloned()));
+    // The last message's id, and whether no reply is on its way: what every
+    // message view asks of the whole conversation.
+    let phase = expect_context::<ChatActions>().phase;
+    let last_and_idle =
+        follow(move || (ids.with(|ids| ids.last().cloned()), !phase.get().is_busy()));
     // A log is a polite live region: `aria-busy` keeps assistive technology
     // from reading a reply token by token; it announces it once, when done.
     let busy = move || conversation.with(|chat| chat.phase().is_busy()).to_string();
@@ -89,9 +136,14 @@ pub fn MessageList(conversation: RwSignal<Conversation>) -> impl IntoView {
                             "the text stops at once and so does the model."
                         </p>
                     </Show>
-                    <For each=move || ids.get() key=String::clone let:id>
-                        <MessageView conversation id last_id/>
-                    </For>
+                    <For
+                        each=move || ids.get()
+                        key=String::clone
+                        children=move |id| {
+                            let changed = watch(&id);
+                            view! { <MessageView conversation id last_and_idle changed/> }
+                        }
+                    />
                 </div>
             </div>
             <Show when=move || !following.get()>
@@ -101,6 +153,27 @@ pub fn MessageList(conversation: RwSignal<Conversation>) -> impl IntoView {
             </Show>
         </div>
     }
+}
+
+/// A signal that follows `compute`, set only when its value changes.
+///
+/// Every message view reads one, and a memo would not do: whenever a
+/// memo's sources change (the conversation, on every token) Leptos marks each
+/// of its subscribers for a check, cloning the list of them on the way, which
+/// was most of the script over a reply after 400 messages. A signal has no
+/// sources: its subscribers hear of it only when it is set.
+fn follow<T>(compute: impl Fn() -> T + Send + Sync + 'static) -> ReadSignal<T>
+where
+    T: Clone + PartialEq + Send + Sync + 'static,
+{
+    let (value, set_value) = signal(untrack(&compute));
+    Effect::new(move |_| {
+        let now = compute();
+        if value.with_untracked(|was| *was != now) {
+            set_value.set(now);
+        }
+    });
+    value
 }
 
 /// Calls `on_grow` whenever the element's size changes, after layout and
