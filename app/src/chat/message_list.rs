@@ -59,10 +59,10 @@ pub fn MessageList(conversation: RwSignal<Conversation>) -> impl IntoView {
         });
         changed
     };
-    // Only the last message offers Regenerate and Continue; this changes when
-    // a message is added or removed, not on every token.
-    // The last message's id, and whether no reply is on its way: what every
-    // message view asks of the whole conversation.
+    // The last message's id (only it offers Regenerate and Continue), and
+    // whether no reply is on its way: what every message view asks of the
+    // whole conversation. Both change when a message is added or removed or
+    // a reply starts or ends, not on every token.
     let phase = expect_context::<ChatActions>().phase;
     let last_and_idle =
         follow(move || (ids.with(|ids| ids.last().cloned()), !phase.get().is_busy()));
