@@ -585,10 +585,18 @@ async fn close_to_close(
 /// [`CHURN_CLOSES`] clients going away at [`CHURN_STREAMS`] at once, each
 /// at a point picked at random (before headers, while the model thinks,
 /// after 1 to 5 tokens at 20 tokens/s) and by FIN or RST: close to upstream
-/// close, in µs.
-async fn churn(relay: SocketAddr, sightings: &Sightings, next_id: &mut u64) -> Vec<f64> {
+/// close, in µs. Each of the streams' slots starts its next stream as its
+/// last one ends or, given a `period`, once every `period` (the slots spread
+/// over it).
+async fn churn(
+    relay: SocketAddr,
+    sightings: &Sightings,
+    next_id: &mut u64,
+    period: Option<Duration>,
+) -> Vec<f64> {
     let first_id = *next_id + 1;
     *next_id += CHURN_CLOSES as u64;
+    let began = tokio::time::Instant::now();
     let slots = (0..CHURN_STREAMS).map(|slot| async move {
         // xorshift: the same "random" churn on every run.
         let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (slot as u64 + 1);
@@ -600,7 +608,12 @@ async fn churn(relay: SocketAddr, sightings: &Sightings, next_id: &mut u64) -> V
         };
         let mut lags = Vec::new();
         let mut index = slot;
+        let mut start = period.map(|period| began + period * slot as u32 / CHURN_STREAMS as u32);
         while index < CHURN_CLOSES {
+            if let (Some(at), Some(period)) = (start.as_mut(), period) {
+                tokio::time::sleep_until(*at).await;
+                *at += period;
+            }
             let case = [CloseCase::BeforeHeaders, CloseCase::Thinking, CloseCase::MidStream]
                 [random(3) as usize];
             let marks = 1 + random(5) as usize;
@@ -635,35 +648,7 @@ async fn churn_paced(relay: SocketAddr, sightings: &Sightings, next_id: &mut u64
         }));
     }
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let first_id = *next_id + 1;
-    *next_id += CHURN_CLOSES as u64;
-    let began = tokio::time::Instant::now();
-    let slots = (0..CHURN_STREAMS).map(|slot| async move {
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (slot as u64 + 1);
-        let mut random = move |below: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % below
-        };
-        let mut lags = Vec::new();
-        let mut index = slot;
-        // Each slot starts a stream every period, the slots spread over it.
-        let mut start = began + period * slot as u32 / CHURN_STREAMS as u32;
-        while index < CHURN_CLOSES {
-            tokio::time::sleep_until(start).await;
-            let case = [CloseCase::BeforeHeaders, CloseCase::Thinking, CloseCase::MidStream]
-                [random(3) as usize];
-            let marks = 1 + random(5) as usize;
-            let reset = random(2) == 1;
-            let leaving = Leaving { case, marks, interval: TOKEN_INTERVAL, reset };
-            lags.push(one_close(relay, sightings, first_id + index as u64, leaving).await);
-            index += CHURN_STREAMS;
-            start += period;
-        }
-        lags
-    });
-    let lags = sorted(futures::future::join_all(slots).await.concat());
+    let lags = churn(relay, sightings, next_id, Some(period)).await;
     for stream in open {
         stream.await.unwrap();
     }
@@ -887,7 +872,7 @@ async fn closes(relay: &Relay, sightings: &Sightings, next_id: &mut u64) {
 async fn churned(relay: &Relay, sightings: &Sightings, next_id: &mut u64) {
     let this = std::process::id();
     let (started, own, relayed) = (Instant::now(), Usage::of(this), relay.usage());
-    let lags = churn(relay.addr, sightings, next_id).await;
+    let lags = churn(relay.addr, sightings, next_id, None).await;
     let took = started.elapsed();
     let busy = |now: Usage, then: Usage, took: Duration| {
         (now.user + now.system - then.user - then.system).as_secs_f64() / took.as_secs_f64()
