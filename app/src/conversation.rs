@@ -269,6 +269,17 @@ impl Conversation {
     /// [`Conversation::resuming`] to pick up.
     pub fn restored(mut self) -> Self {
         self.active = None;
+        // A saved conversation is outside input: its counter may name an id
+        // it already holds, and two messages under one id would be drawn and
+        // changed as one. The counter goes past every id of this chat's form
+        // (one that would need it to pass `u64::MAX` it never reaches).
+        let prefix = format!("{}-", self.chat_id);
+        for message in &self.messages {
+            let number = message.id.strip_prefix(&prefix).and_then(|n| n.parse::<u64>().ok());
+            if let Some(next) = number.and_then(|n| n.checked_add(1)) {
+                self.next_id = self.next_id.max(next);
+            }
+        }
         let last = self.messages.len().checked_sub(1);
         for (index, message) in self.messages.iter_mut().enumerate() {
             if !message.status.is_open() {
@@ -639,6 +650,17 @@ mod tests {
         let mut changed = Vec::new();
         let reshaped = seen.look(chat, |id| changed.push(id.to_owned()));
         (!reshaped).then_some(changed)
+    }
+
+    #[test]
+    fn a_saved_counter_that_names_a_held_id_gives_the_new_messages_fresh_ones() {
+        let saved = r#"{"chat_id":"c","next_id":1,"messages":[
+            {"id":"c-1","role":"user","text":"Q","status":"done","error":null,"server_id":null,"stats":null,"stopped_at":null},
+            {"id":"c-3","role":"assistant","text":"A","status":"done","error":null,"server_id":null,"stats":null,"stopped_at":null}]}"#;
+        let mut chat = serde_json::from_str::<Conversation>(saved).unwrap().restored();
+        chat.submit("again", 0.0).unwrap();
+        let ids: Vec<&str> = chat.messages().iter().map(|message| message.id.as_str()).collect();
+        assert_eq!(ids, ["c-1", "c-3", "c-4", "c-5"]);
     }
 
     #[test]
