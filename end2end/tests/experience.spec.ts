@@ -232,14 +232,35 @@ test.describe('following a tall block', () => {
     await chat.goto(ECHO_URL);
     // Any moment the chat stops following shows Jump to latest: marked on
     // the page as it happens, however briefly.
+    // And after every frame drawn, no box on the screen is skipped: a new
+    // box of a tall block that started at the placeholder's size would show
+    // as a blank for a frame where the block was.
     await page.evaluate(() => {
       new MutationObserver(() => {
         if (document.querySelector('.reins-jump')) document.documentElement.dataset.leftBottom = 'yes';
       }).observe(document.body, { childList: true, subtree: true });
+      const log = document.querySelector('.reins-log')!;
+      const afterEachFrame = () =>
+        requestAnimationFrame(() => {
+          setTimeout(() => {
+            const screen = log.getBoundingClientRect();
+            for (const box of document.querySelectorAll('.reins-piece')) {
+              const { top, bottom } = box.getBoundingClientRect();
+              // A skipped box is itself shown; what it holds is not.
+              const shown = box.firstElementChild?.checkVisibility({ contentVisibilityAuto: true }) ?? true;
+              if (bottom > screen.top && top < screen.bottom && !shown) {
+                document.documentElement.dataset.blankOnScreen = 'yes';
+              }
+            }
+            afterEachFrame();
+          });
+        });
+      afterEachFrame();
     });
     await chat.sendMessage(prompt);
     await expect(chat.lastReply()).toHaveAttribute('data-status', 'done', { timeout: 20_000 });
     expect(await page.locator('html').getAttribute('data-left-bottom'), 'the chat kept following').toBeNull();
+    expect(await page.locator('html').getAttribute('data-blank-on-screen'), 'no box on the screen was skipped').toBeNull();
     await expect(page.getByRole('button', { name: 'Jump to latest' })).toBeHidden();
     expect(await chat.distanceFromBottom()).toBeLessThan(30);
   });

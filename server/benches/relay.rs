@@ -838,7 +838,9 @@ async fn delivery(upstream: SocketAddr, relay: &Relay, next_id: &mut u64) {
 async fn bursts(upstream: SocketAddr, relay: &Relay, next_id: &mut u64) {
     println!("\n{BURST} streams started at the same moment: time to first token");
     let direct = burst(Target::Direct(upstream), BURST, next_id).await;
+    let before = relay.usage();
     let relayed = burst(Target::Relay(relay.addr), BURST, next_id).await;
+    let cpu = relay.usage().per(before, BURST);
     println!(
         "relay median {:.3} ms, p99 {:.3} ms; direct median {:.3} ms, p99 {:.3} ms; overhead median {:.3} ms",
         percentile(&relayed, 0.5) / 1000.0,
@@ -847,6 +849,7 @@ async fn bursts(upstream: SocketAddr, relay: &Relay, next_id: &mut u64) {
         percentile(&direct, 0.99) / 1000.0,
         (percentile(&relayed, 0.5) - percentile(&direct, 0.5)) / 1000.0,
     );
+    println!("relay CPU per stream (start to end): {cpu}");
 }
 
 /// Client close to upstream close, one at a time, for each case.
