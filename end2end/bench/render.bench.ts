@@ -10,7 +10,8 @@ import { BENCH_URL, LIST_BENCH_URL, LONG_BENCH_URL } from '../bench.config';
  * reply of 20,000 pieces that is one list with no blank line (one block
  * that grows to the end, the hardest shape for drawing only what changed),
  * and one of 20,000 pieces that is one fenced code block (one text that
- * grows to the end), and reads
+ * grows to the end), then the same 2,000 words in a page of plain
+ * paragraphs with no script of ours (the browser's own floor), and reads
  * Chrome's own trace of the page's main thread:
  * - a rendered update is an animation frame task (a `RunTask` that ran a
  *   `FireAnimationFrame`): the chat draws at most once per frame, and that
@@ -49,6 +50,8 @@ function timeWithin(events: TraceEvent[], names: string[]): (task: TraceEvent) =
   const starts = chosen.map((e) => e.ts);
   const sums = [0];
   for (const event of chosen) sums.push(sums[sums.length - 1] + event.dur! / 1000);
+  // The trace's times are whole microseconds: an event that starts in the
+  // task's last one is within it.
   return (task) => sums[firstAtOrAfter(starts, task.ts + task.dur! + 1)] - sums[firstAtOrAfter(starts, task.ts)];
 }
 
