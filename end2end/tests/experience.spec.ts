@@ -232,30 +232,28 @@ test.describe('following a tall block', () => {
     await chat.goto(ECHO_URL);
     // Any moment the chat stops following shows Jump to latest: marked on
     // the page as it happens, however briefly.
-    // And after every frame drawn, no box on the screen is skipped: a new
-    // box of a tall block that started at the placeholder's size would show
-    // as a blank for a frame where the block was.
+    // And no box on the screen is skipped in a frame that grew the page: a
+    // new box of a tall block that started at the placeholder's size would
+    // show as a blank for a frame where the block was. Looked at from a
+    // ResizeObserver, which runs in the frame after its layout (and after
+    // the chat's own, which follows the text), so it sees what the frame
+    // shows and no box the frame has not laid out yet.
     await page.evaluate(() => {
       new MutationObserver(() => {
         if (document.querySelector('.reins-jump')) document.documentElement.dataset.leftBottom = 'yes';
       }).observe(document.body, { childList: true, subtree: true });
       const log = document.querySelector('.reins-log')!;
-      const afterEachFrame = () =>
-        requestAnimationFrame(() => {
-          setTimeout(() => {
-            const screen = log.getBoundingClientRect();
-            for (const box of document.querySelectorAll('.reins-piece')) {
-              const { top, bottom } = box.getBoundingClientRect();
-              // A skipped box is itself shown; what it holds is not.
-              const shown = box.firstElementChild?.checkVisibility({ contentVisibilityAuto: true }) ?? true;
-              if (bottom > screen.top && top < screen.bottom && !shown) {
-                document.documentElement.dataset.blankOnScreen = 'yes';
-              }
-            }
-            afterEachFrame();
-          });
-        });
-      afterEachFrame();
+      new ResizeObserver(() => {
+        const screen = log.getBoundingClientRect();
+        for (const box of document.querySelectorAll('.reins-piece')) {
+          const { top, bottom } = box.getBoundingClientRect();
+          // A skipped box is itself shown; what it holds is not.
+          const shown = box.firstElementChild?.checkVisibility({ contentVisibilityAuto: true }) ?? true;
+          if (bottom > screen.top && top < screen.bottom && !shown) {
+            document.documentElement.dataset.blankOnScreen = 'yes';
+          }
+        }
+      }).observe(document.querySelector('.reins-log-content')!);
     });
     await chat.sendMessage(prompt);
     await expect(chat.lastReply()).toHaveAttribute('data-status', 'done', { timeout: 20_000 });
