@@ -608,11 +608,13 @@ async fn churn(
         };
         let mut lags = Vec::new();
         let mut index = slot;
-        let mut start = period.map(|period| began + period * slot as u32 / CHURN_STREAMS as u32);
+        // When this slot starts its next stream, and how often.
+        let mut pace =
+            period.map(|period| (began + period * slot as u32 / CHURN_STREAMS as u32, period));
         while index < CHURN_CLOSES {
-            if let (Some(at), Some(period)) = (start.as_mut(), period) {
-                tokio::time::sleep_until(*at).await;
-                *at += period;
+            if let Some((start, period)) = pace.as_mut() {
+                tokio::time::sleep_until(*start).await;
+                *start += *period;
             }
             let case = [CloseCase::BeforeHeaders, CloseCase::Thinking, CloseCase::MidStream]
                 [random(3) as usize];
