@@ -230,6 +230,8 @@ pub struct Conversation {
     /// Index of the assistant message still open, if any.
     #[serde(skip)]
     active: Option<usize>,
+    /// The number in the next message's id. A saved one is outside input:
+    /// [`Conversation::restored`] numbers the messages afresh.
     next_id: u64,
     /// Which messages there are, in which order: a value no other list of
     /// messages has had, taken afresh whenever one is added or removed (and
@@ -237,6 +239,11 @@ pub struct Conversation {
     /// that the list is the same and only messages in it changed.
     #[serde(skip, default = "fresh_shape")]
     shape: u64,
+}
+
+/// The id of a chat's `number`th message.
+fn message_id(chat_id: &str, number: u64) -> String {
+    format!("{chat_id}-{number}")
 }
 
 /// A value for [`Conversation::shape`] that no list has had before.
@@ -266,19 +273,17 @@ impl Conversation {
     /// A conversation saved earlier. A reply that was still streaming when
     /// it was saved comes back stopped, unless it is the last message and
     /// the server keeps it for resuming: that one stays open, for
-    /// [`Conversation::resuming`] to pick up.
+    /// [`Conversation::resuming`] to pick up. Its messages get new ids.
     pub fn restored(mut self) -> Self {
         self.active = None;
-        // A saved conversation is outside input: its counter may name an id
-        // it already holds, and two messages under one id would be drawn and
-        // changed as one. The counter goes past every id of this chat's form
-        // (one that would need it to pass `u64::MAX` it never reaches).
-        let prefix = format!("{}-", self.chat_id);
-        for message in &self.messages {
-            let number = message.id.strip_prefix(&prefix).and_then(|n| n.parse::<u64>().ok());
-            if let Some(next) = number.and_then(|n| n.checked_add(1)) {
-                self.next_id = self.next_id.max(next);
-            }
+        // Saved ids are outside input: two messages under one id would be
+        // drawn and changed as one, and a counter saved near `u64::MAX`
+        // would wrap into ids already held. Numbered afresh in order, ids
+        // are unique and the counter is the count.
+        self.next_id = 1;
+        for message in &mut self.messages {
+            message.id = message_id(&self.chat_id, self.next_id);
+            self.next_id += 1;
         }
         let last = self.messages.len().checked_sub(1);
         for (index, message) in self.messages.iter_mut().enumerate() {
@@ -564,7 +569,7 @@ impl Conversation {
     }
 
     fn push(&mut self, role: Role, text: String, status: MessageStatus) -> String {
-        let id = format!("{}-{}", self.chat_id, self.next_id);
+        let id = message_id(&self.chat_id, self.next_id);
         self.next_id += 1;
         self.shape = fresh_shape();
         self.messages.push(Message {
@@ -653,14 +658,22 @@ mod tests {
     }
 
     #[test]
-    fn a_saved_counter_that_names_a_held_id_gives_the_new_messages_fresh_ones() {
-        let saved = r#"{"chat_id":"c","next_id":1,"messages":[
-            {"id":"c-1","role":"user","text":"Q","status":"done","error":null,"server_id":null,"stats":null,"stopped_at":null},
-            {"id":"c-3","role":"assistant","text":"A","status":"done","error":null,"server_id":null,"stats":null,"stopped_at":null}]}"#;
-        let mut chat = serde_json::from_str::<Conversation>(saved).unwrap().restored();
+    fn saved_ids_and_counter_are_not_trusted() {
+        // Two messages under one id, one id at `u64::MAX`, and a counter
+        // that the next message would take past `u64::MAX`.
+        let saved = format!(
+            r#"{{"chat_id":"c","next_id":{max},"messages":[
+            {{"id":"c-1","role":"user","text":"Q","status":"done","error":null,"server_id":null,"stats":null,"stopped_at":null}},
+            {{"id":"c-1","role":"assistant","text":"A","status":"done","error":null,"server_id":null,"stats":null,"stopped_at":null}},
+            {{"id":"c-{max}","role":"user","text":"Q","status":"done","error":null,"server_id":null,"stats":null,"stopped_at":null}}]}}"#,
+            max = u64::MAX
+        );
+        let mut chat = serde_json::from_str::<Conversation>(&saved).unwrap().restored();
         chat.submit("again", 0.0).unwrap();
+        chat.stop(0.0);
+        chat.regenerate(0.0).unwrap();
         let ids: Vec<&str> = chat.messages().iter().map(|message| message.id.as_str()).collect();
-        assert_eq!(ids, ["c-1", "c-3", "c-4", "c-5"]);
+        assert_eq!(ids, ["c-1", "c-2", "c-3", "c-4", "c-6"]);
     }
 
     #[test]
