@@ -94,10 +94,13 @@ test.describe('reading a reply', () => {
     const drawing = await page.evaluate(() => (window as unknown as { drawing: { grown: number; items: number; drawn: number } }).drawing);
     // Thirteen blocks, each drawn when it starts and again when its shape
     // changes; the last paragraph grows in place over some twenty frames,
-    // and the list gets most of its 14 items where it is.
+    // and the list gets most of its 14 items where it is. How many depends
+    // on how many arrive in one frame: 34-56 texts and 8-12 items over 25
+    // runs (2026-12-03), 8 items once on a loaded machine; drawn anew
+    // instead, both would be 0.
     const counted = `${drawing.grown} texts grew in place, ${drawing.items} items were added, ${drawing.drawn} boxes were drawn`;
     expect(drawing.grown, counted).toBeGreaterThan(10);
-    expect(drawing.items, counted).toBeGreaterThan(8);
+    expect(drawing.items, counted).toBeGreaterThan(4);
 
     // The nodes the reply ends with, but for the boxes they are drawn in
     // and Leptos's markers: the same as a fresh draw of the saved reply.
