@@ -28,7 +28,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -195,18 +195,12 @@ pub async fn serve(
             }
         });
         let connection = graceful.watch(builder.serve_connection(io, service));
-        tokio::spawn(async move {
-            tokio::select! {
-                served = connection => if let Err(error) = served {
-                    tracing::debug!(%error, %peer, "connection ended with an error");
-                },
-                // Dropping the connection closes its socket.
-                () = evicted => {
-                    tracing::debug!(%peer, "connection closed to make room for a new one");
-                }
-            }
-            drop(address_slot);
-            drop(slot);
+        tokio::spawn(Served {
+            connection,
+            evicted,
+            peer,
+            _address_slot: address_slot,
+            _slot: slot,
         });
     }
     drop(listener);
@@ -218,6 +212,44 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+pin_project_lite::pin_project! {
+    /// One connection's task: serves it until it ends, or until it is
+    /// closed to make room for a new one, then gives back its slots.
+    ///
+    /// Written out rather than as an `async` block around `select!`: the
+    /// block held the connection twice for its whole life, as the variable
+    /// it captured and inside the `select!` it was moved into (872 bytes
+    /// each; the task was 2,048 bytes, 1,152 now).
+    struct Served<C> {
+        // Fields drop in this order: the connection, and with it its socket,
+        // before the slots, since a new connection waiting for a slot
+        // counts on the descriptor being free.
+        #[pin]
+        connection: C,
+        evicted: Watch,
+        peer: SocketAddr,
+        _address_slot: AddressSlot,
+        _slot: Slot,
+    }
+}
+
+impl<C: Future<Output = hyper::Result<()>>> Future for Served<C> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        if let Poll::Ready(served) = this.connection.poll(cx) {
+            if let Err(error) = served {
+                tracing::debug!(%error, peer = %this.peer, "connection ended with an error");
+            }
+            return Poll::Ready(());
+        }
+        ready!(Pin::new(this.evicted).poll(cx));
+        tracing::debug!(peer = %this.peer, "connection closed to make room for a new one");
+        Poll::Ready(())
+    }
 }
 
 /// In a request's extensions: closes the connection the request came on.

@@ -136,11 +136,18 @@ fn parts(
         let total_limit = sleep(timeouts.total.duration());
         tokio::pin!(total_limit);
         let asked = Instant::now();
+        // Boxed, and so freed once the response head is in: held in place,
+        // the request's future (832 bytes) would size the reply's state for
+        // as long as the model writes.
+        let sent = Box::pin(timeout(
+            timeouts.first_byte.duration(),
+            upstream.send(request, &request_id),
+        ));
         let response = tokio::select! {
             biased;
             () = &mut stopped_by_request => Err(stopped()),
             () = &mut total_limit => Err(End::Failed(RelayError::TotalTimeout(timeouts.total.duration()))),
-            response = timeout(timeouts.first_byte.duration(), upstream.send(request, &request_id)) => match response {
+            response = sent => match response {
                 Ok(Ok(response)) => Ok(response),
                 Ok(Err(error)) => Err(End::Failed(error)),
                 Err(_) => Err(End::Failed(RelayError::FirstByteTimeout(timeouts.first_byte.duration()))),
