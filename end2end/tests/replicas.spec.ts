@@ -44,13 +44,32 @@ async function counted(request: APIRequestContext, replicas: string[], metric: s
 const stopsPassedOn = (request: APIRequestContext) =>
   counted(request, REPLICAS, 'reins_stops_passed_on_total');
 
-/** Sends `prompt` and waits for the reply's head, which names the reply. */
+/**
+ * Sends `prompt` and waits until the page holds the reply's id (from its
+ * `start` part; seen in the chat as saved, which follows every change):
+ * without it, nothing can stop the reply behind a proxy that ignores the
+ * browser's abort. (The wait here was a fixed 200 ms after the response
+ * head, which a loaded machine does not promise: a CI run once found the
+ * model not stopped after a reload.)
+ */
 async function ask(page: Page, chat: { sendMessage(text: string): Promise<void> }, prompt: string) {
-  const head = page.waitForResponse((response) => response.url().endsWith('/api/chat'));
   await chat.sendMessage(prompt);
-  await head;
-  // The `start` part, with the reply's id, follows the head at once.
-  await page.waitForTimeout(200);
+  await expect
+    .poll(() =>
+      page.evaluate((prompt) => {
+        for (const saved of Object.values(localStorage)) {
+          try {
+            const messages: { text: string; server_id: string | null }[] = JSON.parse(saved).messages;
+            const asked = messages.findIndex((message) => message.text === prompt);
+            if (asked >= 0 && messages[asked + 1]?.server_id) return true;
+          } catch {
+            // Not a saved chat.
+          }
+        }
+        return false;
+      }, prompt),
+    )
+    .toBe(true);
 }
 
 test('Stop reaches the model by the stop request alone, through either replica, with its receipt', async ({
