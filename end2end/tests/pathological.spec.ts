@@ -1,6 +1,7 @@
 import type { Locator, Page } from '@playwright/test';
 import { expect, test } from './fixtures/test';
 import { ChatPage } from './fixtures/chat-page';
+import { announceRepliesDone, replyDone } from './fixtures/reply-done';
 import { ALLOWED_SITE, ECHO_URL } from '../playwright.config';
 import { PATHOLOGICAL } from '../support/pathological.mjs';
 
@@ -69,6 +70,7 @@ const where = {
  * miss the tasks of loading and restoring.
  */
 async function watchLongTasks(page: Page) {
+  await announceRepliesDone(page);
   await page.addInitScript(() => {
     (window as any).__longest = 0;
     new PerformanceObserver((list) => {
@@ -76,39 +78,6 @@ async function watchLongTasks(page: Page) {
         (window as any).__longest = Math.max((window as any).__longest, entry.duration);
       }
     }).observe({ type: 'longtask' });
-    // Says on the console when a reply turns done, in the document or in a
-    // shadow root (the embed's), so the test need not look into the page
-    // while a reply streams: see `streamedReplyDone`.
-    const watch = (root: Node) =>
-      new MutationObserver((changes) => {
-        for (const change of changes) {
-          const target = change.target as Element;
-          if (target.getAttribute('data-role') === 'assistant' && target.getAttribute('data-status') === 'done') {
-            console.log('reins-test: a reply is done');
-          }
-        }
-      }).observe(root, { subtree: true, attributes: true, attributeFilter: ['data-status'] });
-    watch(document);
-    const attachShadow = Element.prototype.attachShadow;
-    Element.prototype.attachShadow = function (init: ShadowRootInit) {
-      const root = attachShadow.call(this, init);
-      watch(root);
-      return root;
-    };
-  });
-}
-
-/**
- * Resolves when the page says a reply turned done (see `watchLongTasks`).
- * Looking into the page instead, even with one `querySelector` four times a
- * second, cost a long task of its own: a CDP trace of the 1 MB reply showed
- * an evaluation of the test's, 229 ms, most of it style and layout the
- * evaluation forced, counted as the page's longest task.
- */
-function streamedReplyDone(page: Page): Promise<unknown> {
-  return page.waitForEvent('console', {
-    predicate: (message) => message.text() === 'reins-test: a reply is done',
-    timeout: 60_000,
   });
 }
 
@@ -130,7 +99,7 @@ async function timeToAnswer(page: Page): Promise<number> {
  * layout of the whole reply on every poll: with a megabyte on screen those
  * were most of the long tasks this test measured, and no real page has them.
  */
-async function replyDone(page: Page, chat: Chat) {
+async function pollUntilReplyDone(page: Page, chat: Chat) {
   await page.waitForFunction(
     (host) => {
       const root = host ? document.querySelector(host)?.shadowRoot : document;
@@ -159,18 +128,18 @@ for (const [place, make] of Object.entries(where)) {
         // Loading the page (compiling the wasm) is measured apart.
         const loaded = await longestTask(page);
         await page.evaluate(() => ((window as any).__longest = 0));
-        const done = streamedReplyDone(page);
+        const done = replyDone(page);
         await send(chat, `pathological: ${name}`);
         await done;
         const streamed = await longestTask(page);
         // The same check as after the reload, now that nothing is measured.
-        await replyDone(page, chat);
+        await pollUntilReplyDone(page, chat);
         expect(await timeToAnswer(page)).toBeLessThan(FROZEN_MS);
         expect((await chat.reply().textContent())!.length).toBeGreaterThan(1_000);
 
         await page.reload();
         await chat.open();
-        await replyDone(page, chat);
+        await pollUntilReplyDone(page, chat);
         const restored = await longestTask(page);
         expect(await timeToAnswer(page)).toBeLessThan(FROZEN_MS);
         expect((await chat.reply().textContent())!.length).toBeGreaterThan(1_000);
