@@ -67,7 +67,8 @@ const where = {
 /**
  * Records the page's long tasks (50 ms and more) from the start of every
  * document it loads, reloads included: an observer attached later would
- * miss the tasks of loading and restoring.
+ * miss the tasks of loading and restoring. The page also says when a reply
+ * turns done, for `replyDone`.
  */
 async function watchLongTasks(page: Page) {
   await announceRepliesDone(page);
