@@ -483,6 +483,27 @@ impl Conversation {
         true
     }
 
+    /// Applies the parts read together (one network chunk's) to the reply
+    /// they belong to, as [`apply`](Self::apply) does each.
+    ///
+    /// Returns whether the reply changed in more than its text: it began
+    /// streaming, learned its server id, or closed. That is worth showing
+    /// (and saving) at once; more text alone can wait for the next frame.
+    pub fn apply_all(&mut self, reply_id: &str, parts: Vec<UiMessageChunk>, now: f64) -> bool {
+        let before = self.shown_state(reply_id);
+        for part in parts {
+            self.apply(reply_id, part, now);
+        }
+        self.shown_state(reply_id) != before
+    }
+
+    /// What of reply `reply_id`, while open, is more than its text: its
+    /// status and whether it has its server id.
+    fn shown_state(&self, reply_id: &str) -> Option<(MessageStatus, bool)> {
+        let reply = &self.messages[self.active?];
+        (reply.id == reply_id).then_some((reply.status, reply.server_id.is_some()))
+    }
+
     /// Records that the response stream ended. A reply still open then was cut
     /// short unless the stream closed properly.
     pub fn end_stream(&mut self, reply_id: &str, end: StreamEnd, now: f64) -> bool {
@@ -755,6 +776,29 @@ mod tests {
         assert_eq!((message.text.as_str(), message.status), ("Hello", MessageStatus::Done));
         assert_eq!(message.server_id.as_deref(), Some("msg_9"));
         assert_eq!(chat.phase(), Phase::Idle);
+    }
+
+    #[test]
+    fn parts_read_together_say_whether_more_than_the_text_changed() {
+        let mut chat = Conversation::new("c");
+        let id = chat.submit("Hi", T).unwrap().reply_id;
+        let start = || UiMessageChunk::Start { message_id: Some("msg_9".into()) };
+        assert!(chat.apply_all(&id, vec![start()], T), "the reply's server id");
+        assert!(!chat.apply_all(&id, vec![UiMessageChunk::StartStep], T), "nothing shown");
+        assert!(chat.apply_all(&id, vec![delta("He")], 2.0), "the first text: now streaming");
+        assert!(!chat.apply_all(&id, vec![delta("l"), delta("lo")], 3.0), "more text only");
+        assert!(!chat.apply_all(&id, vec![start()], T), "the same id again");
+        assert!(chat.apply_all(&id, vec![delta(" there"), finish()], 4.0), "closed");
+        assert!(!chat.apply_all(&id, vec![delta("late")], T), "a closed reply takes nothing");
+        let message = reply(&chat, &id);
+        assert_eq!((message.text.as_str(), message.status), ("Hello there", MessageStatus::Done));
+        let stats = message.stats.unwrap();
+        assert_eq!((stats.first_token_at, stats.ended_at), (Some(2.0), Some(4.0)));
+
+        // A reply that is not the open one is told apart by its id.
+        let other = chat.submit("Again", T).unwrap().reply_id;
+        assert!(!chat.apply_all(&id, vec![delta("x")], T));
+        assert!(chat.apply_all(&other, vec![UiMessageChunk::Error { error_text: "no".into() }], T));
     }
 
     #[test]

@@ -64,17 +64,42 @@ impl InFlight {
                         (reply_id, url, None)
                     }
                 };
+                // Text is taken in as it is read, and the views are told of
+                // it at most once a frame: at 200 tokens a second a network
+                // chunk comes three times a frame, and telling the views of
+                // each was 35-50% of the script spent reading a reply
+                // (README, "Browser benchmark"). What is more than text (the
+                // reply starting, its id, its end) is told at once. The
+                // conversation itself is always current: a Stop, a save as
+                // the page goes away and the reply's size limit all see every
+                // part read.
+                let frame_asked = std::rc::Rc::new(std::cell::Cell::new(false));
                 let apply = |parts: Vec<_>| {
-                    // `try_update`: the chat may have been unmounted meanwhile.
                     let now = crate::browser::now_ms();
-                    conversation
-                        .try_update(|chat| {
-                            for part in parts {
-                                chat.apply(&reply_id, part, now);
-                            }
-                            chat.is_open(&reply_id)
-                        })
-                        .unwrap_or(false)
+                    // `try_`: the chat may have been unmounted meanwhile.
+                    let Some((more_than_text, open)) = conversation.try_maybe_update(|chat| {
+                        let more_than_text = chat.apply_all(&reply_id, parts, now);
+                        (more_than_text, (more_than_text, chat.is_open(&reply_id)))
+                    }) else {
+                        return false;
+                    };
+                    if !more_than_text && !frame_asked.replace(true) {
+                        let frame_asked = frame_asked.clone();
+                        // In the frame, where the reply's view draws at once
+                        // what it is told of. A timer instead (the views'
+                        // work outside the frames) spent nearly as much
+                        // script as telling them of every chunk (README).
+                        // A hidden page draws no frames: its text is told
+                        // of when it is shown again, or when the reply ends.
+                        request_animation_frame(move || {
+                            frame_asked.set(false);
+                            // Changes nothing, and tells the views of the
+                            // text taken in since (`try_`: the chat may be
+                            // gone by then).
+                            conversation.try_update(|_| ());
+                        });
+                    }
+                    open
                 };
                 let token = match &token {
                     Some(source) => source.token().await,

@@ -1,8 +1,9 @@
 //! Draws a reply's Markdown from the safe tree of [`crate::markdown`].
 //!
-//! While the reply streams, it is redrawn at most once per animation frame,
-//! and only its unfinished tail is re-parsed and redrawn; finished blocks are
-//! drawn once, and text added at the end of the block being written is added
+//! While the reply streams, it is redrawn when the reader tells of new
+//! text, which it does in an animation frame, at most once per frame; only
+//! its unfinished tail is re-parsed and redrawn, finished blocks are drawn
+//! once, and text added at the end of the block being written is added
 //! to the text drawn last rather than drawing the block again. The moment the
 //! reply closes (finished, stopped or failed), its final text is drawn at
 //! once, so Stop freezes what is on screen.
@@ -76,16 +77,18 @@ pub fn Markdown(
     Effect::new(move |_| {
         with_text(&mut |_| {});
         let open = is_open.get();
-        if open {
+        if open && waiting.get_value() {
+            // Behind a flood: the frame asked for takes in the next share.
+            return;
+        }
+        // A frame asked for while the reply was open draws nothing now.
+        waiting.set_value(false);
+        // Drawn at once: the reader tells of new text in an animation frame
+        // (see `InFlight::start`), and of the reply closing at once, so Stop
+        // freezes the screen. Only a flood the document is still taking in
+        // goes on for a few frames.
+        if draw(open) {
             draw_on_next_frame(waiting, open, draw);
-        } else {
-            // Closed: the final text at once, so Stop freezes the screen
-            // (only a flood the document is still taking in goes on for a
-            // few frames).
-            waiting.set_value(false);
-            if draw(open) {
-                draw_on_next_frame(waiting, open, draw);
-            }
         }
     });
 
