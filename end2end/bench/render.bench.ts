@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { test, expect, type Page } from '@playwright/test';
 import { ChatPage } from '../tests/fixtures/chat-page';
 import { announceRepliesDone, replyDone } from '../tests/fixtures/reply-done';
@@ -103,6 +104,48 @@ async function withExtraStyle(page: Page) {
   });
 }
 
+type ProfileNode = { id: number; callFrame: { functionName: string; url: string } };
+type Profile = { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+
+/**
+ * With `REINS_BENCH_PROFILE` set, each reply also runs under V8's sampling
+ * profiler (every 100 µs), and the benchmark prints the functions that held
+ * the most of the main thread's time by themselves, and writes the whole
+ * profile (for DevTools' Performance panel) to `reply.cpuprofile` in the
+ * test's directory under `end2end/test-results/`. The hosted wasm's functions
+ * have names only in a build that keeps them: `REINS_EMBED_KEEP_NAMES=1 bash
+ * scripts/build-hosted-wasm` (build it again without to measure sizes). The
+ * profiler adds its own cost: read the trace's figures from a run without it.
+ */
+const PROFILE = Boolean(process.env.REINS_BENCH_PROFILE);
+
+/** The functions with the most time of their own in `profile`, as lines to print. */
+function topFunctions(profile: Profile, count: number): string[] {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const own = new Map<string, number>();
+  // A sample's time runs until the next sample.
+  profile.samples.forEach((id, index) => {
+    const { functionName, url } = byId.get(id)!.callFrame;
+    const name = functionName || `(anonymous ${url.split('/').pop()})`;
+    own.set(name, (own.get(name) ?? 0) + (profile.timeDeltas[index + 1] ?? 0) / 1000);
+  });
+  // The browser's own work (style, layout, paint, its side of a call) is
+  // "(program)": printed apart, the shares are of the script's time.
+  const apart = ['(idle)', '(program)', '(garbage collector)'].map((name) => {
+    const ms = own.get(name) ?? 0;
+    own.delete(name);
+    return `${name} ${ms.toFixed(0)} ms`;
+  });
+  const script = [...own.values()].reduce((sum, ms) => sum + ms, 0);
+  return [
+    `script sampled: ${script.toFixed(0)} ms (besides it: ${apart.join(', ')}); by function, its own time and share of the script:`,
+    ...[...own]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, count)
+      .map(([name, ms]) => `${ms.toFixed(0).padStart(7)} ms ${((100 * ms) / script).toFixed(1).padStart(5)}%  ${name.slice(0, 160)}`),
+  ];
+}
+
 /**
  * Runs `reply` (which sends a prompt and waits for the whole reply without
  * looking into the page: see `replyDone`) under Chrome's tracing, then
@@ -115,10 +158,16 @@ async function traceReply(page: Page, reply: () => Promise<unknown>, count: () =
   cdp.on('Tracing.dataCollected', ({ value }) => events.push(...(value as TraceEvent[])));
   const complete = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
   await cdp.send('Tracing.start', { categories: 'devtools.timeline,disabled-by-default-devtools.timeline,v8.execute', transferMode: 'ReportEvents' });
+  if (PROFILE) {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+    await cdp.send('Profiler.start');
+  }
 
   const started = Date.now();
   await reply();
   const seconds = (Date.now() - started) / 1000;
+  const profile = PROFILE ? ((await cdp.send('Profiler.stop')).profile as Profile) : undefined;
   await cdp.send('Tracing.end');
   await complete;
   const tokens = await count();
@@ -175,6 +224,12 @@ async function traceReply(page: Page, reply: () => Promise<unknown>, count: () =
     `other tasks: ${others.length}, ${total(others.map((task) => task.dur! / 1000)).toFixed(0)} ms (script ${otherScript.toFixed(0)} ms, style and layout ${otherLayout.toFixed(0)} ms)`,
   );
   console.log(`main thread busy: ${busy.toFixed(0)} ms of ${(seconds * 1000).toFixed(0)} ms (${((100 * busy) / (seconds * 1000)).toFixed(1)}%)`);
+  if (profile) {
+    const file = test.info().outputPath('reply.cpuprofile');
+    fs.writeFileSync(file, JSON.stringify(profile));
+    console.log(`CPU profile (whole: ${file}):`);
+    for (const line of topFunctions(profile, 30)) console.log(line);
+  }
 }
 
 /** Sends `prompt` and waits for the reply to be done, without looking into the page. */
