@@ -30,8 +30,8 @@ impl std::fmt::Display for TransportError {
 /// response head to `on_response`, and hands every batch of parts to
 /// `on_parts` as it arrives, until the stream ends or `signal` aborts it.
 ///
-/// Parts decoded from one network chunk are handed over together, so a view
-/// updates once per chunk rather than once per part.
+/// Parts decoded from one network chunk are handed over together: the chat
+/// takes them in at once, and tells its views of text once a frame.
 pub async fn stream_reply(
     url: &str,
     token: Option<&str>,
