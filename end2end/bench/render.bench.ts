@@ -12,8 +12,9 @@ import { BENCH_URL, LIST_BENCH_URL, LONG_BENCH_URL } from '../bench.config';
  * reply of 20,000 pieces that is one list with no blank line (one block
  * that grows to the end, the hardest shape for drawing only what changed),
  * and one of 20,000 pieces that is one fenced code block (one text that
- * grows to the end), then the same 2,000 words in a page of plain
- * paragraphs with no script of ours (the browser's own floor), and reads
+ * grows to the end), and a table of 90 rows (kept whole while it grows),
+ * then the same 2,000 words in a page of plain paragraphs with no script
+ * of ours (the browser's own floor), and reads
  * Chrome's own trace of the page's main thread:
  * - a rendered update is an animation frame task (a `RunTask` that ran a
  *   `FireAnimationFrame`): the chat draws at most once per frame, and that
@@ -293,39 +294,50 @@ test('render cost of a 2,000-token reply after 400 saved messages', async ({ pag
   );
 });
 
-test('render cost of a reply that is one 20,000-piece list at about 200 pieces/s', async ({ page }) => {
-  const pieces = 20_000;
+/**
+ * Traces the echo model's reply to `prompt` in the hosted chat; `whole`
+ * checks, after the trace, that the reply arrived whole, and gives its
+ * number of pieces.
+ */
+async function traceEchoReply(page: Page, prompt: string, timeout: number, whole: (chat: ChatPage) => Promise<number>) {
   const chat = new ChatPage(page);
   await withExtraStyle(page);
   await announceRepliesDone(page);
   await chat.goto(LIST_BENCH_URL);
-  await traceReply(
-    page,
-    () => sendAndWait(page, chat, `one list: ${pieces}`, 30_000 + pieces * 10),
-    async () => {
-      // Whole: its last whole item (three pieces each) is at its end.
-      expect((await chat.lastReplyText()).slice(-30)).toContain(`item ${Math.floor(pieces / 3)}`);
-      return pieces;
-    },
-  );
+  await traceReply(page, () => sendAndWait(page, chat, prompt, timeout), () => whole(chat));
+}
+
+test('render cost of a reply that is one 20,000-piece list at about 200 pieces/s', async ({ page }) => {
+  const pieces = 20_000;
+  await traceEchoReply(page, `one list: ${pieces}`, 30_000 + pieces * 10, async (chat) => {
+    // Whole: its last whole item (three pieces each) is at its end.
+    expect((await chat.lastReplyText()).slice(-30)).toContain(`item ${Math.floor(pieces / 3)}`);
+    return pieces;
+  });
 });
 
 test('render cost of a reply that is one 20,000-piece code block at about 200 pieces/s', async ({ page }) => {
   const pieces = 20_000;
-  const chat = new ChatPage(page);
-  await withExtraStyle(page);
-  await announceRepliesDone(page);
-  await chat.goto(LIST_BENCH_URL);
-  await traceReply(
-    page,
-    () => sendAndWait(page, chat, `one code block: ${pieces}`, 30_000 + pieces * 10),
-    async () => {
-      // Whole: its last piece ("x6667 = ", of a line cut short) is at its end.
-      const last = Math.floor((pieces - 1) / 3) + 1;
-      expect((await chat.lastReplyText()).slice(-40)).toContain(`let x${last - 1} = ${last - 1};\nlet x${last} = `);
-      return pieces;
-    },
-  );
+  await traceEchoReply(page, `one code block: ${pieces}`, 30_000 + pieces * 10, async (chat) => {
+    // Whole: its last piece ("x6667 = ", of a line cut short) is at its end.
+    const last = Math.floor((pieces - 1) / 3) + 1;
+    expect((await chat.lastReplyText()).slice(-40)).toContain(`let x${last - 1} = ${last - 1};\nlet x${last} = `);
+    return pieces;
+  });
+});
+
+// A table is one block with nowhere to cut it: kept whole while it
+// streams, up to the tail's 500 nodes (90 rows of two cells are 456), with
+// its rows added and its last cell's text appended as they come.
+test('render cost of a reply that is one table of 90 rows at about 200 pieces/s', async ({ page }) => {
+  const rows = 90;
+  await traceEchoReply(page, `one table: ${rows}`, 30_000 + rows * 30, async () => {
+    // Whole, and drawn as a table: its last row is its last row.
+    const drawn = page.locator('.reins-markdown tbody tr');
+    await expect(drawn).toHaveCount(rows);
+    await expect(drawn.last()).toHaveText(`${rows}write it down`);
+    return rows * 3 + 2;
+  });
 });
 
 // The browser's own floor on this machine: a page with no script of ours

@@ -10,8 +10,9 @@
 // model that thinks long, then its echo. "one list: N" gets a reply of N
 // pieces that is one tight list ("- item 1", "- item 2", ... with no blank
 // line, three pieces an item), and "one code block: N" a reply of N pieces
-// that is one fenced code block ("let x1 = 1;", three pieces a line), for
-// the browser benchmark.
+// that is one fenced code block ("let x1 = 1;", three pieces a line), and
+// "one table: N" a table of N rows ("| 1 | write it down |", three pieces
+// a row), for the browser benchmark.
 import { createServer } from 'node:http';
 import { PATHOLOGICAL } from './pathological.mjs';
 
@@ -37,9 +38,11 @@ createServer((request, response) => {
     const hostile = prompt.match(/^pathological( slowly)?: (.+)$/);
     const list = prompt.match(/^one list: (\d+)$/);
     const code = prompt.match(/^one code block: (\d+)$/);
+    const table = prompt.match(/^one table: (\d+)$/);
     const words = hostile ? pieces(PATHOLOGICAL[hostile[2]] ?? 'no such case', hostile[1] ? 2_000 : 200)
       : list ? listPieces(Number(list[1]))
       : code ? codePieces(Number(code[1]))
+      : table ? tablePieces(Number(table[1]))
       : (prompt.match(/\S+\s*/g) ?? []);
     const failNow = prompt.startsWith('fail once:') && !failedOnce.has(prompt);
     if (failNow) failedOnce.add(prompt);
@@ -93,4 +96,10 @@ function codePieces(count) {
   // The closing fence on a line of its own, after a last line cut short.
   const close = count % 3 === 0 ? '```\n' : '\n```\n';
   return ['```rust\n', ...lines, close];
+}
+
+/** A table of `rows` rows after its head, three pieces a row: "| 1 ", "| write ", "it down |\n", ... */
+function tablePieces(rows) {
+  const body = Array.from({ length: rows }, (_, index) => [`| ${index + 1} `, '| write ', 'it down |\n']);
+  return ['| step | what to do |\n', '|---|---|\n', ...body.flat()];
 }

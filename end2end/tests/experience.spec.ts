@@ -38,7 +38,7 @@ test.describe('reading a reply', () => {
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(await code.textContent());
   });
 
-  test('text and items added to the block being written are drawn in place, and the reply is drawn as it is when drawn at once', async ({ chat, page, context }) => {
+  test('text, list items and table rows added to the block being written are drawn in place, and the reply is drawn as it is when drawn at once', async ({ chat, page, context }) => {
     await context.grantPermissions(['clipboard-read', 'clipboard-write']);
     // Word by word, each block grows at its end (the last text of a
     // paragraph, an item, a quote, a heading, a code block) and now and
@@ -63,9 +63,13 @@ test.describe('reading a reply', () => {
       '}',
       '```',
       '',
+      // A table that grows by its rows, and its last cell by its words.
       '| name | value |',
       '|---|---|',
       '| a | 1 |',
+      '| b, a longer name | 2 |',
+      '| c | three words here |',
+      '| d | 4 |',
       '',
       // A list that grows by its items, one of them with a list of its own.
       ...Array.from({ length: 12 }, (_, k) => (k === 5 ? '- six, with\n  - a *sub* item\n  - and another' : `- item ${k + 1} of the list`)),
@@ -78,30 +82,35 @@ test.describe('reading a reply', () => {
     // added to a list already drawn, and the boxes drawn anew (other texts
     // of the page, a label or a status, change too).
     await page.evaluate(() => {
-      const counts = { grown: 0, items: 0, drawn: 0 };
+      const counts = { grown: 0, items: 0, rows: 0, drawn: 0 };
       (window as unknown as { drawing: typeof counts }).drawing = counts;
       new MutationObserver((records) => {
         for (const record of records) {
           const added = [...record.addedNodes];
           if (record.type === 'characterData') counts.grown += record.target.parentElement?.closest('.reins-markdown') ? 1 : 0;
           else if (record.target instanceof HTMLUListElement) counts.items += added.filter((node) => node instanceof HTMLLIElement).length;
+          else if (record.target instanceof HTMLTableSectionElement) counts.rows += added.filter((node) => node instanceof HTMLTableRowElement).length;
           else counts.drawn += added.filter((node) => node instanceof HTMLElement && node.matches('.reins-piece')).length;
         }
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
     });
     await chat.sendMessage(reply);
     await expect(chat.lastReply()).toHaveAttribute('data-status', 'done');
-    const drawing = await page.evaluate(() => (window as unknown as { drawing: { grown: number; items: number; drawn: number } }).drawing);
+    const drawing = await page.evaluate(() => (window as unknown as { drawing: { grown: number; items: number; rows: number; drawn: number } }).drawing);
     // Thirteen blocks, each drawn when it starts and again when its shape
     // changes; the last paragraph grows in place over some twenty frames,
     // and the list gets most of its 14 items where it is. How many depends
     // on how many arrive in one frame: 34-56 texts and 8-12 items over 25
     // runs (2026-12-03), 8 items once on a loaded machine. With the view
     // refusing new nodes (the break tried when this test was written), no
-    // item is added: 0.
-    const counted = `${drawing.grown} texts grew in place, ${drawing.items} items were added, ${drawing.drawn} boxes were drawn`;
+    // item is added: 0. The table gets rows where it is (each row's first
+    // word changes its first cell, which draws the table again, so most
+    // rows come in a table drawn anew); drawn whole on every update, as it
+    // was before 2026-12-04, none.
+    const counted = `${drawing.grown} texts grew in place, ${drawing.items} items and ${drawing.rows} rows were added, ${drawing.drawn} boxes were drawn`;
     expect(drawing.grown, counted).toBeGreaterThan(10);
     expect(drawing.items, counted).toBeGreaterThan(4);
+    expect(drawing.rows, counted).toBeGreaterThan(0);
 
     // The nodes the reply ends with, but for the boxes they are drawn in
     // and Leptos's markers: the same as a fresh draw of the saved reply.
@@ -120,6 +129,7 @@ test.describe('reading a reply', () => {
     const streamed = await drawn();
     expect(streamed).toContain('<code class="language-rust">fn main() {\n    let answer = 42;\n}\n</code>');
     expect(streamed).toContain('<li>two with <code>code</code> in it\nand more</li>');
+    expect(streamed).toContain('<tbody><tr><td>a</td><td>1</td></tr><tr><td>b, a longer name</td><td>2</td></tr><tr><td>c</td><td>three words here</td></tr><tr><td>d</td><td>4</td></tr></tbody>');
     expect(streamed).toContain('<li>item 5 of the list</li><li>six, with<ul><li>a <em>sub</em> item</li><li>and another</li></ul></li><li>item 7 of the list</li>');
     const code = chat.replyBody(chat.lastReply()).getByRole('button', { name: 'Copy code' });
     await code.click();
@@ -226,11 +236,11 @@ test.describe('following a tall block', () => {
   // and as its pieces finish: a new box must not start at the placeholder's
   // size (the page shrinks, the scroll position is pulled up, and that reads
   // as the reader leaving). The list is the shape that broke; the code
-  // block and the table, drawn whole as they grow, are held to the same.
+  // block and the table, kept whole as they grow, are held to the same.
   for (const [shape, prompt] of [
     ['one long list', 'one list: 900'],
     ['one long code block', '```\n' + Array.from({ length: 300 }, (_, k) => `line ${k + 1}`).join('\n') + '\n```'],
-    // A table is never cut while it grows: drawn whole on every update.
+    // A table is never cut while it grows: kept whole, its rows added.
     ['one long table', '| n | square |\n|---|---|\n' + Array.from({ length: 90 }, (_, k) => `| ${k} | ${k * k} |`).join('\n')],
   ] as const) test(`a reply that is ${shape} is followed to its end`, async ({ chat, page }) => {
     await chat.goto(ECHO_URL);

@@ -44,17 +44,17 @@ pub const MAX_PIECE_NODES: usize = 5_000;
 /// and paint), and removing it when it turned to text 45 ms more.
 pub const TAIL_NODES: usize = 500;
 
-/// The most nodes the tail's last block is drawn with while it grows. Each
-/// update draws that block again whole (the blocks before it only when they
-/// changed), so a list that grows item by item costs its whole size every
-/// frame. Past this, the tail is cut before its latest line that can begin
-/// a piece, as [`TAIL_NODES`] cuts it; a block with no such line (a table)
-/// is drawn whole up to [`TAIL_NODES`]. Traced in Chromium on a 2-core
-/// machine over a list of 2,000 items: cut at the tail's 500 nodes, 16 ms a
-/// frame; at 100, 5.8-6.5 ms in one run and 7.1-8.0 in two later ones; at
-/// 50, 6.0-6.8 in two runs between them, its intersection checks growing
-/// with its twice as many pieces. The difference is within the machine's
-/// drift, so the larger pieces.
+/// The most nodes the tail's last block is drawn with while it grows. An
+/// update that changes that block other than at its end draws it again
+/// whole (see [`StreamingDoc::take_growth`]), so this bounds the cost of
+/// the frames that do. Past this, the tail is cut before its latest line
+/// that can begin a piece, as [`TAIL_NODES`] cuts it; a block with no such
+/// line (a table) is kept whole up to [`TAIL_NODES`]. Traced in Chromium on
+/// a 2-core machine over a list of 2,000 items: cut at the tail's 500
+/// nodes, 16 ms a frame; at 100, 5.8-6.5 ms in one run and 7.1-8.0 in two
+/// later ones; at 50, 6.0-6.8 in two runs between them, its intersection
+/// checks growing with its twice as many pieces. The difference is within
+/// the machine's drift, so the larger pieces.
 pub const GROWING_NODES: usize = 100;
 
 /// The most new text one update takes in; the rest waits for the next
@@ -261,7 +261,8 @@ impl StreamingDoc {
         let mut growth = None;
         for (at, node) in tail.iter().enumerate() {
             let old = self.tail.get(at);
-            if at + 1 == tail.len() {
+            // Only the last node drawn can grow: a view adds to its last box.
+            if at + 1 == tail.len() && tail.len() == self.tail.len() {
                 growth = old.and_then(|old| grown(old, node));
             }
             // A node that grew is not the same: no need to compare it whole
@@ -431,27 +432,21 @@ impl StreamingDoc {
 /// two are the same but for their last text (the text on the path of last
 /// children), which in `new` may be longer, with `old`'s as its start, and
 /// the children of one element on that path, to which `new` may add more
-/// (a list's new item, a paragraph's new emphasis). `None` if anything else
-/// changed, or nothing did; through elements whose box does not end with
-/// their last child's (a table, an image's link); and for new nodes, through
-/// elements not drawn as one box holding their children's (a code block), or
-/// with a code block among them (its Copy button is a view to keep).
+/// (a list's new item, a paragraph's new emphasis, a table's new row or a
+/// row's new cell). `None` if anything else changed, or nothing did; through
+/// elements whose box does not end with their last child's (a table's head,
+/// drawn in a row of its own before the body; an image's link); and for new
+/// nodes, through elements not drawn as one box holding their children's (a
+/// code block), or with a code block among them (its Copy button is a view
+/// to keep). A table's rows are its children here, as in the tree, though a
+/// view draws them in the table's body.
 fn grown(old: &Node, new: &Node) -> Option<Growth> {
     let (Node::Element(old), Node::Element(new)) = (old, new) else {
         let (Node::Text(old), Node::Text(new)) = (old, new) else { return None };
         let text = new.strip_prefix(old.as_str()).filter(|text| !text.is_empty())?;
         return Some(Growth { text: text.to_owned(), ..Growth::default() });
     };
-    if old.kind != new.kind
-        || matches!(
-            old.kind,
-            Kind::Table
-                | Kind::TableHead
-                | Kind::TableRow
-                | Kind::TableCell { .. }
-                | Kind::ImageLink { .. }
-        )
-    {
+    if old.kind != new.kind || matches!(old.kind, Kind::TableHead | Kind::ImageLink { .. }) {
         return None;
     }
     let (kept, added) = new.children.split_at_checked(old.children.len())?;
@@ -945,6 +940,58 @@ mod tests {
         }
     }
 
+    /// Texts of up to a dozen pieces of Markdown's syntax, streamed a
+    /// byte at a time: what a view that adds what grew shows must be what
+    /// was parsed. It once was not when the tail lost its last node and the
+    /// one before it grew (`&amp;\n#> `: a paragraph and a heading, then
+    /// one paragraph): the view added only to its last box, and kept the
+    /// other as it was.
+    #[test]
+    fn a_view_that_adds_what_grew_shows_what_was_parsed_whatever_the_text() {
+        let atoms = [
+            "|---|", "| a ", "|\n", ":-", "a", " ", "\n", "- ", "* ", "1. ", "> ", "|", "`", "**",
+            "_", "#", "=", "-", "[", "]", "(u)", "  ", "```", "<b>", "&amp;", "!",
+        ];
+        let mut seed = 12345u64;
+        let mut next = move |below: usize| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % below
+        };
+        for case in ["&amp;\n#> ```", "| x | y |\n|---|---|\n|\n| 1 | 2 |\n"]
+            .map(String::from)
+            .into_iter()
+            .chain(
+                (0..20_000).map(|_| (0..2 + next(12)).map(|_| atoms[next(atoms.len())]).collect()),
+            )
+        {
+            let (doc, view) = viewed(&case, 1);
+            assert_eq!(view.shown(), shown(&doc), "{case:?}");
+        }
+    }
+
+    #[test]
+    fn a_table_written_cell_by_cell_is_not_drawn_again() {
+        let rows: String = (1..=40).map(|n| format!("| {n} | step {n} |\n")).collect();
+        let reply = format!("| n | what |\n|---|---|\n{rows}");
+        for step in [1, 3, 9] {
+            let (doc, view) = viewed(&reply, step);
+            assert_eq!(view.shown(), shown(&doc), "in steps of {step}");
+            assert_eq!(shown(&doc), parse(&reply), "in steps of {step}");
+            // Drawn again about three times a row: its first line, `|`, is a
+            // paragraph after the table, drawn in a box of its own, and the
+            // table is drawn again when it becomes a row (the two boxes
+            // become one), and again as its first cell grows while the
+            // parser gives it a row's every cell at once. Drawn whole on
+            // every update, a table would be drawn again 344 times.
+            assert!(
+                view.redrawn <= 3 * 40 + 5,
+                "in steps of {step}: {} grown, {} drawn again",
+                view.grown,
+                view.redrawn
+            );
+        }
+    }
+
     #[test]
     fn a_list_written_item_by_item_is_not_drawn_again() {
         let reply: String = (1..=40).map(|n| format!("- item {n}\n")).collect();
@@ -1016,8 +1063,47 @@ mod tests {
         assert_eq!(grew("- a\n- b", "- a\n- b\n\n- c"), None, "the list became loose");
         assert_eq!(grew("- a\n  - b", "- a\n  - b\n  - c\n- d"), None, "added at two depths");
         assert_eq!(grew("- a", "- a\n- ```\n  x"), None, "a new item holding a code block");
-        assert_eq!(grew("| x |\n|---|\n| 1", "| x |\n|---|\n| 12"), None, "in a table");
-        assert_eq!(grew("| x |\n|---|\n| 1 |", "| x |\n|---|\n| 1 |\n| 2 |"), None, "a row");
+        let table = |text: &str| tree(&format!("| x | y |\n|---|---|\n{text}"));
+        let Node::Element(rows) = table("| 2 |") else { unreachable!() };
+        let [_, row] = &rows.children[..] else { unreachable!() };
+        // The parser gives a row all the head's cells, the missing ones empty.
+        let Node::Element(cells) = row else { unreachable!() };
+        assert!(matches!(&cells.children[..], [Node::Element(_), Node::Element(_)]));
+        let grew_table = |old: &str, new: &str| grown(&table(old), &table(new));
+        assert_eq!(
+            grew_table("| 1 | 2", "| 1 | 23").map(|growth| growth.text),
+            Some("3".into()),
+            "a cell's new text"
+        );
+        assert_eq!(
+            grew_table("| 1 |", "| 1 | 2"),
+            Some(Growth { text: String::new(), nodes: vec![Node::Text("2".into())], depth: 2 }),
+            "the text of a cell the parser gave the row empty"
+        );
+        assert_eq!(
+            grew_table("", "| 2 |"),
+            Some(Growth { text: String::new(), nodes: vec![row.clone()], depth: 0 }),
+            "the first row, after the head"
+        );
+        assert_eq!(
+            grew_table("| 1 | 1 |", "| 1 | 1 |\n| 2 |"),
+            Some(Growth { text: String::new(), nodes: vec![row.clone()], depth: 0 }),
+            "a row"
+        );
+        assert_eq!(grew_table("| 1 | 2", "| 12 | 2"), None, "a cell before the last");
+        assert_eq!(grew("| x |\n|--", "| x |\n|---|\n"), None, "a paragraph became a table");
+        // The parser makes a table of its head only once the next line is
+        // there, so a head does not grow; were it to, its cells are drawn
+        // in a row of their own, not where the table's box ends.
+        let element = |kind, children| Node::Element(Element { kind, children });
+        let headed = |text: &str| {
+            let cell = element(
+                Kind::TableCell { header: true, align: crate::Align::None },
+                vec![Node::Text(text.into())],
+            );
+            element(Kind::Table, vec![element(Kind::TableHead, vec![cell])])
+        };
+        assert_eq!(grown(&headed("x"), &headed("xy")), None, "the head");
         assert_eq!(grew("![a](https://e.com/i.png", "![a](https://e.com/i.png)"), None);
     }
 

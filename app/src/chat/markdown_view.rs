@@ -114,7 +114,8 @@ pub fn Markdown(
 /// whether both were there. For every kind of element
 /// [`StreamingDoc::take_growth`] goes through, the nodes drawn for it end
 /// with those drawn for its last child, and for every kind it adds nodes
-/// to, they are its element's children.
+/// to, they are its element's children, or for a table its body's (see
+/// [`holder_of_children`]).
 fn grow(markdown: &leptos::web_sys::Element, Growth { text, nodes, depth }: Growth) -> bool {
     use leptos::tachys::view::{Mountable, Render};
     use leptos::wasm_bindgen::JsCast;
@@ -131,9 +132,11 @@ fn grow(markdown: &leptos::web_sys::Element, Growth { text, nodes, depth }: Grow
     }
     if !nodes.is_empty() {
         // The box, then its node, then `depth` steps down.
-        let parent = (0..depth + 2).try_fold(markdown, |node, _| last_drawn_child(&node));
-        let Some(parent) =
-            parent.filter(|node| node.node_type() == leptos::web_sys::Node::ELEMENT_NODE)
+        let parent = (0..depth + 2)
+            .try_fold(markdown, |node, _| last_drawn_child(&holder_of_children(node)?));
+        let Some(parent) = parent
+            .and_then(holder_of_children)
+            .filter(|node| node.node_type() == leptos::web_sys::Node::ELEMENT_NODE)
         else {
             return false;
         };
@@ -143,6 +146,24 @@ fn grow(markdown: &leptos::web_sys::Element, Growth { text, nodes, depth }: Grow
         render_nodes(nodes).build().mount(&parent, None);
     }
     true
+}
+
+/// Where the children of a drawn node are: in the node itself, but for a
+/// table, whose rows are in its body (`div.reins-table > table > tbody`,
+/// drawn by [`render_element`]); a table's growth is only ever new rows, or
+/// what a row's last cell gained.
+fn holder_of_children(node: leptos::web_sys::Node) -> Option<leptos::web_sys::Node> {
+    use leptos::wasm_bindgen::JsCast;
+    // The box's only child is the `<table>`: `tagName` is already among the
+    // page's imports, where `className` cost 25 bytes of glue.
+    let table = last_drawn_child(&node).filter(|child| {
+        child.node_type() == leptos::web_sys::Node::ELEMENT_NODE
+            && child.unchecked_ref::<leptos::web_sys::Element>().tag_name() == "TABLE"
+    });
+    match table {
+        Some(table) => last_drawn_child(&table),
+        None => Some(node),
+    }
 }
 
 /// The last child of `node` past Leptos's markers, which are comments.
