@@ -6,6 +6,8 @@ mod invariants;
 #[path = "support/pathological.rs"]
 #[allow(dead_code)] // The expected shapes are the linearity test's.
 mod pathological;
+#[path = "support/played_view.rs"]
+mod played_view;
 #[path = "support/samples.rs"]
 mod samples;
 

@@ -1,5 +1,6 @@
 //! Any text: the tree is bounded in size and depth, shows exactly the text
-//! pulldown-cmark reports, and streams in bounded pieces; nothing panics;
+//! pulldown-cmark reports, and streams in bounded pieces to a view that
+//! adds what grew and shows what the document holds; nothing panics;
 //! building the tree costs at most ten times what pulldown-cmark takes for
 //! its events alone, and no input takes longer than libFuzzer's `-timeout`.
 
@@ -11,6 +12,8 @@ use libfuzzer_sys::fuzz_target;
 
 #[path = "../../tests/support/invariants.rs"]
 mod invariants;
+#[path = "../../tests/support/played_view.rs"]
+mod played_view;
 #[path = "../../tests/support/timing.rs"]
 mod timing;
 

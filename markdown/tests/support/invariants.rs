@@ -5,6 +5,8 @@
 use markdown::{Element, Kind, MAX_DEPTH, MAX_PIECE_NODES, Node, StreamingDoc, TAIL_LIMIT};
 use pulldown_cmark::{Event, Options, Parser};
 
+use crate::played_view;
+
 /// Panics, naming the property, if parsing or streaming `text` breaks one.
 pub fn check(text: &str) {
     let nodes = markdown::parse(text);
@@ -41,6 +43,15 @@ pub fn check(text: &str) {
             assert!(shown(children).len() <= TAIL_LIMIT, "a plain piece over the tail limit");
         }
     }
+
+    // A view that adds what grew to what it drew shows what the document
+    // holds: streamed a byte at a time when short, else in some 8 steps.
+    let step = if text.len() <= 64 { 1 } else { text.len() / 8 + 1 };
+    let (doc, view) = played_view::viewed(text, step);
+    assert!(
+        view.shown() == played_view::held(&doc),
+        "a view that added what grew shows other nodes than the document holds"
+    );
 }
 
 fn check_bounds(nodes: &[Node], bytes: usize) {
