@@ -26,10 +26,10 @@ fn a_view_that_adds_what_grew_shows_what_was_parsed() {
     }
 }
 
-/// Texts of up to a dozen pieces of Markdown's syntax, streamed a
-/// byte at a time: what a view that adds what grew shows must be what
-/// was parsed. It once was not when the tail lost its last node and the
-/// one before it grew (`&amp;\n#> `: a paragraph and a heading, then
+/// Texts of up to a dozen pieces of Markdown's syntax, streamed a byte at
+/// a time: what a view that adds what grew shows must be what the
+/// document holds. It once was not when the tail lost its last node and
+/// the one before it grew (`&amp;\n#> `: a paragraph and a heading, then
 /// one paragraph): the view added only to its last box, and kept the
 /// other as it was.
 #[test]
