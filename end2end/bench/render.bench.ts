@@ -12,7 +12,7 @@ import { BENCH_URL, LIST_BENCH_URL, LONG_BENCH_URL } from '../bench.config';
  * reply of 20,000 pieces that is one list with no blank line (one block
  * that grows to the end, the hardest shape for drawing only what changed),
  * and one of 20,000 pieces that is one fenced code block (one text that
- * grows to the end), and a table of 90 rows (kept whole while it grows),
+ * grows to the end), and a table of 50 rows and 4 columns (kept whole),
  * then the same 2,000 words in a page of plain paragraphs with no script
  * of ours (the browser's own floor), and reads
  * Chrome's own trace of the page's main thread:
@@ -327,16 +327,16 @@ test('render cost of a reply that is one 20,000-piece code block at about 200 pi
 });
 
 // A table is one block with nowhere to cut it: kept whole while it
-// streams, up to the tail's 500 nodes (90 rows of two cells are 456), with
+// streams, up to the tail's 500 nodes (50 rows of four cells are 460), with
 // its rows added and its last cell's text appended as they come.
-test('render cost of a reply that is one table of 90 rows at about 200 pieces/s', async ({ page }) => {
-  const rows = 90;
-  await traceEchoReply(page, `one table: ${rows}`, 30_000 + rows * 30, async () => {
+test('render cost of a reply that is one table of 50 rows and 4 columns at about 200 pieces/s', async ({ page }) => {
+  const rows = 50;
+  await traceEchoReply(page, `one table: ${rows}`, 30_000 + rows * 70, async () => {
     // Whole, and drawn as a table: its last row is its last row.
     const drawn = page.locator('.reins-markdown tbody tr');
     await expect(drawn).toHaveCount(rows);
-    await expect(drawn.last()).toHaveText(`${rows}write it down`);
-    return rows * 3 + 2;
+    await expect(drawn.last()).toHaveText(`${rows}write it downtry it smallkeep it`);
+    return rows * 7 + 2;
   });
 });
 

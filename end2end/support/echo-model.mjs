@@ -11,8 +11,8 @@
 // pieces that is one tight list ("- item 1", "- item 2", ... with no blank
 // line, three pieces an item), and "one code block: N" a reply of N pieces
 // that is one fenced code block ("let x1 = 1;", three pieces a line), and
-// "one table: N" a table of N rows ("| 1 | write it down |", three pieces
-// a row), for the browser benchmark.
+// "one table: N" a table of N rows of four columns ("| 1 | write it down |
+// try it small | keep it |", seven pieces a row), for the browser benchmark.
 import { createServer } from 'node:http';
 import { PATHOLOGICAL } from './pathological.mjs';
 
@@ -98,8 +98,9 @@ function codePieces(count) {
   return ['```rust\n', ...lines, close];
 }
 
-/** A table of `rows` rows after its head, three pieces a row: "| 1 ", "| write ", "it down |\n", ... */
+/** A table of `rows` rows of four columns after its head, seven pieces a row: "| 1 ", "| write ", "it down ", "| try ", ... */
 function tablePieces(rows) {
-  const body = Array.from({ length: rows }, (_, index) => [`| ${index + 1} `, '| write ', 'it down |\n']);
-  return ['| step | what to do |\n', '|---|---|\n', ...body.flat()];
+  const body = Array.from({ length: rows }, (_, index) =>
+    [`| ${index + 1} `, '| write ', 'it down ', '| try ', 'it small ', '| keep ', 'it |\n']);
+  return ['| step | first | then | last |\n', '|---|---|---|---|\n', ...body.flat()];
 }

@@ -316,7 +316,10 @@ impl StreamingDoc {
             return plain_chunks(&text[self.stable_len..]);
         }
         let limit = if self.settled { MAX_PIECE_NODES } else { TAIL_NODES };
-        let nodes = parsed(&self.carry, &text[self.stable_len..]);
+        let mut nodes = parsed(&self.carry, &text[self.stable_len..]);
+        if !self.settled {
+            drop_unwritten_cells(&mut nodes);
+        }
         let oversized = crate::measure(&nodes).0 > limit;
         let growing = nodes.last().map_or(0, |last| crate::measure(std::slice::from_ref(last)).0);
         if !oversized && (self.settled || growing <= GROWING_NODES) {
@@ -484,6 +487,28 @@ fn holds_code_block(node: &Node) -> bool {
             matches!(element.kind, Kind::CodeBlock { .. })
                 || element.children.iter().any(holds_code_block)
         }
+    }
+}
+
+/// While the reply grows, the last row of the table the tail ends with
+/// shows only the cells written so far. The parser gives a row every cell
+/// of the head, those not written yet empty, so the cell being written
+/// would be last only in the last column: a view could add to it where it
+/// ends (see [`grown`]) only there, and drew the table again for every
+/// word of the others.
+fn drop_unwritten_cells(nodes: &mut [Node]) {
+    let Some(Node::Element(Element { kind: Kind::Table, children: rows })) = nodes.last_mut()
+    else {
+        return;
+    };
+    let Some(Node::Element(Element { kind: Kind::TableRow, children: cells })) = rows.last_mut()
+    else {
+        return;
+    };
+    while cells.len() > 1
+        && matches!(cells.last(), Some(Node::Element(cell)) if cell.children.is_empty())
+    {
+        cells.pop();
     }
 }
 
