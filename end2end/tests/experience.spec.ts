@@ -71,10 +71,9 @@ test.describe('reading a reply', () => {
       '| b, a longer name | 2 |',
       '| c | three words here |',
       '| d | 4 |',
-      // Rows of one word each come whole, so some are added to the table
-      // as it is: a row that starts word by word begins as a paragraph of
-      // its own (`|`), and the table is drawn again when that turns into
-      // its row.
+      // Rows of one word each, which come whole; the rows above come word
+      // by word, and their first word, `|`, waits for the next (alone it
+      // is a paragraph after the table, which drew the table again).
       '|e|5|',
       '|f|6|',
       '|g|7|',
@@ -119,9 +118,10 @@ test.describe('reading a reply', () => {
     // runs (2026-12-03), 8 items once on a loaded machine. With the view
     // refusing new nodes (the break tried when this test was written), no
     // item is added: 0. The tables get rows where they are (6-8 of their
-    // 10 in five runs beside a CI run, 2026-12-04; a row written word by
-    // word mostly comes in a table drawn anew, see above); drawn whole on
-    // every update, as they were before 2026-12-04, none.
+    // 10 in five runs beside a CI run, 2026-12-04; 6-9 in four runs,
+    // 2026-12-05, once a row's lone `|` waited: each table's first row
+    // draws it again, and rows that come in one frame are one update);
+    // drawn whole on every update, as they were before 2026-12-04, none.
     const counted = `${drawing.grown} texts grew in place, ${drawing.items} items and ${drawing.rows} rows were added, ${drawing.drawn} boxes were drawn`;
     expect(drawing.grown, counted).toBeGreaterThan(10);
     expect(drawing.items, counted).toBeGreaterThan(4);

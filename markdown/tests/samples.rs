@@ -7,6 +7,7 @@ mod invariants;
 #[allow(dead_code)] // The expected shapes are the linearity test's.
 mod pathological;
 #[path = "support/played_view.rs"]
+#[allow(dead_code)] // `viewed` is the growth tests'.
 mod played_view;
 #[path = "support/samples.rs"]
 mod samples;

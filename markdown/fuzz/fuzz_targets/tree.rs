@@ -13,6 +13,7 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../../tests/support/invariants.rs"]
 mod invariants;
 #[path = "../../tests/support/played_view.rs"]
+#[allow(dead_code)] // `viewed` is the growth tests'.
 mod played_view;
 #[path = "../../tests/support/timing.rs"]
 mod timing;

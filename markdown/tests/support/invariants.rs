@@ -20,38 +20,29 @@ pub fn check(text: &str) {
         "the tree shows other text than pulldown-cmark reports"
     );
 
-    // Streamed in three pieces, every piece is bounded too.
-    let cut = |third: usize| {
-        let mut at = text.len() * third / 3;
-        while !text.is_char_boundary(at) {
-            at += 1;
-        }
-        at
-    };
-    let mut doc = StreamingDoc::default();
-    for end in [cut(1), cut(2), text.len()] {
-        doc.update(&text[..end]);
-    }
-    while doc.is_behind() {
-        doc.update(text);
-    }
+    // Streamed into a view that adds what grew to what it drew (a byte at a
+    // time when short, else in some 8 steps), every piece is bounded, open
+    // and ended, and the view shows what the document holds.
+    let step = if text.len() <= 64 { 1 } else { text.len() / 8 + 1 };
+    let (mut doc, mut view) = played_view::streamed(text, step);
+    check_pieces(&doc, text.len());
+    view.end(&mut doc, text);
+    check_pieces(&doc, text.len());
+    assert!(
+        view.shown() == doc.nodes(),
+        "a view that added what grew shows other nodes than the document holds"
+    );
+}
+
+fn check_pieces(doc: &StreamingDoc, bytes: usize) {
     for piece in doc.stable.iter().chain([&doc.tail]) {
-        check_bounds(piece, text.len());
+        check_bounds(piece, bytes);
         let (nodes, _) = markdown::measure(piece);
         assert!(nodes <= MAX_PIECE_NODES + 2, "a piece of {nodes} nodes");
         if let [Node::Element(Element { kind: Kind::PlainText, children })] = &piece[..] {
             assert!(shown(children).len() <= TAIL_LIMIT, "a plain piece over the tail limit");
         }
     }
-
-    // A view that adds what grew to what it drew shows what the document
-    // holds: streamed a byte at a time when short, else in some 8 steps.
-    let step = if text.len() <= 64 { 1 } else { text.len() / 8 + 1 };
-    let (doc, view) = played_view::viewed(text, step);
-    assert!(
-        view.shown() == played_view::held(&doc),
-        "a view that added what grew shows other nodes than the document holds"
-    );
 }
 
 fn check_bounds(nodes: &[Node], bytes: usize) {

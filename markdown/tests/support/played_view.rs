@@ -58,20 +58,32 @@ impl PlayedView {
         }
     }
 
+    /// Ends the reply, whose whole text is `text`, and draws what that
+    /// changed.
+    pub fn end(&mut self, doc: &mut StreamingDoc, text: &str) {
+        doc.settle(true);
+        doc.update(text);
+        self.draw(doc);
+    }
+
     /// Every node drawn, in order.
     pub fn shown(&self) -> Vec<Node> {
         self.drawn.iter().flat_map(|(_, nodes)| nodes.clone()).collect()
     }
 }
 
-/// Every node the document holds, in order.
-pub fn held(doc: &StreamingDoc) -> Vec<Node> {
-    doc.stable.concat().into_iter().chain(doc.tail.clone()).collect()
-}
-
 /// Streams `text` in steps of `step` bytes into a view, drawing after
 /// every update, then ends the reply.
 pub fn viewed(text: &str, step: usize) -> (StreamingDoc, PlayedView) {
+    let (mut doc, mut view) = streamed(text, step);
+    view.end(&mut doc, text);
+    (doc, view)
+}
+
+/// Streams `text` in steps of `step` bytes into a view, drawing after
+/// every update, until the document has taken all of it in; the reply
+/// stays open.
+pub fn streamed(text: &str, step: usize) -> (StreamingDoc, PlayedView) {
     let mut doc = StreamingDoc::default();
     let mut view = PlayedView::default();
     let mut end = 0;
@@ -80,8 +92,5 @@ pub fn viewed(text: &str, step: usize) -> (StreamingDoc, PlayedView) {
         doc.update(&text[..end]);
         view.draw(&mut doc);
     }
-    doc.settle(true);
-    doc.update(text);
-    view.draw(&mut doc);
     (doc, view)
 }
