@@ -245,7 +245,9 @@ pub struct Limits {
 
     /// Most output tokens one user or client may be sent in an hour (as the
     /// model API reports them, else one per relayed delta); past it, new
-    /// chats get 429 with `Retry-After` until the hour is over.
+    /// chats get 429 with `Retry-After` until the hour is over. A reply holds
+    /// what it may use of it while it streams (and asks the model API for no
+    /// more), and gives back the rest when it ends.
     #[arg(long, env = "REINS_MAX_OUTPUT_TOKENS_PER_HOUR", default_value_t = 200_000)]
     pub max_output_tokens_per_hour: u64,
 }

@@ -46,6 +46,12 @@ pub enum ApiError {
     /// This client was sent too many output tokens this hour.
     #[error("You have used this hour's {limit} output tokens; try again in {} min.", retry_after.as_secs().div_ceil(60).max(1))]
     TokensSpent { limit: u64, retry_after: Duration },
+    /// What is left of this client's output tokens this hour is held by its
+    /// replies streaming now.
+    #[error(
+        "Your replies streaming now hold the rest of this hour's {limit} output tokens; wait for one to finish or stop it."
+    )]
+    TokensHeld { limit: u64 },
     /// No valid token.
     #[error("{0}")]
     Unauthorized(AuthError),
@@ -94,6 +100,7 @@ impl ApiError {
             Self::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::TokensSpent { .. } => (StatusCode::TOO_MANY_REQUESTS, "token_budget_spent"),
+            Self::TokensHeld { .. } => (StatusCode::TOO_MANY_REQUESTS, "token_budget_held"),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::UnknownHost => (StatusCode::MISDIRECTED_REQUEST, "unknown_host"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -165,6 +172,7 @@ impl IntoResponse for ApiError {
         let retry_after = match self {
             Self::Busy
             | Self::TooManyStreams { .. }
+            | Self::TokensHeld { .. }
             | Self::RegistryUnavailable
             | Self::ReplicaUnreachable => Some(RETRY_AFTER_BUSY),
             Self::TooManyRequests { retry_after, .. } | Self::TokensSpent { retry_after, .. } => {

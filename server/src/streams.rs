@@ -3,7 +3,11 @@
 //! Admission happens before a stream opens: 503 when the server is full, and
 //! 429 when one client (a user, or without auth an address) has too many
 //! streams open, has made too many requests this minute, or has been sent
-//! too many output tokens this hour. Limits are counted per [`Client`], which
+//! too many output tokens this hour. A stream takes its share of the hour's
+//! output tokens as it opens (at most a reply's `max_tokens`, which the model
+//! API is then asked for), and gives back what it did not use when it ends,
+//! so a client cannot pass its budget by more than what the model API writes
+//! beyond `max_tokens`. Limits are counted per [`Client`], which
 //! the trust model and the auth layer have already worked out. The returned [`Admission`] lives inside
 //! the response stream, so the slot is held for the whole stream, not just
 //! until the headers go out, and is given back however the stream ends.
@@ -12,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -34,6 +38,9 @@ pub enum Refusal {
     TooManyRequests { limit: u32, retry_after: Duration },
     /// This client was sent as many output tokens this hour as it may.
     TokensSpent { limit: u64, retry_after: Duration },
+    /// What is left of this client's output tokens this hour is held by its
+    /// replies streaming now; what they do not use comes back as they end.
+    TokensHeld { limit: u64 },
 }
 
 /// The window the output-token budget is counted over.
@@ -82,15 +89,22 @@ impl Streams {
         }
     }
 
-    /// Admits a stream for `client` under `message_id`, with the watch of its
-    /// stop signal for the one task that waits on it, or says why not. Every
-    /// attempt counts towards the client's requests per minute.
-    pub fn admit(&self, client: Client, message_id: String) -> Result<(Admission, Watch), Refusal> {
+    /// Admits a stream for `client` under `message_id` that may be sent up
+    /// to `tokens_wanted` output tokens, with the watch of its stop signal
+    /// for the one task that waits on it, or says why not. The admission
+    /// holds what is granted of those tokens ([`Admission::tokens_held`]):
+    /// the most the reply may ask the model API for. Every attempt counts
+    /// towards the client's requests per minute.
+    pub fn admit(
+        &self,
+        client: Client,
+        message_id: String,
+        tokens_wanted: u64,
+    ) -> Result<(Admission, Watch), Refusal> {
         if self.is_shutting_down() {
             return Err(Refusal::ServerFull);
         }
         self.check_requests(&client)?;
-        lock(&self.inner.tokens).check(&client)?;
         let mut per_client = lock(&self.inner.per_client);
         let count = per_client.get(&client).copied().unwrap_or(0);
         if count >= self.inner.per_client_limit {
@@ -100,6 +114,8 @@ impl Streams {
         // no entry behind: the map holds only clients with open streams.
         let permit =
             self.inner.slots.clone().try_acquire_owned().map_err(|_| Refusal::ServerFull)?;
+        // Last, so that no refusal after it has to give the tokens back.
+        let tokens_held = lock(&self.inner.tokens).hold(&client, tokens_wanted)?;
         per_client.insert(client.clone(), count + 1);
         drop(per_client);
         let (stop, watch) = signal();
@@ -123,6 +139,7 @@ impl Streams {
             message_id,
             stop,
             stop_noticed_at,
+            tokens_held: AtomicU64::new(tokens_held),
             _permit: permit,
         };
         Ok((admission, watch))
@@ -140,11 +157,6 @@ impl Streams {
             limit: self.inner.requests_per_minute,
             retry_after: not_until.wait_time_from(governor::clock::DefaultClock::default().now()),
         })
-    }
-
-    /// Counts `tokens` output tokens sent to `client`.
-    pub fn spend_tokens(&self, client: &Client, tokens: u64) {
-        lock(&self.inner.tokens).spend(client, tokens);
     }
 
     /// How many clients the per-client maps hold: they must not grow
@@ -236,14 +248,37 @@ impl OpenStream {
     }
 }
 
-/// Output tokens sent to each client in its current hour.
+/// Output tokens sent to each client in its current hour, and those held by
+/// its open streams.
 #[derive(Debug)]
 struct TokenBudgets {
     limit: u64,
-    /// When each client's hour began, and what it was sent since.
-    spent: HashMap<Client, (Instant, u64)>,
+    spent: HashMap<Client, TokenHour>,
     /// The map's size after the last sweep; the next sweep waits until it doubles.
     swept_at: usize,
+}
+
+/// One client's hour.
+#[derive(Clone, Copy, Debug)]
+struct TokenHour {
+    /// When it began.
+    since: Instant,
+    /// The tokens sent since then by streams that have ended.
+    spent: u64,
+    /// The tokens its open streams hold, whenever they opened: a stream
+    /// gives its tokens back in the hour it ends in.
+    held: u64,
+}
+
+impl TokenHour {
+    /// The hour that holds `now`: this one, or a new one if it is over.
+    fn at(&mut self, now: Instant) -> &mut Self {
+        if now.duration_since(self.since) >= TOKEN_WINDOW {
+            self.since = now;
+            self.spent = 0;
+        }
+        self
+    }
 }
 
 impl TokenBudgets {
@@ -251,29 +286,52 @@ impl TokenBudgets {
         Self { limit, spent: HashMap::new(), swept_at: SWEEP_FLOOR }
     }
 
-    fn check(&mut self, client: &Client) -> Result<(), Refusal> {
-        match self.spent.get(client) {
-            Some(&(since, spent)) if spent >= self.limit && since.elapsed() < TOKEN_WINDOW => {
-                Err(Refusal::TokensSpent {
-                    limit: self.limit,
-                    retry_after: TOKEN_WINDOW.saturating_sub(since.elapsed()),
-                })
-            }
-            _ => Ok(()),
+    /// Holds up to `wanted` of what is left of `client`'s hour for a
+    /// stream, and says how many; refuses if nothing is left. A refused
+    /// client is not added to the map: refusals cannot grow it.
+    fn hold(&mut self, client: &Client, wanted: u64) -> Result<u64, Refusal> {
+        let (now, limit) = (Instant::now(), self.limit);
+        let hour = match self.spent.get_mut(client) {
+            Some(hour) => *hour.at(now),
+            None => TokenHour { since: now, spent: 0, held: 0 },
+        };
+        if hour.spent >= limit {
+            return Err(Refusal::TokensSpent {
+                limit,
+                retry_after: TOKEN_WINDOW.saturating_sub(now.duration_since(hour.since)),
+            });
         }
+        let left = limit.saturating_sub(hour.spent.saturating_add(hour.held));
+        if left == 0 {
+            return Err(Refusal::TokensHeld { limit });
+        }
+        let granted = wanted.min(left);
+        self.hour(client, now).held += granted;
+        Ok(granted)
     }
 
-    fn spend(&mut self, client: &Client, tokens: u64) {
-        let now = Instant::now();
-        let entry = self.spent.entry(client.clone()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= TOKEN_WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(tokens);
+    /// Gives back the `held` tokens of a stream that ended, and counts the
+    /// `used` ones it was sent (more than it held, if the model API wrote
+    /// past its `max_tokens`).
+    fn settle(&mut self, client: &Client, held: u64, used: u64) {
+        let hour = self.hour(client, Instant::now());
+        hour.held = hour.held.saturating_sub(held);
+        hour.spent = hour.spent.saturating_add(used);
+    }
+
+    /// `client`'s hour at `now`, made if it has none. Clients whose hour is
+    /// over and who hold nothing are forgotten, in a sweep each time the
+    /// map has doubled: amortised O(1).
+    fn hour(&mut self, client: &Client, now: Instant) -> &mut TokenHour {
         if self.spent.len() >= 2 * self.swept_at {
-            self.spent.retain(|_, (since, _)| now.duration_since(*since) < TOKEN_WINDOW);
+            self.spent
+                .retain(|_, hour| hour.held > 0 || now.duration_since(hour.since) < TOKEN_WINDOW);
             self.swept_at = self.spent.len().max(SWEEP_FLOOR);
         }
+        self.spent
+            .entry(client.clone())
+            .or_insert(TokenHour { since: now, spent: 0, held: 0 })
+            .at(now)
     }
 }
 
@@ -286,6 +344,8 @@ pub struct Admission {
     message_id: String,
     stop: Trigger,
     stop_noticed_at: Arc<OnceLock<u64>>,
+    /// The client's output tokens this stream holds until it is settled.
+    tokens_held: AtomicU64,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -325,9 +385,17 @@ impl Admission {
         &self.client
     }
 
-    /// Counts the output tokens this stream sent against its client's hour.
+    /// The most output tokens this stream may ask the model API for: what it
+    /// holds of its client's hour.
+    pub fn tokens_held(&self) -> u64 {
+        self.tokens_held.load(Ordering::Relaxed)
+    }
+
+    /// Counts the output tokens this stream sent against its client's hour,
+    /// and gives back the rest of what it held.
     pub fn spend_tokens(&self, tokens: u64) {
-        self.streams.spend_tokens(&self.client, tokens);
+        let held = self.tokens_held.swap(0, Ordering::Relaxed);
+        lock(&self.streams.inner.tokens).settle(&self.client, held, tokens);
     }
 
     /// When a stop request for this stream arrived (Unix µs), once one has.
@@ -338,6 +406,12 @@ impl Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
+        // A stream that ended before it counted what it sent (refused by the
+        // registry, say) gives back what it held.
+        let held = *self.tokens_held.get_mut();
+        if held > 0 {
+            lock(&self.streams.inner.tokens).settle(&self.client, held, 0);
+        }
         lock(&self.streams.inner.open).remove(&self.message_id);
         let mut per_client = lock(&self.streams.inner.per_client);
         if let Some(count) = per_client.get_mut(&self.client) {
@@ -384,40 +458,43 @@ mod tests {
     #[test]
     fn one_client_cannot_hold_more_than_its_share() {
         let streams = streams(10, 2);
-        let first = streams.admit(A, "1".into()).unwrap();
-        let _second = streams.admit(A, "2".into()).unwrap();
-        assert_eq!(streams.admit(A, "3".into()).unwrap_err(), Refusal::ClientFull { limit: 2 });
-        assert!(streams.admit(B, "4".into()).is_ok(), "other clients are not affected");
+        let first = streams.admit(A, "1".into(), 1).unwrap();
+        let _second = streams.admit(A, "2".into(), 1).unwrap();
+        assert_eq!(streams.admit(A, "3".into(), 1).unwrap_err(), Refusal::ClientFull { limit: 2 });
+        assert!(streams.admit(B, "4".into(), 1).is_ok(), "other clients are not affected");
         drop(first);
-        assert!(streams.admit(A, "5".into()).is_ok(), "a finished stream gives its slot back");
+        assert!(streams.admit(A, "5".into(), 1).is_ok(), "a finished stream gives its slot back");
     }
 
     #[test]
     fn the_server_cannot_hold_more_than_its_limit() {
         let streams = streams(2, 10);
-        let _a = streams.admit(A, "1".into()).unwrap();
-        let b = streams.admit(B, "2".into()).unwrap();
-        assert_eq!(streams.admit(A, "3".into()).unwrap_err(), Refusal::ServerFull);
+        let _a = streams.admit(A, "1".into(), 1).unwrap();
+        let b = streams.admit(B, "2".into(), 1).unwrap();
+        assert_eq!(streams.admit(A, "3".into(), 1).unwrap_err(), Refusal::ServerFull);
         drop(b);
-        assert!(streams.admit(A, "3".into()).is_ok());
+        assert!(streams.admit(A, "3".into(), 1).is_ok());
     }
 
     #[test]
     fn a_refusal_does_not_take_a_client_slot() {
         let streams = streams(1, 1);
-        let _held = streams.admit(A, "1".into()).unwrap();
-        assert_eq!(streams.admit(B, "2".into()).unwrap_err(), Refusal::ServerFull);
+        let _held = streams.admit(A, "1".into(), 1).unwrap();
+        assert_eq!(streams.admit(B, "2".into(), 1).unwrap_err(), Refusal::ServerFull);
         drop(_held);
-        assert!(streams.admit(B, "3".into()).is_ok(), "B was not left counted as holding a stream");
+        assert!(
+            streams.admit(B, "3".into(), 1).is_ok(),
+            "B was not left counted as holding a stream"
+        );
     }
 
     #[test]
     fn refused_clients_leave_nothing_behind_in_the_open_stream_map() {
         let streams = streams(1, 10);
-        let _held = streams.admit(A, "held".into()).unwrap();
+        let _held = streams.admit(A, "held".into(), 1).unwrap();
         for n in 0..10_000u32 {
             let client = Client::Address(std::net::IpAddr::V4(n.into()));
-            assert_eq!(streams.admit(client, n.to_string()).unwrap_err(), Refusal::ServerFull);
+            assert_eq!(streams.admit(client, n.to_string(), 1).unwrap_err(), Refusal::ServerFull);
         }
         assert_eq!(streams.clients_tracked().0, 1, "only the client with an open stream");
     }
@@ -425,38 +502,83 @@ mod tests {
     #[test]
     fn requests_per_minute_are_counted_per_client() {
         let streams = Streams::new(&Limits { max_requests_per_minute: 2, ..Limits::default() });
-        drop(streams.admit(A, "1".into()).unwrap());
-        drop(streams.admit(A, "2".into()).unwrap());
-        let Err(Refusal::TooManyRequests { limit: 2, retry_after }) = streams.admit(A, "3".into())
+        drop(streams.admit(A, "1".into(), 1).unwrap());
+        drop(streams.admit(A, "2".into(), 1).unwrap());
+        let Err(Refusal::TooManyRequests { limit: 2, retry_after }) =
+            streams.admit(A, "3".into(), 1)
         else {
             panic!("a third request in a minute was admitted")
         };
         assert!(retry_after > Duration::from_secs(25) && retry_after <= Duration::from_secs(30));
-        assert!(streams.admit(B, "4".into()).is_ok());
+        assert!(streams.admit(B, "4".into(), 1).is_ok());
     }
 
     #[test]
     fn the_token_budget_refuses_once_spent_and_names_when_it_comes_back() {
         let streams = Streams::new(&Limits { max_output_tokens_per_hour: 10, ..Limits::default() });
-        let (admission, _) = streams.admit(A, "1".into()).unwrap();
+        let (admission, _) = streams.admit(A, "1".into(), 4).unwrap();
         admission.spend_tokens(6);
         drop(admission);
-        let (admission, _) = streams.admit(A, "2".into()).unwrap();
+        let (admission, _) = streams.admit(A, "2".into(), 4).unwrap();
         admission.spend_tokens(6);
         drop(admission);
-        let Err(Refusal::TokensSpent { limit: 10, retry_after }) = streams.admit(A, "3".into())
+        let Err(Refusal::TokensSpent { limit: 10, retry_after }) = streams.admit(A, "3".into(), 4)
         else {
             panic!("a client past its budget was admitted")
         };
         assert!(retry_after > Duration::from_secs(3590));
-        assert!(streams.admit(B, "4".into()).is_ok(), "the budget is per client");
+        assert!(streams.admit(B, "4".into(), 4).is_ok(), "the budget is per client");
+    }
+
+    #[test]
+    fn a_stream_holds_at_most_what_is_left_of_the_budget_until_it_ends() {
+        let streams = Streams::new(&Limits { max_output_tokens_per_hour: 10, ..Limits::default() });
+        let (first, _) = streams.admit(A, "1".into(), 4).unwrap();
+        assert_eq!(first.tokens_held(), 4, "as many as the reply may use");
+        let (second, _) = streams.admit(A, "2".into(), 100).unwrap();
+        assert_eq!(second.tokens_held(), 6, "no more than is left");
+        // Nothing spent yet, but nothing left to hold either: back soon,
+        // not in an hour.
+        assert_eq!(streams.admit(A, "3".into(), 1).unwrap_err(), Refusal::TokensHeld { limit: 10 });
+        assert_eq!(streams.admit(B, "4".into(), 100).unwrap().0.tokens_held(), 10);
+        // The first used 1 of its 4: 3 come back.
+        first.spend_tokens(1);
+        drop(first);
+        let (third, _) = streams.admit(A, "5".into(), 100).unwrap();
+        assert_eq!(third.tokens_held(), 3);
+        // A stream that ends without counting gives back all it held.
+        drop(third);
+        drop(second);
+        assert_eq!(streams.admit(A, "6".into(), 100).unwrap().0.tokens_held(), 9);
+    }
+
+    #[test]
+    fn clients_refused_for_tokens_leave_nothing_behind() {
+        let streams = Streams::new(&Limits { max_output_tokens_per_hour: 0, ..Limits::default() });
+        for n in 0..10_000u32 {
+            let client = Client::Address(std::net::IpAddr::V4(n.into()));
+            let refusal = streams.admit(client, n.to_string(), 1).unwrap_err();
+            assert!(matches!(refusal, Refusal::TokensSpent { limit: 0, .. }), "{refusal:?}");
+        }
+        assert_eq!(streams.clients_tracked().2, 0);
+    }
+
+    #[test]
+    fn a_stream_sent_more_than_it_held_is_counted_for_all_of_it() {
+        let streams = Streams::new(&Limits { max_output_tokens_per_hour: 10, ..Limits::default() });
+        let (admission, _) = streams.admit(A, "1".into(), 2).unwrap();
+        // The model API wrote past its `max_tokens`.
+        admission.spend_tokens(9);
+        // Counted once: dropping it gives nothing back twice.
+        drop(admission);
+        assert_eq!(streams.admit(A, "2".into(), 100).unwrap().0.tokens_held(), 1);
     }
 
     #[test]
     fn stop_fires_that_stream_only_and_records_when() {
         let streams = streams(10, 10);
-        let (one, one_stop) = streams.admit(A, "one".into()).unwrap();
-        let (two, two_stop) = streams.admit(A, "two".into()).unwrap();
+        let (one, one_stop) = streams.admit(A, "one".into(), 1).unwrap();
+        let (two, two_stop) = streams.admit(A, "two".into(), 1).unwrap();
         assert!(streams.stop("one", 1234));
         assert!(one_stop.is_fired() && one.is_stopped());
         assert_eq!(one.stop_noticed_at().get(), Some(&1234));
@@ -472,11 +594,11 @@ mod tests {
     #[test]
     fn shutdown_stops_everything_and_admits_nothing() {
         let streams = streams(10, 10);
-        let (open, stop) = streams.admit(A, "1".into()).unwrap();
-        let (other, other_stop) = streams.admit(B, "2".into()).unwrap();
+        let (open, stop) = streams.admit(A, "1".into(), 1).unwrap();
+        let (other, other_stop) = streams.admit(B, "2".into(), 1).unwrap();
         streams.shut_down();
         assert!(stop.is_fired() && other_stop.is_fired());
         assert!(open.is_shutdown() && other.is_stopped());
-        assert_eq!(streams.admit(B, "2".into()).unwrap_err(), Refusal::ServerFull);
+        assert_eq!(streams.admit(B, "2".into(), 1).unwrap_err(), Refusal::ServerFull);
     }
 }

@@ -198,6 +198,50 @@ async fn output_tokens_per_hour_are_limited() {
     assert!(body["error"]["message"].as_str().unwrap().contains("5 output tokens"));
 }
 
+async fn open_streams(reins: &Reins) -> u64 {
+    let health: Value = reqwest::get(reins.url("/healthz")).await.unwrap().json().await.unwrap();
+    health["open_streams"].as_u64().unwrap()
+}
+
+/// The `max_tokens` the model API was asked for in the next request.
+async fn max_tokens_asked(upstream: &mut FakeUpstream) -> u64 {
+    let (_, body) = upstream.request().await;
+    serde_json::from_str::<Value>(&body).unwrap()["max_tokens"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_reply_asks_the_model_for_no_more_than_is_left_of_the_hour() {
+    let mut upstream = FakeUpstream::start(thinking()).await;
+    let reins = Reins::relaying_to(
+        &upstream.base_url(),
+        &["--max-output-tokens-per-hour", "10", "--max-tokens", "6"],
+    )
+    .await;
+    let first = reins.post_chat(chat_body("Hi")).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(max_tokens_asked(&mut upstream).await, 6, "a reply's own cap");
+    let second = reins.post_chat(chat_body("Hi")).await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(max_tokens_asked(&mut upstream).await, 4, "what the first left");
+    // Nothing spent, everything held: wait for a reply, not for the hour.
+    let refused = reins.post_chat(chat_body("Hi")).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "2");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "token_budget_held");
+    assert!(body["error"]["message"].as_str().unwrap().contains("10 output tokens"));
+    // The first leaves having been sent nothing: all it held comes back
+    // (counted before its stream is closed, which `/healthz` then shows).
+    drop(first);
+    upstream.closed().await;
+    while open_streams(&reins).await != 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(reins.post_chat(chat_body("Hi")).await.status(), 200);
+    assert_eq!(max_tokens_asked(&mut upstream).await, 6);
+    drop(second);
+}
+
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_share() {
     let upstream = FakeUpstream::start(thinking()).await;

@@ -45,7 +45,7 @@ pub async fn chat(
 ) -> Result<Response, ApiError> {
     let Json(request) = request?;
     let chat_id = request.chat_id();
-    let request = request.into_model_request(
+    let mut request = request.into_model_request(
         &state.limits,
         state.max_tokens,
         state.client_system_messages,
@@ -55,8 +55,10 @@ pub async fn chat(
     // matches its logs with Reins' but can stop nothing.
     let message_id = random_id("msg");
     let request_id = random_id("req");
-    let (admission, stop) =
-        state.streams.admit(client.clone(), message_id.clone()).map_err(|refusal| {
+    let (admission, stop) = state
+        .streams
+        .admit(client.clone(), message_id.clone(), request.max_tokens.into())
+        .map_err(|refusal| {
             state.metrics.stream_rejected();
             tracing::warn!(%client, ?refusal, "stream refused");
             match refusal {
@@ -68,8 +70,11 @@ pub async fn chat(
                 Refusal::TokensSpent { limit, retry_after } => {
                     ApiError::TokensSpent { limit, retry_after }
                 }
+                Refusal::TokensHeld { limit } => ApiError::TokensHeld { limit },
             }
         })?;
+    // The model is asked for no more than the client has left this hour.
+    request.max_tokens = u32::try_from(admission.tokens_held()).unwrap_or(request.max_tokens);
     // Registered before the client learns the id, so that a stop sent to
     // any replica finds it; without the registry that cannot be promised.
     state.registry.open(&message_id).await.map_err(|_| ApiError::RegistryUnavailable)?;
