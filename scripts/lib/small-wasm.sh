@@ -32,6 +32,15 @@ small_wasm_build() {
   rm -rf "$dir" && mkdir -p "$dir"
   wasm-bindgen --target web --no-typescript --out-dir "$dir" --out-name "$name" \
     "$small_wasm_work/wasm32-unknown-unknown/wasm-release/${package//-/_}.wasm"
+  small_wasm_opt "$dir/${name}_bg.wasm" "$dir/$name.wasm" ${REINS_EMBED_KEEP_NAMES:+-g}
+  terser "$dir/$name.js" --module --compress --mangle --output "$dir/$name.min.js"
+}
+
+# Optimises wasm-bindgen's output $1 into $2 as every browser build is
+# optimised; further arguments go to wasm-opt (`-g` keeps the names).
+small_wasm_opt() {
+  local input=$1 output=$2
+  shift 2
   # The arguments cargo-leptos gives wasm-opt, read from Cargo.toml's
   # `wasm-opt-features` so the builds cannot drift apart.
   local wasm_opt_args
@@ -49,9 +58,8 @@ small_wasm_build() {
   # gzipped off the embed's wasm and 1.9 KB off the hosted page's
   # (2026-12-02); the glue's classes stay, never used.
   wasm-opt --remove-exports --pass-arg='remove-exports@*intounderlying*' \
-    --flatten --rereloop "${wasm_opt_args[@]}" -Oz --converge ${REINS_EMBED_KEEP_NAMES:+-g} \
-    "$dir/${name}_bg.wasm" -o "$dir/$name.wasm"
-  terser "$dir/$name.js" --module --compress --mangle --output "$dir/$name.min.js"
+    --flatten --rereloop "${wasm_opt_args[@]}" -Oz --converge \
+    "$input" -o "$output" "$@"
 }
 
 # Writes $1.gz and $1.br, at the highest levels, for the server to send.
