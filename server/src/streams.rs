@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -139,7 +139,7 @@ impl Streams {
             message_id,
             stop,
             stop_noticed_at,
-            tokens_held: AtomicU64::new(tokens_held),
+            tokens_held,
             _permit: permit,
         };
         Ok((admission, watch))
@@ -345,7 +345,7 @@ pub struct Admission {
     stop: Trigger,
     stop_noticed_at: Arc<OnceLock<u64>>,
     /// The client's output tokens this stream holds until it is settled.
-    tokens_held: AtomicU64,
+    tokens_held: u64,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -388,13 +388,13 @@ impl Admission {
     /// The most output tokens this stream may ask the model API for: what it
     /// holds of its client's hour.
     pub fn tokens_held(&self) -> u64 {
-        self.tokens_held.load(Ordering::Relaxed)
+        self.tokens_held
     }
 
     /// Counts the output tokens this stream sent against its client's hour,
     /// and gives back the rest of what it held.
-    pub fn spend_tokens(&self, tokens: u64) {
-        let held = self.tokens_held.swap(0, Ordering::Relaxed);
+    pub fn spend_tokens(&mut self, tokens: u64) {
+        let held = std::mem::take(&mut self.tokens_held);
         lock(&self.streams.inner.tokens).settle(&self.client, held, tokens);
     }
 
@@ -408,7 +408,7 @@ impl Drop for Admission {
     fn drop(&mut self) {
         // A stream that ended before it counted what it sent (refused by the
         // registry, say) gives back what it held.
-        let held = *self.tokens_held.get_mut();
+        let held = self.tokens_held;
         if held > 0 {
             lock(&self.streams.inner.tokens).settle(&self.client, held, 0);
         }
@@ -516,10 +516,10 @@ mod tests {
     #[test]
     fn the_token_budget_refuses_once_spent_and_names_when_it_comes_back() {
         let streams = Streams::new(&Limits { max_output_tokens_per_hour: 10, ..Limits::default() });
-        let (admission, _) = streams.admit(A, "1".into(), 4).unwrap();
+        let (mut admission, _) = streams.admit(A, "1".into(), 4).unwrap();
         admission.spend_tokens(6);
         drop(admission);
-        let (admission, _) = streams.admit(A, "2".into(), 4).unwrap();
+        let (mut admission, _) = streams.admit(A, "2".into(), 4).unwrap();
         admission.spend_tokens(6);
         drop(admission);
         let Err(Refusal::TokensSpent { limit: 10, retry_after }) = streams.admit(A, "3".into(), 4)
@@ -533,7 +533,7 @@ mod tests {
     #[test]
     fn a_stream_holds_at_most_what_is_left_of_the_budget_until_it_ends() {
         let streams = Streams::new(&Limits { max_output_tokens_per_hour: 10, ..Limits::default() });
-        let (first, _) = streams.admit(A, "1".into(), 4).unwrap();
+        let (mut first, _) = streams.admit(A, "1".into(), 4).unwrap();
         assert_eq!(first.tokens_held(), 4, "as many as the reply may use");
         let (second, _) = streams.admit(A, "2".into(), 100).unwrap();
         assert_eq!(second.tokens_held(), 6, "no more than is left");
@@ -565,13 +565,15 @@ mod tests {
 
     #[test]
     fn a_stream_sent_more_than_it_held_is_counted_for_all_of_it() {
-        let streams = Streams::new(&Limits { max_output_tokens_per_hour: 10, ..Limits::default() });
-        let (admission, _) = streams.admit(A, "1".into(), 2).unwrap();
+        let streams = Streams::new(&Limits { max_output_tokens_per_hour: 20, ..Limits::default() });
+        let (mut admission, _) = streams.admit(A, "1".into(), 2).unwrap();
+        let (_other, _) = streams.admit(A, "2".into(), 10).unwrap();
         // The model API wrote past its `max_tokens`.
         admission.spend_tokens(9);
-        // Counted once: dropping it gives nothing back twice.
+        // Counted once: dropping it gives nothing back twice (which would
+        // take from what the other stream holds).
         drop(admission);
-        assert_eq!(streams.admit(A, "2".into(), 100).unwrap().0.tokens_held(), 1);
+        assert_eq!(streams.admit(A, "3".into(), 100).unwrap().0.tokens_held(), 1);
     }
 
     #[test]
