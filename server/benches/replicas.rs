@@ -2,8 +2,10 @@
 //! `redis-server`, a stream on one, its stop sent to the other. Prints the
 //! time from sending the stop request to the model API seeing its
 //! connection close (median, p99, max), beside the same stop sent to the
-//! replica holding the stream, what registering a reply in Redis adds to
-//! the start of a chat, and the Redis commands per relayed token, without
+//! replica holding the stream, what registering a reply in Redis (and
+//! admitting it against the limits every replica shares, in the same round
+//! trip) adds to the start of a chat, and the Redis commands per relayed
+//! token, without
 //! and with the resume window; then what the window costs when nobody
 //! comes back: the tokens generated after the client left, against the
 //! window times the pace. Asserts nothing.
@@ -117,19 +119,22 @@ async fn main() {
         relay_args.extend(["--resume-window-ms", window]);
         let relay = Reins::relaying_to(&counted.base_url(), &relay_args).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let commands_before = commands_processed(&mut connection).await;
+        let (commands_before, scripts_before) = commands_processed(&mut connection).await;
         for _ in 0..COUNTED_STREAMS {
             RawClient::post_chat(relay.addr, &chat_body("Hi")).await.read_to_end().await;
         }
         // The end of each stream is written as it is dropped, just after.
         tokio::time::sleep(Duration::from_millis(200)).await;
+        let (commands_after, scripts_after) = commands_processed(&mut connection).await;
         // Less the `INFO` that read the count before.
-        let commands = commands_processed(&mut connection).await - commands_before - 1;
+        let commands = commands_after - commands_before - 1;
+        let scripts = scripts_after - scripts_before;
         let tokens = COUNTED_STREAMS * COUNTED_TOKENS;
         println!(
-            "  {name:>30}: {commands}, {:.2} per token, {:.1} per stream",
+            "  {name:>30}: {commands}, {:.2} per token, {:.1} per stream; of them {:.1} scripts per stream (the limits: admitted, released) and the calls they make",
             commands as f64 / tokens as f64,
-            commands as f64 / COUNTED_STREAMS as f64
+            commands as f64 / COUNTED_STREAMS as f64,
+            scripts as f64 / COUNTED_STREAMS as f64
         );
     }
 
@@ -169,11 +174,21 @@ async fn main() {
     }
 }
 
-/// Redis's count of commands processed, from `INFO stats` (itself one).
-async fn commands_processed(connection: &mut redis::aio::MultiplexedConnection) -> u64 {
-    let info: String = redis::cmd("INFO").arg("stats").query_async(connection).await.unwrap();
-    info.lines()
+/// Redis's count of commands processed and of scripts run (`EVALSHA`), from
+/// `INFO` (itself one command). Redis counts the calls a script makes as
+/// commands too.
+async fn commands_processed(connection: &mut redis::aio::MultiplexedConnection) -> (u64, u64) {
+    let info: String =
+        redis::cmd("INFO").arg("stats").arg("commandstats").query_async(connection).await.unwrap();
+    let total = info
+        .lines()
         .find_map(|line| line.strip_prefix("total_commands_processed:"))
         .and_then(|count| count.trim().parse().ok())
-        .expect("INFO stats has total_commands_processed")
+        .expect("INFO stats has total_commands_processed");
+    let scripts = info
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0);
+    (total, scripts)
 }

@@ -322,6 +322,14 @@ pub struct Replicas {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub receipt_ttl_secs: u64,
 
+    /// With Redis, where every replica counts each client's limits: how
+    /// long an open stream keeps its client's slot and tokens after its
+    /// replica last renewed them (which it does a third of this apart). A
+    /// replica that dies gives them back this long after.
+    #[arg(long, env = "REINS_LIMITS_LEASE_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(300..=600_000))]
+    pub limits_lease_ms: u64,
+
     /// How long a reply keeps generating after its client has gone, so a
     /// reload or a dropped connection can resume it, on any replica with
     /// Redis. 0, the default, drops the model's request the moment the

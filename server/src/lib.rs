@@ -122,8 +122,14 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
     let public: Vec<String> = trust.public_origins().iter().map(ToString::to_string).collect();
     tracing::info!(public_origins = public.join(", "), "serving the page under these origins");
     let metrics = Metrics::default();
-    let streams = Streams::new(&config.limits);
     let registry = registry(config, &metrics)?;
+    // With Redis, a client's limits are counted for every replica at once.
+    let lease = Duration::from_millis(config.replicas.limits_lease_ms);
+    let shared_limits = registry.shared_limits(config.limits, lease);
+    let streams = Streams::with_shared_limits(&config.limits, shared_limits.clone());
+    if let Some(shared_limits) = shared_limits {
+        tokio::spawn(shared_limits.keep_leases(streams.clone()));
+    }
     registry.listen_for_stops(streams.clone(), metrics.clone());
     // A reader elsewhere that hears nothing for longer than the model may
     // think or pause is following a replica that is gone.

@@ -30,7 +30,8 @@ use futures::stream::BoxStream;
 use app::protocol::{Receipt, ReplyState};
 
 pub use self::memory::MemoryRegistry;
-pub use self::redis::{PartsMirror, RedisRegistry, RedisSettings};
+pub use self::redis::{PartsMirror, RedisRegistry, RedisSettings, SharedLimits};
+use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::resume::Frame;
 use crate::streams::Streams;
@@ -177,6 +178,15 @@ impl Registry {
         }
     }
 
+    /// The per-client limits counted in Redis for every replica; `None` in
+    /// one process, which counts them in memory.
+    pub fn shared_limits(&self, limits: Limits, lease: Duration) -> Option<SharedLimits> {
+        match self {
+            Self::Memory(_) => None,
+            Self::Redis(redis) => Some(redis.shared_limits(limits, lease)),
+        }
+    }
+
     /// Starts listening for stops published by other replicas (Redis only),
     /// for as long as the process runs, reconnecting by itself.
     pub fn listen_for_stops(&self, streams: Streams, metrics: Metrics) {
@@ -187,7 +197,7 @@ impl Registry {
 }
 
 /// The receipt of a reply that has just begun.
-fn streaming() -> Receipt {
+pub(crate) fn streaming() -> Receipt {
     Receipt {
         state: ReplyState::Streaming,
         tokens_relayed: 0,

@@ -8,7 +8,10 @@
 //! API is then asked for), and gives back what it did not use when it ends,
 //! so a client cannot pass its budget by more than what the model API writes
 //! beyond `max_tokens`. Limits are counted per [`Client`], which
-//! the trust model and the auth layer have already worked out. The returned [`Admission`] lives inside
+//! the trust model and the auth layer have already worked out: in this
+//! process, or with several replicas in Redis ([`SharedLimits`]), so that a
+//! client gets one share however many replicas it reaches; the cap on all
+//! streams stays per process, since it protects the process. The returned [`Admission`] lives inside
 //! the response stream, so the slot is held for the whole stream, not just
 //! until the headers go out, and is given back however the stream ends.
 //! Each admission comes with a stop signal: `POST /api/chat/{id}/stop` fires
@@ -24,6 +27,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Limits;
+use crate::registry::SharedLimits;
 use crate::signal::{Trigger, Watch, signal};
 use crate::trust::Client;
 
@@ -41,6 +45,9 @@ pub enum Refusal {
     /// What is left of this client's output tokens this hour is held by its
     /// replies streaming now; what they do not use comes back as they end.
     TokensHeld { limit: u64 },
+    /// The limits shared by every replica could not be checked: Redis is
+    /// away.
+    Unavailable,
 }
 
 /// The window the output-token budget is counted over.
@@ -63,6 +70,9 @@ struct Inner {
     requests: DefaultKeyedRateLimiter<Client>,
     requests_per_minute: u32,
     tokens: Mutex<TokenBudgets>,
+    /// With several replicas, the per-client limits counted for all of them
+    /// (the three fields above are then unused).
+    shared: Option<SharedLimits>,
     /// Each open stream, by message id.
     open: Mutex<HashMap<String, OpenStream>>,
     /// Set, under `open`'s lock, when shutdown stops every open stream: a
@@ -71,8 +81,15 @@ struct Inner {
 }
 
 impl Streams {
-    /// No streams yet, and room for as many as `limits` allows.
+    /// No streams yet, and room for as many as `limits` allows, its
+    /// per-client limits counted in this process.
     pub fn new(limits: &Limits) -> Self {
+        Self::with_shared_limits(limits, None)
+    }
+
+    /// As [`Streams::new`], with the per-client limits counted by `shared`
+    /// when there is one.
+    pub fn with_shared_limits(limits: &Limits, shared: Option<SharedLimits>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 slots: Arc::new(Semaphore::new(limits.max_streams)),
@@ -83,6 +100,7 @@ impl Streams {
                 )),
                 requests_per_minute: limits.max_requests_per_minute,
                 tokens: Mutex::new(TokenBudgets::new(limits.max_output_tokens_per_hour)),
+                shared,
                 open: Mutex::default(),
                 shutting_down: AtomicBool::new(false),
             }),
@@ -95,7 +113,36 @@ impl Streams {
     /// holds what is granted of those tokens ([`Admission::tokens_held`]):
     /// the most the reply may ask the model API for. Every attempt counts
     /// towards the client's requests per minute.
-    pub fn admit(
+    pub async fn admit(
+        &self,
+        client: Client,
+        message_id: String,
+        tokens_wanted: u64,
+    ) -> Result<(Admission, Watch), Refusal> {
+        let Some(shared) = &self.inner.shared else {
+            return self.admit_here(client, message_id, tokens_wanted);
+        };
+        if self.is_shutting_down() {
+            return Err(Refusal::ServerFull);
+        }
+        // The process's own cap first: a stream it cannot hold takes nothing
+        // from the client's shared limits.
+        let permit =
+            self.inner.slots.clone().try_acquire_owned().map_err(|_| Refusal::ServerFull)?;
+        // If the request is dropped while Redis answers, what the script
+        // may have granted is given back.
+        let tokens_held = {
+            let mut pending =
+                PendingGrant { shared, client: &client, message_id: &message_id, armed: true };
+            let granted = shared.admit(&client, &message_id, tokens_wanted).await;
+            pending.armed = false;
+            granted?
+        };
+        Ok(self.opened(client, message_id, tokens_held, permit))
+    }
+
+    /// [`Streams::admit`] with the per-client limits counted in this process.
+    fn admit_here(
         &self,
         client: Client,
         message_id: String,
@@ -118,9 +165,21 @@ impl Streams {
         let tokens_held = lock(&self.inner.tokens).hold(&client, tokens_wanted)?;
         per_client.insert(client.clone(), count + 1);
         drop(per_client);
+        Ok(self.opened(client, message_id, tokens_held, permit))
+    }
+
+    /// The stream just admitted, with its stop signal.
+    fn opened(
+        &self,
+        client: Client,
+        message_id: String,
+        tokens_held: u64,
+        permit: OwnedSemaphorePermit,
+    ) -> (Admission, Watch) {
         let (stop, watch) = signal();
         let stop_noticed_at = Arc::new(OnceLock::new());
         let open = OpenStream {
+            client: client.clone(),
             stop: stop.clone(),
             stop_noticed_at: stop_noticed_at.clone(),
             connection: None,
@@ -140,9 +199,10 @@ impl Streams {
             stop,
             stop_noticed_at,
             tokens_held,
+            tokens_used: 0,
             _permit: permit,
         };
-        Ok((admission, watch))
+        (admission, watch)
     }
 
     fn check_requests(&self, client: &Client) -> Result<(), Refusal> {
@@ -221,6 +281,11 @@ impl Streams {
         lock(&self.inner.open).keys().cloned().collect()
     }
 
+    /// The streams open here, each with its client.
+    pub fn open_clients(&self) -> Vec<(Client, String)> {
+        lock(&self.inner.open).iter().map(|(id, open)| (open.client.clone(), id.clone())).collect()
+    }
+
     /// How many streams are open.
     pub fn open(&self) -> usize {
         lock(&self.inner.open).len()
@@ -234,6 +299,8 @@ const STOP_GRACE: Duration = Duration::from_millis(100);
 /// What is kept of an open stream.
 #[derive(Debug)]
 struct OpenStream {
+    /// Who it is for, for the renewal of its lease in the shared limits.
+    client: Client,
     stop: Trigger,
     /// When a stop request for it arrived (Unix µs).
     stop_noticed_at: Arc<OnceLock<u64>>,
@@ -346,6 +413,9 @@ pub struct Admission {
     stop_noticed_at: Arc<OnceLock<u64>>,
     /// The client's output tokens this stream holds until it is settled.
     tokens_held: u64,
+    /// With shared limits, the output tokens it was sent, counted in Redis
+    /// when it is dropped, with its slot: one command at its end.
+    tokens_used: u64,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -380,6 +450,12 @@ impl Admission {
         self
     }
 
+    /// Whether admitting the stream also recorded it in the registry: with
+    /// shared limits, in the same round trip to Redis.
+    pub fn is_recorded(&self) -> bool {
+        self.streams.inner.shared.is_some()
+    }
+
     /// Who the stream is for.
     pub fn client(&self) -> &Client {
         &self.client
@@ -392,10 +468,15 @@ impl Admission {
     }
 
     /// Counts the output tokens this stream sent against its client's hour,
-    /// and gives back the rest of what it held.
+    /// and gives back the rest of what it held: at once in this process,
+    /// or with shared limits when the admission is dropped (with its slot,
+    /// in one command).
     pub fn spend_tokens(&mut self, tokens: u64) {
         let held = std::mem::take(&mut self.tokens_held);
-        lock(&self.streams.inner.tokens).settle(&self.client, held, tokens);
+        match &self.streams.inner.shared {
+            Some(_) => self.tokens_used = tokens,
+            None => lock(&self.streams.inner.tokens).settle(&self.client, held, tokens),
+        }
     }
 
     /// When a stop request for this stream arrived (Unix µs), once one has.
@@ -406,19 +487,41 @@ impl Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
+        lock(&self.streams.inner.open).remove(&self.message_id);
+        if let Some(shared) = &self.streams.inner.shared {
+            // What it held goes back whether it counted what it sent or not.
+            shared.release_later(&self.client, self.message_id.clone(), self.tokens_used);
+            return;
+        }
         // A stream that ended before it counted what it sent (refused by the
         // registry, say) gives back what it held.
         let held = self.tokens_held;
         if held > 0 {
             lock(&self.streams.inner.tokens).settle(&self.client, held, 0);
         }
-        lock(&self.streams.inner.open).remove(&self.message_id);
         let mut per_client = lock(&self.streams.inner.per_client);
         if let Some(count) = per_client.get_mut(&self.client) {
             *count -= 1;
             if *count == 0 {
                 per_client.remove(&self.client);
             }
+        }
+    }
+}
+
+/// A shared admission on its way: if the request is dropped while Redis
+/// answers, whatever the script granted is given back.
+struct PendingGrant<'a> {
+    shared: &'a SharedLimits,
+    client: &'a Client,
+    message_id: &'a str,
+    armed: bool,
+}
+
+impl Drop for PendingGrant<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.release_later(self.client, self.message_id.to_owned(), 0);
         }
     }
 }
@@ -458,32 +561,38 @@ mod tests {
     #[test]
     fn one_client_cannot_hold_more_than_its_share() {
         let streams = streams(10, 2);
-        let first = streams.admit(A, "1".into(), 1).unwrap();
-        let _second = streams.admit(A, "2".into(), 1).unwrap();
-        assert_eq!(streams.admit(A, "3".into(), 1).unwrap_err(), Refusal::ClientFull { limit: 2 });
-        assert!(streams.admit(B, "4".into(), 1).is_ok(), "other clients are not affected");
+        let first = streams.admit_here(A, "1".into(), 1).unwrap();
+        let _second = streams.admit_here(A, "2".into(), 1).unwrap();
+        assert_eq!(
+            streams.admit_here(A, "3".into(), 1).unwrap_err(),
+            Refusal::ClientFull { limit: 2 }
+        );
+        assert!(streams.admit_here(B, "4".into(), 1).is_ok(), "other clients are not affected");
         drop(first);
-        assert!(streams.admit(A, "5".into(), 1).is_ok(), "a finished stream gives its slot back");
+        assert!(
+            streams.admit_here(A, "5".into(), 1).is_ok(),
+            "a finished stream gives its slot back"
+        );
     }
 
     #[test]
     fn the_server_cannot_hold_more_than_its_limit() {
         let streams = streams(2, 10);
-        let _a = streams.admit(A, "1".into(), 1).unwrap();
-        let b = streams.admit(B, "2".into(), 1).unwrap();
-        assert_eq!(streams.admit(A, "3".into(), 1).unwrap_err(), Refusal::ServerFull);
+        let _a = streams.admit_here(A, "1".into(), 1).unwrap();
+        let b = streams.admit_here(B, "2".into(), 1).unwrap();
+        assert_eq!(streams.admit_here(A, "3".into(), 1).unwrap_err(), Refusal::ServerFull);
         drop(b);
-        assert!(streams.admit(A, "3".into(), 1).is_ok());
+        assert!(streams.admit_here(A, "3".into(), 1).is_ok());
     }
 
     #[test]
     fn a_refusal_does_not_take_a_client_slot() {
         let streams = streams(1, 1);
-        let _held = streams.admit(A, "1".into(), 1).unwrap();
-        assert_eq!(streams.admit(B, "2".into(), 1).unwrap_err(), Refusal::ServerFull);
+        let _held = streams.admit_here(A, "1".into(), 1).unwrap();
+        assert_eq!(streams.admit_here(B, "2".into(), 1).unwrap_err(), Refusal::ServerFull);
         drop(_held);
         assert!(
-            streams.admit(B, "3".into(), 1).is_ok(),
+            streams.admit_here(B, "3".into(), 1).is_ok(),
             "B was not left counted as holding a stream"
         );
     }
@@ -491,10 +600,13 @@ mod tests {
     #[test]
     fn refused_clients_leave_nothing_behind_in_the_open_stream_map() {
         let streams = streams(1, 10);
-        let _held = streams.admit(A, "held".into(), 1).unwrap();
+        let _held = streams.admit_here(A, "held".into(), 1).unwrap();
         for n in 0..10_000u32 {
             let client = Client::Address(std::net::IpAddr::V4(n.into()));
-            assert_eq!(streams.admit(client, n.to_string(), 1).unwrap_err(), Refusal::ServerFull);
+            assert_eq!(
+                streams.admit_here(client, n.to_string(), 1).unwrap_err(),
+                Refusal::ServerFull
+            );
         }
         assert_eq!(streams.clients_tracked().0, 1, "only the client with an open stream");
     }
@@ -502,54 +614,58 @@ mod tests {
     #[test]
     fn requests_per_minute_are_counted_per_client() {
         let streams = Streams::new(&Limits { max_requests_per_minute: 2, ..Limits::default() });
-        drop(streams.admit(A, "1".into(), 1).unwrap());
-        drop(streams.admit(A, "2".into(), 1).unwrap());
+        drop(streams.admit_here(A, "1".into(), 1).unwrap());
+        drop(streams.admit_here(A, "2".into(), 1).unwrap());
         let Err(Refusal::TooManyRequests { limit: 2, retry_after }) =
-            streams.admit(A, "3".into(), 1)
+            streams.admit_here(A, "3".into(), 1)
         else {
             panic!("a third request in a minute was admitted")
         };
         assert!(retry_after > Duration::from_secs(25) && retry_after <= Duration::from_secs(30));
-        assert!(streams.admit(B, "4".into(), 1).is_ok());
+        assert!(streams.admit_here(B, "4".into(), 1).is_ok());
     }
 
     #[test]
     fn the_token_budget_refuses_once_spent_and_names_when_it_comes_back() {
         let streams = Streams::new(&Limits { max_output_tokens_per_hour: 10, ..Limits::default() });
-        let (mut admission, _) = streams.admit(A, "1".into(), 4).unwrap();
+        let (mut admission, _) = streams.admit_here(A, "1".into(), 4).unwrap();
         admission.spend_tokens(6);
         drop(admission);
-        let (mut admission, _) = streams.admit(A, "2".into(), 4).unwrap();
+        let (mut admission, _) = streams.admit_here(A, "2".into(), 4).unwrap();
         admission.spend_tokens(6);
         drop(admission);
-        let Err(Refusal::TokensSpent { limit: 10, retry_after }) = streams.admit(A, "3".into(), 4)
+        let Err(Refusal::TokensSpent { limit: 10, retry_after }) =
+            streams.admit_here(A, "3".into(), 4)
         else {
             panic!("a client past its budget was admitted")
         };
         assert!(retry_after > Duration::from_secs(3590));
-        assert!(streams.admit(B, "4".into(), 4).is_ok(), "the budget is per client");
+        assert!(streams.admit_here(B, "4".into(), 4).is_ok(), "the budget is per client");
     }
 
     #[test]
     fn a_stream_holds_at_most_what_is_left_of_the_budget_until_it_ends() {
         let streams = Streams::new(&Limits { max_output_tokens_per_hour: 10, ..Limits::default() });
-        let (mut first, _) = streams.admit(A, "1".into(), 4).unwrap();
+        let (mut first, _) = streams.admit_here(A, "1".into(), 4).unwrap();
         assert_eq!(first.tokens_held(), 4, "as many as the reply may use");
-        let (second, _) = streams.admit(A, "2".into(), 100).unwrap();
+        let (second, _) = streams.admit_here(A, "2".into(), 100).unwrap();
         assert_eq!(second.tokens_held(), 6, "no more than is left");
         // Nothing spent yet, but nothing left to hold either: back soon,
         // not in an hour.
-        assert_eq!(streams.admit(A, "3".into(), 1).unwrap_err(), Refusal::TokensHeld { limit: 10 });
-        assert_eq!(streams.admit(B, "4".into(), 100).unwrap().0.tokens_held(), 10);
+        assert_eq!(
+            streams.admit_here(A, "3".into(), 1).unwrap_err(),
+            Refusal::TokensHeld { limit: 10 }
+        );
+        assert_eq!(streams.admit_here(B, "4".into(), 100).unwrap().0.tokens_held(), 10);
         // The first used 1 of its 4: 3 come back.
         first.spend_tokens(1);
         drop(first);
-        let (third, _) = streams.admit(A, "5".into(), 100).unwrap();
+        let (third, _) = streams.admit_here(A, "5".into(), 100).unwrap();
         assert_eq!(third.tokens_held(), 3);
         // A stream that ends without counting gives back all it held.
         drop(third);
         drop(second);
-        assert_eq!(streams.admit(A, "6".into(), 100).unwrap().0.tokens_held(), 9);
+        assert_eq!(streams.admit_here(A, "6".into(), 100).unwrap().0.tokens_held(), 9);
     }
 
     #[test]
@@ -557,7 +673,7 @@ mod tests {
         let streams = Streams::new(&Limits { max_output_tokens_per_hour: 0, ..Limits::default() });
         for n in 0..10_000u32 {
             let client = Client::Address(std::net::IpAddr::V4(n.into()));
-            let refusal = streams.admit(client, n.to_string(), 1).unwrap_err();
+            let refusal = streams.admit_here(client, n.to_string(), 1).unwrap_err();
             assert!(matches!(refusal, Refusal::TokensSpent { limit: 0, .. }), "{refusal:?}");
         }
         assert_eq!(streams.clients_tracked().2, 0);
@@ -566,21 +682,21 @@ mod tests {
     #[test]
     fn a_stream_sent_more_than_it_held_is_counted_for_all_of_it() {
         let streams = Streams::new(&Limits { max_output_tokens_per_hour: 20, ..Limits::default() });
-        let (mut admission, _) = streams.admit(A, "1".into(), 2).unwrap();
-        let (_other, _) = streams.admit(A, "2".into(), 10).unwrap();
+        let (mut admission, _) = streams.admit_here(A, "1".into(), 2).unwrap();
+        let (_other, _) = streams.admit_here(A, "2".into(), 10).unwrap();
         // The model API wrote past its `max_tokens`.
         admission.spend_tokens(9);
         // Counted once: dropping it gives nothing back twice (which would
         // take from what the other stream holds).
         drop(admission);
-        assert_eq!(streams.admit(A, "3".into(), 100).unwrap().0.tokens_held(), 1);
+        assert_eq!(streams.admit_here(A, "3".into(), 100).unwrap().0.tokens_held(), 1);
     }
 
     #[test]
     fn stop_fires_that_stream_only_and_records_when() {
         let streams = streams(10, 10);
-        let (one, one_stop) = streams.admit(A, "one".into(), 1).unwrap();
-        let (two, two_stop) = streams.admit(A, "two".into(), 1).unwrap();
+        let (one, one_stop) = streams.admit_here(A, "one".into(), 1).unwrap();
+        let (two, two_stop) = streams.admit_here(A, "two".into(), 1).unwrap();
         assert!(streams.stop("one", 1234));
         assert!(one_stop.is_fired() && one.is_stopped());
         assert_eq!(one.stop_noticed_at().get(), Some(&1234));
@@ -596,11 +712,11 @@ mod tests {
     #[test]
     fn shutdown_stops_everything_and_admits_nothing() {
         let streams = streams(10, 10);
-        let (open, stop) = streams.admit(A, "1".into(), 1).unwrap();
-        let (other, other_stop) = streams.admit(B, "2".into(), 1).unwrap();
+        let (open, stop) = streams.admit_here(A, "1".into(), 1).unwrap();
+        let (other, other_stop) = streams.admit_here(B, "2".into(), 1).unwrap();
         streams.shut_down();
         assert!(stop.is_fired() && other_stop.is_fired());
         assert!(open.is_shutdown() && other.is_stopped());
-        assert_eq!(streams.admit(B, "2".into(), 1).unwrap_err(), Refusal::ServerFull);
+        assert_eq!(streams.admit_here(B, "2".into(), 1).unwrap_err(), Refusal::ServerFull);
     }
 }

@@ -6,17 +6,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{FakeUpstream, RawClient, Reins, Step, chat_body};
-
-/// An upstream that answers with a head and then thinks for a long time.
-fn thinking() -> Vec<Step> {
-    vec![Step::Head, Step::Wait(Duration::from_secs(30))]
-}
-
-async fn error_code(response: reqwest::Response) -> String {
-    let body: Value = response.json().await.unwrap();
-    body["error"]["code"].as_str().unwrap().to_owned()
-}
+use support::{
+    FakeUpstream, RawClient, Reins, Step, chat_body, error_code, max_tokens_asked, thinking,
+};
 
 #[tokio::test]
 async fn an_oversized_body_gets_413() {
@@ -201,12 +193,6 @@ async fn output_tokens_per_hour_are_limited() {
 async fn open_streams(reins: &Reins) -> u64 {
     let health: Value = reqwest::get(reins.url("/healthz")).await.unwrap().json().await.unwrap();
     health["open_streams"].as_u64().unwrap()
-}
-
-/// The `max_tokens` the model API was asked for in the next request.
-async fn max_tokens_asked(upstream: &mut FakeUpstream) -> u64 {
-    let (_, body) = upstream.request().await;
-    serde_json::from_str::<Value>(&body).unwrap()["max_tokens"].as_u64().unwrap()
 }
 
 #[tokio::test]

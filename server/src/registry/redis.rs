@@ -14,8 +14,10 @@ use futures::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+mod limits;
 mod parts;
 
+pub use self::limits::SharedLimits;
 pub use self::parts::PartsMirror;
 use super::{StopElsewhere, Unavailable, is_message_id};
 use crate::metrics::Metrics;

@@ -58,6 +58,7 @@ pub async fn chat(
     let (admission, stop) = state
         .streams
         .admit(client.clone(), message_id.clone(), request.max_tokens.into())
+        .await
         .map_err(|refusal| {
             state.metrics.stream_rejected();
             tracing::warn!(%client, ?refusal, "stream refused");
@@ -71,13 +72,16 @@ pub async fn chat(
                     ApiError::TokensSpent { limit, retry_after }
                 }
                 Refusal::TokensHeld { limit } => ApiError::TokensHeld { limit },
+                Refusal::Unavailable => ApiError::RegistryUnavailable,
             }
         })?;
     // The model is asked for no more than the client has left this hour.
     request.max_tokens = u32::try_from(admission.tokens_held()).unwrap_or(request.max_tokens);
     // Registered before the client learns the id, so that a stop sent to
     // any replica finds it; without the registry that cannot be promised.
-    state.registry.open(&message_id).await.map_err(|_| ApiError::RegistryUnavailable)?;
+    if !admission.is_recorded() {
+        state.registry.open(&message_id).await.map_err(|_| ApiError::RegistryUnavailable)?;
+    }
     let admission = match connection {
         Some(Extension(ConnectionCloser(closer))) => admission.on_connection(closer),
         None => admission,

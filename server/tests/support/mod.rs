@@ -339,6 +339,35 @@ pub fn chat_body(text: &str) -> String {
     serde_json::json!({"messages": [{"role": "user", "content": text}]}).to_string()
 }
 
+/// An upstream script that answers with a head and then thinks for a long
+/// time.
+pub fn thinking() -> Vec<Step> {
+    vec![Step::Head, Step::Wait(Duration::from_secs(30))]
+}
+
+/// The `error.code` of an error response.
+pub async fn error_code(response: reqwest::Response) -> String {
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["error"]["code"].as_str().unwrap().to_owned()
+}
+
+/// The `max_tokens` the model API was asked for in the next request.
+pub async fn max_tokens_asked(upstream: &mut FakeUpstream) -> u64 {
+    let (_, body) = upstream.request().await;
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["max_tokens"].as_u64().unwrap()
+}
+
+/// Two replicas relaying to `upstream`, sharing `redis`, with `extra`
+/// arguments.
+pub async fn replicas(redis: &RedisServer, upstream: &FakeUpstream, extra: &[&str]) -> [Reins; 2] {
+    let url = redis.url();
+    let mut args = vec!["--redis-url", url.as_str()];
+    args.extend_from_slice(extra);
+    let first = Reins::relaying_to(&upstream.base_url(), &args).await;
+    let second = Reins::relaying_to(&upstream.base_url(), &args).await;
+    [first, second]
+}
+
 /// A client that speaks HTTP/1.1 over a raw socket, so that dropping it is a
 /// plain TCP close, with no connection pool in the way.
 pub struct RawClient {
