@@ -7,13 +7,14 @@
 //! output tokens as it opens (at most a reply's `max_tokens`, which the model
 //! API is then asked for), and gives back what it did not use when it ends,
 //! so a client cannot pass its budget by more than what the model API writes
-//! beyond `max_tokens`. Limits are counted per [`Client`], which
-//! the trust model and the auth layer have already worked out: in this
-//! process, or with several replicas in Redis ([`SharedLimits`]), so that a
-//! client gets one share however many replicas it reaches; the cap on all
-//! streams stays per process, since it protects the process. The returned [`Admission`] lives inside
-//! the response stream, so the slot is held for the whole stream, not just
-//! until the headers go out, and is given back however the stream ends.
+//! beyond `max_tokens`. Limits are counted per [`Client`], which the trust
+//! model and the auth layer have already worked out: in this process, or
+//! with several replicas in Redis ([`SharedLimits`]), so that a client gets
+//! one share however many replicas it reaches; the cap on all streams stays
+//! per process, since it protects the process. The returned [`Admission`]
+//! lives inside the response stream, so the slot is held for the whole
+//! stream, not just until the headers go out, and is given back however the
+//! stream ends.
 //! Each admission comes with a stop signal: `POST /api/chat/{id}/stop` fires
 //! one, and shutdown fires them all.
 
@@ -71,7 +72,7 @@ struct Inner {
     requests_per_minute: u32,
     tokens: Mutex<TokenBudgets>,
     /// With several replicas, the per-client limits counted for all of them
-    /// (the three fields above are then unused).
+    /// (the per-client fields above are then unused).
     shared: Option<SharedLimits>,
     /// Each open stream, by message id.
     open: Mutex<HashMap<String, OpenStream>>,
