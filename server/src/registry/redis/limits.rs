@@ -30,10 +30,19 @@ use crate::config::Limits;
 use crate::streams::{Refusal, Streams};
 use crate::trust::Client;
 
-static ADMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("limits/admit.lua")));
-static RELEASE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("limits/release.lua")));
-static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("limits/renew.lua")));
+/// A script of the limits: `common.lua` (the clock, the token hour, how
+/// long the counts live, which the scripts share) then the script itself.
+macro_rules! limits_script {
+    ($file:literal) => {
+        LazyLock::new(|| {
+            Script::new(concat!(include_str!("limits/common.lua"), include_str!($file)))
+        })
+    };
+}
+
+static ADMIT: LazyLock<Script> = limits_script!("limits/admit.lua");
+static RELEASE: LazyLock<Script> = limits_script!("limits/release.lua");
+static RENEW: LazyLock<Script> = limits_script!("limits/renew.lua");
 
 /// The window the output-token budget is counted over.
 const HOUR: Duration = Duration::from_secs(3600);

@@ -1,3 +1,6 @@
+-- (`common.lua`, put before this script, defines now_ms, hour_at and
+-- keep_counts.)
+--
 -- Admits a stream for one client against the limits every replica shares,
 -- or says which limit refused it. Redis runs one script at a time, so two
 -- replicas admitting the same client at once are counted one after the
@@ -17,8 +20,7 @@ local counts, open, held, record = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id = ARGV[1]
 local wanted, max_open, per_minute = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local budget, hour, lease = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 
 -- The streams of a replica that stopped renewing their leases (it died, or
 -- lost Redis) give back their slots and what they held. At most one
@@ -40,18 +42,14 @@ end
 tat = tat + interval
 redis.call('HSET', counts, 'tat', tat)
 local since = tonumber(redis.call('HGET', counts, 'since'))
--- The counts live as long as the rate, or the hour once it has begun,
--- still matters.
-redis.call('PEXPIREAT', counts, math.ceil(since and math.max(tat, since + hour) or tat))
+keep_counts(counts, tat, since, hour)
 
 if redis.call('ZCARD', open) >= max_open then
   return {'streams', 0}
 end
 
-local spent = tonumber(redis.call('HGET', counts, 'spent')) or 0
-if since == nil or now - since >= hour then
-  since, spent = now, 0
-end
+local spent
+since, spent = hour_at(since, tonumber(redis.call('HGET', counts, 'spent')) or 0, now, hour)
 if spent >= budget then
   return {'spent', math.ceil(since + hour - now)}
 end
@@ -65,7 +63,7 @@ if left <= 0 then
 end
 local granted = math.min(wanted, left)
 redis.call('HSET', counts, 'since', since, 'spent', spent)
-redis.call('PEXPIREAT', counts, math.ceil(math.max(tat, since + hour)))
+keep_counts(counts, tat, since, hour)
 redis.call('ZADD', open, now + lease, id)
 redis.call('HSET', held, id, granted)
 redis.call('PEXPIRE', open, lease)

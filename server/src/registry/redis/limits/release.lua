@@ -1,3 +1,6 @@
+-- (`common.lua`, put before this script, defines now_ms, hour_at and
+-- keep_counts.)
+--
 -- A stream has ended: its slot and what it held go back, and the tokens it
 -- was sent count against its client's hour (all of them, even past what it
 -- held: a model API that overshoots its `max_tokens` is charged).
@@ -10,14 +13,13 @@ redis.call('HDEL', held, id)
 if used == 0 then
   return 0
 end
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local since = tonumber(redis.call('HGET', counts, 'since'))
-local spent = tonumber(redis.call('HGET', counts, 'spent')) or 0
-if since == nil or now - since >= hour then
-  since, spent = now, 0
-end
+local now = now_ms()
+local since, spent = hour_at(
+  tonumber(redis.call('HGET', counts, 'since')),
+  tonumber(redis.call('HGET', counts, 'spent')) or 0,
+  now,
+  hour
+)
 redis.call('HSET', counts, 'since', since, 'spent', spent + used)
-local tat = tonumber(redis.call('HGET', counts, 'tat')) or now
-redis.call('PEXPIREAT', counts, math.ceil(math.max(tat, since + hour)))
+keep_counts(counts, tonumber(redis.call('HGET', counts, 'tat')) or now, since, hour)
 return 0
