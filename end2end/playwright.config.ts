@@ -37,6 +37,13 @@ export const NGINX_JWT_URL = 'https://127.0.0.1:3141';
 const NGINX_REINS = 'http://127.0.0.1:3105';
 /** The Reins behind NGINX_JWT_URL, reached directly. */
 export const NGINX_JWT_REINS = 'http://127.0.0.1:3106';
+/**
+ * The hosted chat behind the allowed site's sign-in (deploy/nginx/sign-in.conf):
+ * nginx turns the visitor's session cookie into a token from that site, and
+ * sends a visitor with none to its sign-in page. Its Reins wants a JWT.
+ */
+export const NGINX_SIGN_IN_URL = 'https://127.0.0.1:3144';
+const SIGN_IN_REINS = 'http://127.0.0.1:3115';
 /** How the allowed site signs its users' tokens, and for how long they last. */
 const JWT = {
   JWT_SECRET: 'the end-to-end tests sign their tokens with this secret',
@@ -188,6 +195,21 @@ export default defineConfig({
       // No clock skew allowed, so the tests' two-second tokens expire on time.
       REINS_JWT_LEEWAY_SECS: '0',
     }),
+    server(SIGN_IN_REINS, {
+      // Three seconds of reply: long enough to stop or to reload in.
+      REINS_DEMO_TOKENS_PER_SECOND: '20',
+      REINS_DEMO_FIRST_TOKEN_DELAY_MS: '300',
+      REINS_DEMO_MAX_TOKENS: '60',
+      // A reload resumes the reply: through GET /api/chat/{id}/stream.
+      REINS_RESUME_WINDOW_MS: '10000',
+      REINS_PUBLIC_ORIGIN: NGINX_SIGN_IN_URL,
+      REINS_TRUSTED_PROXIES: '127.0.0.1',
+      REINS_AUTH: 'jwt',
+      REINS_JWT_SECRET: JWT.JWT_SECRET,
+      REINS_JWT_ISSUER: JWT.JWT_ISSUER,
+      REINS_JWT_AUDIENCE: JWT.JWT_AUDIENCE,
+      REINS_JWT_LEEWAY_SECS: '0',
+    }),
     {
       // Redis from Debian, private, saving nothing: stopped with the tests.
       command: `redis-server --bind 127.0.0.1 --port ${REDIS_PORT} --save '' --appendonly no`,
@@ -219,7 +241,7 @@ export default defineConfig({
     })),
     {
       // nginx from Debian, in the foreground, one process: stopped with the tests.
-      command: `bash ../scripts/test-nginx ../target/e2e-nginx ${new URL(NGINX_URL).port}:${new URL(NGINX_REINS).port} ${new URL(NGINX_JWT_URL).port}:${new URL(NGINX_JWT_REINS).port} ${new URL(NGINX_REPLICAS_URL).port}:${REPLICAS.map((replica) => new URL(replica).port).join(',')}:ignore-client-abort+http1 ${new URL(NGINX_RESUME_URL).port}:${RESUME_REPLICAS.map((replica) => new URL(replica).port).join(',')}`,
+      command: `bash ../scripts/test-nginx ../target/e2e-nginx ${new URL(NGINX_URL).port}:${new URL(NGINX_REINS).port} ${new URL(NGINX_JWT_URL).port}:${new URL(NGINX_JWT_REINS).port} ${new URL(NGINX_SIGN_IN_URL).port}:${new URL(SIGN_IN_REINS).port}:sign-in@${new URL(ALLOWED_SITE).port} ${new URL(NGINX_REPLICAS_URL).port}:${REPLICAS.map((replica) => new URL(replica).port).join(',')}:ignore-client-abort+http1 ${new URL(NGINX_RESUME_URL).port}:${RESUME_REPLICAS.map((replica) => new URL(replica).port).join(',')}`,
       port: Number(new URL(NGINX_URL).port),
       reuseExistingServer: !process.env.CI,
     },

@@ -1,6 +1,8 @@
 // Pages of "another site" for the embedding tests: served on their own port
 // (another origin), they load Reins' embed.js from REINS_URL and place
-// <reins-chat> elements, under host CSS that tries to restyle them.
+// <reins-chat> elements, under host CSS that tries to restyle them. The same
+// site signs its users' tokens, for the pages that embed a Reins wanting a
+// JWT and for the hosted chat behind its sign-in.
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 
@@ -93,7 +95,31 @@ const pages = {
   ),
 };
 
+// The same site as the app whose sign-in the hosted chat sits behind
+// (deploy/nginx/sign-in.conf): nginx asks it to turn a visitor's session
+// cookie into a token, and sends a visitor with no session to its sign-in.
+const SESSION = /(?:^|;\s*)session=([a-z]+)(?:;|$)/;
+
+/** Answers what nginx asks the app, or returns false for an ordinary page. */
+function signIn(request, response) {
+  const { pathname } = new URL(request.url, 'http://app');
+  if (pathname === '/reins/token') {
+    const user = SESSION.exec(request.headers.cookie ?? '')?.[1];
+    if (user) response.writeHead(204, { authorization: `Bearer ${mintToken(user)}` }).end();
+    else response.writeHead(401).end();
+    return true;
+  }
+  if (pathname === '/sign-in') {
+    response
+      .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+      .end('<!doctype html><title>Sign in</title><link rel="icon" href="data:,"><h1>Sign in</h1>');
+    return true;
+  }
+  return false;
+}
+
 createServer((request, response) => {
+  if (signIn(request, response)) return;
   const found = pages[request.url];
   if (!found) return response.writeHead(404).end();
   const body = typeof found === 'function' ? found() : found;

@@ -1,12 +1,12 @@
 import { test, expect } from './fixtures/test';
 import type { Page } from '@playwright/test';
-import { ALLOWED_SITE, NGINX_URL } from '../playwright.config';
+import { ALLOWED_SITE, NGINX_SIGN_IN_URL, NGINX_URL } from '../playwright.config';
 
 /**
  * Reins deployed as the README's "Deploy" says: behind the repository's
  * nginx configuration (HTTPS, HTTP/2, a throwaway certificate), with the
- * hosted chat on nginx's origin, and a logged-in site embedding a Reins that
- * wants a JWT.
+ * hosted chat on nginx's origin, a logged-in site embedding a Reins that
+ * wants a JWT, and the hosted chat behind that site's sign-in.
  */
 test.use({ ignoreHTTPSErrors: true });
 
@@ -103,4 +103,91 @@ test('without a token the chat says that the server needs one', async ({ page, c
   await expect(chat.reply).toHaveAttribute('data-status', 'error');
   await expect(chat.reply).toContainText('Sign in first');
   expectRefusals(consoleErrors, 401);
+});
+
+/**
+ * The hosted chat behind the allowed site's sign-in (deploy/nginx/sign-in.conf):
+ * the site's session cookie is all the page has, and nginx asks the site to
+ * turn it into the token its Reins wants.
+ */
+test.describe("the hosted chat behind an app's sign-in", () => {
+  const signIn = (page: Page) =>
+    page.context().addCookies([{ name: 'session', value: 'ada', url: NGINX_SIGN_IN_URL }]);
+  const tokensIssued = async (page: Page) =>
+    Number(await (await page.request.get(`${ALLOWED_SITE}/tokens-issued`)).text());
+  const hello = { messages: [{ role: 'user', content: 'Hello' }], maxOutputTokens: 2 };
+
+  test('a visitor with no session is sent to sign in; signed in, the chat streams and stops', async ({ chat, page }) => {
+    await page.goto(NGINX_SIGN_IN_URL);
+    await expect(page).toHaveURL(`${ALLOWED_SITE}/sign-in?next=${NGINX_SIGN_IN_URL}/`);
+
+    await signIn(page);
+    await chat.goto(NGINX_SIGN_IN_URL);
+    const before = await tokensIssued(page);
+    await chat.sendMessage('Tell me about backpressure');
+    const reply = chat.lastReply();
+    await expect(reply).toHaveAttribute('data-status', 'streaming');
+    await expect.poll(async () => (await chat.lastReplyText()).length).toBeGreaterThan(20);
+    // The reply streams on the token the site gave nginx for the session.
+    expect(await tokensIssued(page)).toBe(before + 1);
+    await chat.stop.click();
+    await expect(reply).toHaveAttribute('data-status', 'stopped');
+  });
+
+  test('a reload mid-reply resumes the reply on a token for the session', async ({ chat, page }) => {
+    await signIn(page);
+    await chat.goto(NGINX_SIGN_IN_URL);
+    await chat.sendMessage('Tell me about backpressure');
+    await expect.poll(async () => (await chat.lastReplyText()).length).toBeGreaterThan(20);
+    const resumed = page.waitForResponse((response) => response.url().endsWith('/stream'));
+    await page.reload();
+    expect((await resumed).status()).toBe(200);
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'done', { timeout: 15_000 });
+  });
+
+  test('when the session ends, Stop still reaches Reins, and the next message says to sign in again', async ({ chat, page, consoleErrors }) => {
+    await signIn(page);
+    await chat.goto(NGINX_SIGN_IN_URL);
+    await chat.sendMessage('Tell me about backpressure');
+    const reply = chat.lastReply();
+    await expect(reply).toHaveAttribute('data-status', 'streaming');
+
+    await page.context().clearCookies();
+    const stopRequest = page.waitForRequest((request) => request.url().endsWith('/stop'));
+    await chat.stop.click();
+    await expect(reply).toHaveAttribute('data-status', 'stopped');
+    // Reins' answer, not nginx's 401.
+    expect((await (await stopRequest).response())?.status()).toBe(204);
+
+    await chat.sendMessage('Still there?');
+    await expect(chat.lastReply()).toHaveAttribute('data-status', 'error');
+    await expect(chat.lastReply()).toContainText('Your session has ended: reload the page to sign in again.');
+    expectRefusals(consoleErrors, 401);
+  });
+
+  test('only the session opens the chat: a token the browser sends is replaced by the one for its session', async ({ page }) => {
+    const token = await (await page.request.get(`${ALLOWED_SITE}/token`)).text();
+    const chat = `${NGINX_SIGN_IN_URL}/api/chat`;
+
+    // A valid token of its own, with no session: nginx refuses.
+    const refused = await page.request.post(chat, {
+      headers: { authorization: `Bearer ${token}` },
+      data: hello,
+    });
+    expect(refused.status()).toBe(401);
+    expect(refused.headers()['www-authenticate']).toBe('Bearer');
+    expect((await refused.json()).error).toEqual({
+      code: 'unauthorized',
+      message: 'Your session has ended: reload the page to sign in again.',
+    });
+
+    // A forged token with a session: nginx sends the session's instead.
+    await signIn(page);
+    const streamed = await page.request.post(chat, {
+      headers: { authorization: 'Bearer forged' },
+      data: hello,
+    });
+    expect(streamed.status()).toBe(200);
+    expect(await streamed.text()).toContain('"type":"finish"');
+  });
 });
