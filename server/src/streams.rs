@@ -8,29 +8,30 @@
 //! API is then asked for), and gives back what it did not use when it ends,
 //! so a client cannot pass its budget by more than what the model API writes
 //! beyond `max_tokens`. Limits are counted per [`Client`], which the trust
-//! model and the auth layer have already worked out: in this process, or
-//! with several replicas in Redis ([`SharedLimits`]), so that a client gets
-//! one share however many replicas it reaches; the cap on all streams stays
-//! per process, since it protects the process. The returned [`Admission`]
+//! model and the auth layer have already worked out: in this process
+//! ([`LocalLimits`]), or with several replicas in Redis ([`SharedLimits`]),
+//! so that a client gets one share however many replicas it reaches; the
+//! cap on all streams stays per process, since it protects the process. The returned [`Admission`]
 //! lives inside the response stream, so the slot is held for the whole
 //! stream, not just until the headers go out, and is given back however the
 //! stream ends.
 //! Each admission comes with a stop signal: `POST /api/chat/{id}/stop` fires
 //! one, and shutdown fires them all.
 
+mod local_limits;
+
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Limits;
 use crate::registry::SharedLimits;
 use crate::signal::{Trigger, Watch, signal};
 use crate::trust::Client;
+use local_limits::LocalLimits;
 
 /// Why a stream was not admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,11 +52,14 @@ pub enum Refusal {
     Unavailable,
 }
 
-/// The window the output-token budget is counted over.
-const TOKEN_WINDOW: Duration = Duration::from_secs(3600);
-
-/// Below this many entries, the per-client maps are not swept.
-const SWEEP_FLOOR: usize = 1024;
+/// Where a client's limits are counted.
+#[derive(Debug)]
+enum PerClient {
+    /// In this process.
+    Here(LocalLimits),
+    /// In Redis, for every replica at once.
+    Shared(SharedLimits),
+}
 
 /// Every open stream. Cloning shares them.
 #[derive(Clone, Debug)]
@@ -65,15 +69,9 @@ pub struct Streams {
 
 #[derive(Debug)]
 struct Inner {
+    /// The process's own cap on open streams.
     slots: Arc<Semaphore>,
-    per_client_limit: usize,
-    per_client: Mutex<HashMap<Client, usize>>,
-    requests: DefaultKeyedRateLimiter<Client>,
-    requests_per_minute: u32,
-    tokens: Mutex<TokenBudgets>,
-    /// With several replicas, the per-client limits counted for all of them
-    /// (the per-client fields above are then unused).
-    shared: Option<SharedLimits>,
+    per_client: PerClient,
     /// Each open stream, by message id.
     open: Mutex<HashMap<String, OpenStream>>,
     /// Set, under `open`'s lock, when shutdown stops every open stream: a
@@ -94,14 +92,10 @@ impl Streams {
         Self {
             inner: Arc::new(Inner {
                 slots: Arc::new(Semaphore::new(limits.max_streams)),
-                per_client_limit: limits.max_streams_per_client,
-                per_client: Mutex::default(),
-                requests: RateLimiter::keyed(Quota::per_minute(
-                    NonZeroU32::new(limits.max_requests_per_minute).unwrap_or(NonZeroU32::MIN),
-                )),
-                requests_per_minute: limits.max_requests_per_minute,
-                tokens: Mutex::new(TokenBudgets::new(limits.max_output_tokens_per_hour)),
-                shared,
+                per_client: match shared {
+                    Some(shared) => PerClient::Shared(shared),
+                    None => PerClient::Here(LocalLimits::new(limits)),
+                },
                 open: Mutex::default(),
                 shutting_down: AtomicBool::new(false),
             }),
@@ -120,53 +114,30 @@ impl Streams {
         message_id: String,
         tokens_wanted: u64,
     ) -> Result<(Admission, Watch), Refusal> {
-        let Some(shared) = &self.inner.shared else {
-            return self.admit_here(client, message_id, tokens_wanted);
-        };
         if self.is_shutting_down() {
             return Err(Refusal::ServerFull);
         }
-        // The process's own cap first: a stream it cannot hold takes nothing
-        // from the client's shared limits.
-        let permit =
-            self.inner.slots.clone().try_acquire_owned().map_err(|_| Refusal::ServerFull)?;
-        // If the request is dropped while Redis answers, what the script
-        // may have granted is given back.
-        let tokens_held = {
-            let mut pending =
-                PendingGrant { shared, client: &client, message_id: &message_id, armed: true };
-            let granted = shared.admit(&client, &message_id, tokens_wanted).await;
-            pending.armed = false;
-            granted?
+        let (tokens_held, permit) = match &self.inner.per_client {
+            PerClient::Here(here) => here.admit(&client, tokens_wanted, || self.take_slot())?,
+            PerClient::Shared(shared) => {
+                // The process's own cap first: a stream it cannot hold takes
+                // nothing from the client's shared limits.
+                let permit = self.take_slot()?;
+                // If the request is dropped while Redis answers, what the
+                // script may have granted is given back.
+                let mut pending =
+                    PendingGrant { shared, client: &client, message_id: &message_id, armed: true };
+                let granted = shared.admit(&client, &message_id, tokens_wanted).await;
+                pending.armed = false;
+                (granted?, permit)
+            }
         };
         Ok(self.opened(client, message_id, tokens_held, permit))
     }
 
-    /// [`Streams::admit`] with the per-client limits counted in this process.
-    fn admit_here(
-        &self,
-        client: Client,
-        message_id: String,
-        tokens_wanted: u64,
-    ) -> Result<(Admission, Watch), Refusal> {
-        if self.is_shutting_down() {
-            return Err(Refusal::ServerFull);
-        }
-        self.check_requests(&client)?;
-        let mut per_client = lock(&self.inner.per_client);
-        let count = per_client.get(&client).copied().unwrap_or(0);
-        if count >= self.inner.per_client_limit {
-            return Err(Refusal::ClientFull { limit: self.inner.per_client_limit });
-        }
-        // Taken before the client's entry is made, so that a refusal leaves
-        // no entry behind: the map holds only clients with open streams.
-        let permit =
-            self.inner.slots.clone().try_acquire_owned().map_err(|_| Refusal::ServerFull)?;
-        // Last, so that no refusal after it has to give the tokens back.
-        let tokens_held = lock(&self.inner.tokens).hold(&client, tokens_wanted)?;
-        per_client.insert(client.clone(), count + 1);
-        drop(per_client);
-        Ok(self.opened(client, message_id, tokens_held, permit))
+    /// One of the process's slots for open streams, if one is free.
+    fn take_slot(&self) -> Result<OwnedSemaphorePermit, Refusal> {
+        self.inner.slots.clone().try_acquire_owned().map_err(|_| Refusal::ServerFull)
     }
 
     /// The stream just admitted, with its stop signal.
@@ -206,29 +177,14 @@ impl Streams {
         (admission, watch)
     }
 
-    fn check_requests(&self, client: &Client) -> Result<(), Refusal> {
-        let requests = &self.inner.requests;
-        let checked = requests.check_key(client);
-        // Clients that have not asked for a minute are full again and can be
-        // forgotten; sweeping when the map doubles keeps this amortised O(1).
-        if requests.len() >= SWEEP_FLOOR && requests.len().is_power_of_two() {
-            requests.retain_recent();
-        }
-        checked.map_err(|not_until| Refusal::TooManyRequests {
-            limit: self.inner.requests_per_minute,
-            retry_after: not_until.wait_time_from(governor::clock::DefaultClock::default().now()),
-        })
-    }
-
-    /// How many clients the per-client maps hold: they must not grow
-    /// without bound.
+    /// How many clients the per-client maps of this process hold: they
+    /// must not grow without bound.
     #[cfg(test)]
     fn clients_tracked(&self) -> (usize, usize, usize) {
-        (
-            lock(&self.inner.per_client).len(),
-            self.inner.requests.len(),
-            lock(&self.inner.tokens).spent.len(),
-        )
+        match &self.inner.per_client {
+            PerClient::Here(here) => here.clients_tracked(),
+            PerClient::Shared(_) => (0, 0, 0),
+        }
     }
 
     /// Stops the stream with this message id if this process holds it;
@@ -316,93 +272,6 @@ impl OpenStream {
     }
 }
 
-/// Output tokens sent to each client in its current hour, and those held by
-/// its open streams.
-#[derive(Debug)]
-struct TokenBudgets {
-    limit: u64,
-    spent: HashMap<Client, TokenHour>,
-    /// The map's size after the last sweep; the next sweep waits until it doubles.
-    swept_at: usize,
-}
-
-/// One client's hour.
-#[derive(Clone, Copy, Debug)]
-struct TokenHour {
-    /// When it began.
-    since: Instant,
-    /// The tokens sent since then by streams that have ended.
-    spent: u64,
-    /// The tokens its open streams hold, whenever they opened: a stream
-    /// gives its tokens back in the hour it ends in.
-    held: u64,
-}
-
-impl TokenHour {
-    /// The hour that holds `now`: this one, or a new one if it is over.
-    fn at(&mut self, now: Instant) -> &mut Self {
-        if now.duration_since(self.since) >= TOKEN_WINDOW {
-            self.since = now;
-            self.spent = 0;
-        }
-        self
-    }
-}
-
-impl TokenBudgets {
-    fn new(limit: u64) -> Self {
-        Self { limit, spent: HashMap::new(), swept_at: SWEEP_FLOOR }
-    }
-
-    /// Holds up to `wanted` of what is left of `client`'s hour for a
-    /// stream, and says how many; refuses if nothing is left. A refused
-    /// client is not added to the map: refusals cannot grow it.
-    fn hold(&mut self, client: &Client, wanted: u64) -> Result<u64, Refusal> {
-        let (now, limit) = (Instant::now(), self.limit);
-        let hour = match self.spent.get_mut(client) {
-            Some(hour) => *hour.at(now),
-            None => TokenHour { since: now, spent: 0, held: 0 },
-        };
-        if hour.spent >= limit {
-            return Err(Refusal::TokensSpent {
-                limit,
-                retry_after: TOKEN_WINDOW.saturating_sub(now.duration_since(hour.since)),
-            });
-        }
-        let left = limit.saturating_sub(hour.spent.saturating_add(hour.held));
-        if left == 0 {
-            return Err(Refusal::TokensHeld { limit });
-        }
-        let granted = wanted.min(left);
-        self.hour(client, now).held += granted;
-        Ok(granted)
-    }
-
-    /// Gives back the `held` tokens of a stream that ended, and counts the
-    /// `used` ones it was sent (more than it held, if the model API wrote
-    /// past its `max_tokens`).
-    fn settle(&mut self, client: &Client, held: u64, used: u64) {
-        let hour = self.hour(client, Instant::now());
-        hour.held = hour.held.saturating_sub(held);
-        hour.spent = hour.spent.saturating_add(used);
-    }
-
-    /// `client`'s hour at `now`, made if it has none. Clients whose hour is
-    /// over and who hold nothing are forgotten, in a sweep each time the
-    /// map has doubled: amortised O(1).
-    fn hour(&mut self, client: &Client, now: Instant) -> &mut TokenHour {
-        if self.spent.len() >= 2 * self.swept_at {
-            self.spent
-                .retain(|_, hour| hour.held > 0 || now.duration_since(hour.since) < TOKEN_WINDOW);
-            self.swept_at = self.spent.len().max(SWEEP_FLOOR);
-        }
-        self.spent
-            .entry(client.clone())
-            .or_insert(TokenHour { since: now, spent: 0, held: 0 })
-            .at(now)
-    }
-}
-
 /// A stream's slot and its stop signal's trigger; dropping it gives the
 /// slot back.
 #[derive(Debug)]
@@ -454,7 +323,7 @@ impl Admission {
     /// Whether admitting the stream also recorded it in the registry: with
     /// shared limits, in the same round trip to Redis.
     pub fn is_recorded(&self) -> bool {
-        self.streams.inner.shared.is_some()
+        matches!(self.streams.inner.per_client, PerClient::Shared(_))
     }
 
     /// Who the stream is for.
@@ -474,9 +343,9 @@ impl Admission {
     /// in one command).
     pub fn spend_tokens(&mut self, tokens: u64) {
         let held = std::mem::take(&mut self.tokens_held);
-        match &self.streams.inner.shared {
-            Some(_) => self.tokens_used = tokens,
-            None => lock(&self.streams.inner.tokens).settle(&self.client, held, tokens),
+        match &self.streams.inner.per_client {
+            PerClient::Here(here) => here.settle(&self.client, held, tokens),
+            PerClient::Shared(_) => self.tokens_used = tokens,
         }
     }
 
@@ -489,22 +358,13 @@ impl Admission {
 impl Drop for Admission {
     fn drop(&mut self) {
         lock(&self.streams.inner.open).remove(&self.message_id);
-        if let Some(shared) = &self.streams.inner.shared {
+        match &self.streams.inner.per_client {
+            // A stream that ended before it counted what it sent (refused by
+            // the registry, say) gives back what it held.
+            PerClient::Here(here) => here.release(&self.client, self.tokens_held),
             // What it held goes back whether it counted what it sent or not.
-            shared.release_later(&self.client, self.message_id.clone(), self.tokens_used);
-            return;
-        }
-        // A stream that ended before it counted what it sent (refused by the
-        // registry, say) gives back what it held.
-        let held = self.tokens_held;
-        if held > 0 {
-            lock(&self.streams.inner.tokens).settle(&self.client, held, 0);
-        }
-        let mut per_client = lock(&self.streams.inner.per_client);
-        if let Some(count) = per_client.get_mut(&self.client) {
-            *count -= 1;
-            if *count == 0 {
-                per_client.remove(&self.client);
+            PerClient::Shared(shared) => {
+                shared.release_later(&self.client, self.message_id.clone(), self.tokens_used)
             }
         }
     }
@@ -559,145 +419,145 @@ mod tests {
     const A: Client = Client::Address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)));
     const B: Client = Client::Address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)));
 
-    #[test]
-    fn one_client_cannot_hold_more_than_its_share() {
+    #[tokio::test]
+    async fn one_client_cannot_hold_more_than_its_share() {
         let streams = streams(10, 2);
-        let first = streams.admit_here(A, "1".into(), 1).unwrap();
-        let _second = streams.admit_here(A, "2".into(), 1).unwrap();
+        let first = streams.admit(A, "1".into(), 1).await.unwrap();
+        let _second = streams.admit(A, "2".into(), 1).await.unwrap();
         assert_eq!(
-            streams.admit_here(A, "3".into(), 1).unwrap_err(),
+            streams.admit(A, "3".into(), 1).await.unwrap_err(),
             Refusal::ClientFull { limit: 2 }
         );
-        assert!(streams.admit_here(B, "4".into(), 1).is_ok(), "other clients are not affected");
+        assert!(streams.admit(B, "4".into(), 1).await.is_ok(), "other clients are not affected");
         drop(first);
         assert!(
-            streams.admit_here(A, "5".into(), 1).is_ok(),
+            streams.admit(A, "5".into(), 1).await.is_ok(),
             "a finished stream gives its slot back"
         );
     }
 
-    #[test]
-    fn the_server_cannot_hold_more_than_its_limit() {
+    #[tokio::test]
+    async fn the_server_cannot_hold_more_than_its_limit() {
         let streams = streams(2, 10);
-        let _a = streams.admit_here(A, "1".into(), 1).unwrap();
-        let b = streams.admit_here(B, "2".into(), 1).unwrap();
-        assert_eq!(streams.admit_here(A, "3".into(), 1).unwrap_err(), Refusal::ServerFull);
+        let _a = streams.admit(A, "1".into(), 1).await.unwrap();
+        let b = streams.admit(B, "2".into(), 1).await.unwrap();
+        assert_eq!(streams.admit(A, "3".into(), 1).await.unwrap_err(), Refusal::ServerFull);
         drop(b);
-        assert!(streams.admit_here(A, "3".into(), 1).is_ok());
+        assert!(streams.admit(A, "3".into(), 1).await.is_ok());
     }
 
-    #[test]
-    fn a_refusal_does_not_take_a_client_slot() {
+    #[tokio::test]
+    async fn a_refusal_does_not_take_a_client_slot() {
         let streams = streams(1, 1);
-        let _held = streams.admit_here(A, "1".into(), 1).unwrap();
-        assert_eq!(streams.admit_here(B, "2".into(), 1).unwrap_err(), Refusal::ServerFull);
+        let _held = streams.admit(A, "1".into(), 1).await.unwrap();
+        assert_eq!(streams.admit(B, "2".into(), 1).await.unwrap_err(), Refusal::ServerFull);
         drop(_held);
         assert!(
-            streams.admit_here(B, "3".into(), 1).is_ok(),
+            streams.admit(B, "3".into(), 1).await.is_ok(),
             "B was not left counted as holding a stream"
         );
     }
 
-    #[test]
-    fn refused_clients_leave_nothing_behind_in_the_open_stream_map() {
+    #[tokio::test]
+    async fn refused_clients_leave_nothing_behind_in_the_open_stream_map() {
         let streams = streams(1, 10);
-        let _held = streams.admit_here(A, "held".into(), 1).unwrap();
+        let _held = streams.admit(A, "held".into(), 1).await.unwrap();
         for n in 0..10_000u32 {
             let client = Client::Address(std::net::IpAddr::V4(n.into()));
             assert_eq!(
-                streams.admit_here(client, n.to_string(), 1).unwrap_err(),
+                streams.admit(client, n.to_string(), 1).await.unwrap_err(),
                 Refusal::ServerFull
             );
         }
         assert_eq!(streams.clients_tracked().0, 1, "only the client with an open stream");
     }
 
-    #[test]
-    fn requests_per_minute_are_counted_per_client() {
+    #[tokio::test]
+    async fn requests_per_minute_are_counted_per_client() {
         let streams = Streams::new(&Limits { max_requests_per_minute: 2, ..Limits::default() });
-        drop(streams.admit_here(A, "1".into(), 1).unwrap());
-        drop(streams.admit_here(A, "2".into(), 1).unwrap());
+        drop(streams.admit(A, "1".into(), 1).await.unwrap());
+        drop(streams.admit(A, "2".into(), 1).await.unwrap());
         let Err(Refusal::TooManyRequests { limit: 2, retry_after }) =
-            streams.admit_here(A, "3".into(), 1)
+            streams.admit(A, "3".into(), 1).await
         else {
             panic!("a third request in a minute was admitted")
         };
         assert!(retry_after > Duration::from_secs(25) && retry_after <= Duration::from_secs(30));
-        assert!(streams.admit_here(B, "4".into(), 1).is_ok());
+        assert!(streams.admit(B, "4".into(), 1).await.is_ok());
     }
 
-    #[test]
-    fn the_token_budget_refuses_once_spent_and_names_when_it_comes_back() {
+    #[tokio::test]
+    async fn the_token_budget_refuses_once_spent_and_names_when_it_comes_back() {
         let streams = Streams::new(&Limits { max_output_tokens_per_hour: 10, ..Limits::default() });
-        let (mut admission, _) = streams.admit_here(A, "1".into(), 4).unwrap();
+        let (mut admission, _) = streams.admit(A, "1".into(), 4).await.unwrap();
         admission.spend_tokens(6);
         drop(admission);
-        let (mut admission, _) = streams.admit_here(A, "2".into(), 4).unwrap();
+        let (mut admission, _) = streams.admit(A, "2".into(), 4).await.unwrap();
         admission.spend_tokens(6);
         drop(admission);
         let Err(Refusal::TokensSpent { limit: 10, retry_after }) =
-            streams.admit_here(A, "3".into(), 4)
+            streams.admit(A, "3".into(), 4).await
         else {
             panic!("a client past its budget was admitted")
         };
         assert!(retry_after > Duration::from_secs(3590));
-        assert!(streams.admit_here(B, "4".into(), 4).is_ok(), "the budget is per client");
+        assert!(streams.admit(B, "4".into(), 4).await.is_ok(), "the budget is per client");
     }
 
-    #[test]
-    fn a_stream_holds_at_most_what_is_left_of_the_budget_until_it_ends() {
+    #[tokio::test]
+    async fn a_stream_holds_at_most_what_is_left_of_the_budget_until_it_ends() {
         let streams = Streams::new(&Limits { max_output_tokens_per_hour: 10, ..Limits::default() });
-        let (mut first, _) = streams.admit_here(A, "1".into(), 4).unwrap();
+        let (mut first, _) = streams.admit(A, "1".into(), 4).await.unwrap();
         assert_eq!(first.tokens_held(), 4, "as many as the reply may use");
-        let (second, _) = streams.admit_here(A, "2".into(), 100).unwrap();
+        let (second, _) = streams.admit(A, "2".into(), 100).await.unwrap();
         assert_eq!(second.tokens_held(), 6, "no more than is left");
         // Nothing spent yet, but nothing left to hold either: back soon,
         // not in an hour.
         assert_eq!(
-            streams.admit_here(A, "3".into(), 1).unwrap_err(),
+            streams.admit(A, "3".into(), 1).await.unwrap_err(),
             Refusal::TokensHeld { limit: 10 }
         );
-        assert_eq!(streams.admit_here(B, "4".into(), 100).unwrap().0.tokens_held(), 10);
+        assert_eq!(streams.admit(B, "4".into(), 100).await.unwrap().0.tokens_held(), 10);
         // The first used 1 of its 4: 3 come back.
         first.spend_tokens(1);
         drop(first);
-        let (third, _) = streams.admit_here(A, "5".into(), 100).unwrap();
+        let (third, _) = streams.admit(A, "5".into(), 100).await.unwrap();
         assert_eq!(third.tokens_held(), 3);
         // A stream that ends without counting gives back all it held.
         drop(third);
         drop(second);
-        assert_eq!(streams.admit_here(A, "6".into(), 100).unwrap().0.tokens_held(), 9);
+        assert_eq!(streams.admit(A, "6".into(), 100).await.unwrap().0.tokens_held(), 9);
     }
 
-    #[test]
-    fn clients_refused_for_tokens_leave_nothing_behind() {
+    #[tokio::test]
+    async fn clients_refused_for_tokens_leave_nothing_behind() {
         let streams = Streams::new(&Limits { max_output_tokens_per_hour: 0, ..Limits::default() });
         for n in 0..10_000u32 {
             let client = Client::Address(std::net::IpAddr::V4(n.into()));
-            let refusal = streams.admit_here(client, n.to_string(), 1).unwrap_err();
+            let refusal = streams.admit(client, n.to_string(), 1).await.unwrap_err();
             assert!(matches!(refusal, Refusal::TokensSpent { limit: 0, .. }), "{refusal:?}");
         }
         assert_eq!(streams.clients_tracked().2, 0);
     }
 
-    #[test]
-    fn a_stream_sent_more_than_it_held_is_counted_for_all_of_it() {
+    #[tokio::test]
+    async fn a_stream_sent_more_than_it_held_is_counted_for_all_of_it() {
         let streams = Streams::new(&Limits { max_output_tokens_per_hour: 20, ..Limits::default() });
-        let (mut admission, _) = streams.admit_here(A, "1".into(), 2).unwrap();
-        let (_other, _) = streams.admit_here(A, "2".into(), 10).unwrap();
+        let (mut admission, _) = streams.admit(A, "1".into(), 2).await.unwrap();
+        let (_other, _) = streams.admit(A, "2".into(), 10).await.unwrap();
         // The model API wrote past its `max_tokens`.
         admission.spend_tokens(9);
         // Counted once: dropping it gives nothing back twice (which would
         // take from what the other stream holds).
         drop(admission);
-        assert_eq!(streams.admit_here(A, "3".into(), 100).unwrap().0.tokens_held(), 1);
+        assert_eq!(streams.admit(A, "3".into(), 100).await.unwrap().0.tokens_held(), 1);
     }
 
-    #[test]
-    fn stop_fires_that_stream_only_and_records_when() {
+    #[tokio::test]
+    async fn stop_fires_that_stream_only_and_records_when() {
         let streams = streams(10, 10);
-        let (one, one_stop) = streams.admit_here(A, "one".into(), 1).unwrap();
-        let (two, two_stop) = streams.admit_here(A, "two".into(), 1).unwrap();
+        let (one, one_stop) = streams.admit(A, "one".into(), 1).await.unwrap();
+        let (two, two_stop) = streams.admit(A, "two".into(), 1).await.unwrap();
         assert!(streams.stop("one", 1234));
         assert!(one_stop.is_fired() && one.is_stopped());
         assert_eq!(one.stop_noticed_at().get(), Some(&1234));
@@ -710,14 +570,14 @@ mod tests {
         assert_eq!(streams.open(), 0);
     }
 
-    #[test]
-    fn shutdown_stops_everything_and_admits_nothing() {
+    #[tokio::test]
+    async fn shutdown_stops_everything_and_admits_nothing() {
         let streams = streams(10, 10);
-        let (open, stop) = streams.admit_here(A, "1".into(), 1).unwrap();
-        let (other, other_stop) = streams.admit_here(B, "2".into(), 1).unwrap();
+        let (open, stop) = streams.admit(A, "1".into(), 1).await.unwrap();
+        let (other, other_stop) = streams.admit(B, "2".into(), 1).await.unwrap();
         streams.shut_down();
         assert!(stop.is_fired() && other_stop.is_fired());
         assert!(open.is_shutdown() && other.is_stopped());
-        assert_eq!(streams.admit_here(B, "2".into(), 1).unwrap_err(), Refusal::ServerFull);
+        assert_eq!(streams.admit(B, "2".into(), 1).await.unwrap_err(), Refusal::ServerFull);
     }
 }

@@ -71,13 +71,18 @@ impl RedisRegistry {
 }
 
 impl SharedLimits {
+    /// A client's keys: its counts (the rate and the hour), then those of
+    /// its streams' leases (see [`SharedLimits::lease_keys`]).
     fn keys(&self, client: &Client) -> [String; 3] {
+        let [open, held] = self.lease_keys(client);
+        [format!("{}:limits:counts:{client}", self.redis.prefix), open, held]
+    }
+
+    /// The keys a renewal touches: the client's open streams and the
+    /// tokens they hold.
+    fn lease_keys(&self, client: &Client) -> [String; 2] {
         let prefix = &self.redis.prefix;
-        [
-            format!("{prefix}:limits:counts:{client}"),
-            format!("{prefix}:limits:open:{client}"),
-            format!("{prefix}:limits:held:{client}"),
-        ]
+        [format!("{prefix}:limits:open:{client}"), format!("{prefix}:limits:held:{client}")]
     }
 
     /// Admits `message_id` for `client`, holding up to `tokens_wanted` of
@@ -174,7 +179,7 @@ impl SharedLimits {
         let mut renew = RENEW.prepare_invoke();
         renew.arg(millis(self.lease));
         for (client, message_id) in streams {
-            let [_, open, held] = self.keys(client);
+            let [open, held] = self.lease_keys(client);
             renew.key(open).key(held).arg(message_id);
         }
         renew.invoke_async(&mut self.redis.commands.clone()).await
