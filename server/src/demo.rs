@@ -36,6 +36,9 @@ pub use generations::{Generation, GenerationGuard, Generations, Outcome};
 /// The model name the demo reports.
 pub const MODEL_NAME: &str = "reins-demo";
 
+/// How much of a request's `x-request-id` the demo model records.
+pub const MAX_REQUEST_ID_CHARS: usize = 100;
+
 /// A running demo model.
 #[derive(Clone, Debug)]
 pub struct DemoModel {
@@ -111,7 +114,7 @@ async fn completions(
     let request_id = headers
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
-        .map(|value| value.chars().take(100).collect());
+        .map(|value| value.chars().take(MAX_REQUEST_ID_CHARS).collect());
     let request = match request {
         Ok(Json(request)) => request,
         Err(rejection) => return openai_error(rejection.status(), &rejection.body_text()),

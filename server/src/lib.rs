@@ -123,6 +123,9 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
     tracing::info!(public_origins = public.join(", "), "serving the page under these origins");
     let metrics = Metrics::default();
     let registry = registry(config, &metrics)?;
+    if let Some(generations) = &demo {
+        registry.share_demo_generations(generations);
+    }
     // With Redis, a client's limits are counted for every replica at once.
     let lease = Duration::from_millis(config.replicas.limits_lease_ms);
     let shared_limits = registry.shared_limits(config.limits, lease);

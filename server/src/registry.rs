@@ -32,6 +32,7 @@ use app::protocol::{Receipt, ReplyState};
 pub use self::memory::MemoryRegistry;
 pub use self::redis::{PartsMirror, RedisRegistry, RedisSettings, SharedLimits};
 use crate::config::Limits;
+use crate::demo::{Generation, Generations};
 use crate::metrics::Metrics;
 use crate::resume::Frame;
 use crate::streams::Streams;
@@ -184,6 +185,27 @@ impl Registry {
         match self {
             Self::Memory(_) => None,
             Self::Redis(redis) => Some(redis.shared_limits(limits, lease)),
+        }
+    }
+
+    /// Shares the demo model's ended generations with every replica (Redis
+    /// only): see [`Registry::demo_generation`].
+    pub fn share_demo_generations(&self, generations: &Generations) {
+        if let Self::Redis(redis) = self {
+            redis.share_demo_generations(generations);
+        }
+    }
+
+    /// The demo model's ended generation with this request id, as another
+    /// replica shared it; `None` in one process, whose demo model is the
+    /// only one.
+    pub async fn demo_generation(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<Generation>, Unavailable> {
+        match self {
+            Self::Memory(_) => Ok(None),
+            Self::Redis(redis) => redis.demo_generation(request_id).await,
         }
     }
 

@@ -189,6 +189,53 @@ async fn a_redis_restart_mid_stream_costs_no_running_stream() {
 }
 
 #[tokio::test]
+async fn the_demo_models_record_of_a_generation_is_read_from_either_replica() {
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let args = ["--redis-url", &url, "--demo-tokens-per-second", "100"];
+    let ran = Reins::with_args(&args).await;
+    let other = Reins::with_args(&args).await;
+    let generation = |replica: &Reins, request_id: &str| {
+        reqwest::get(replica.url(&format!("/api/demo/generations?request_id={request_id}")))
+    };
+
+    // The client leaves mid-reply: the demo model there stops.
+    let mut client = RawClient::post_chat(ran.addr, &chat_body("Hi")).await;
+    client.read_until("\"text-delta\"", 3).await;
+    let head = client.text();
+    let request_id = head
+        .lines()
+        .find_map(|line| line.strip_prefix("x-request-id: "))
+        .expect("an x-request-id header")
+        .trim()
+        .to_owned();
+    client.disconnect();
+
+    // The other replica's demo model never ran it; once it has ended, the
+    // other replica answers for it all the same.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let elsewhere = loop {
+        let response = generation(&other, &request_id).await.unwrap();
+        if response.status() == 200 {
+            break response.json::<serde_json::Value>().await.unwrap();
+        }
+        assert_eq!(response.status(), 404);
+        assert!(tokio::time::Instant::now() < deadline, "the other replica never found it");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let here =
+        generation(&ran, &request_id).await.unwrap().json::<serde_json::Value>().await.unwrap();
+    assert_eq!(elsewhere, here, "the same record from either replica");
+    assert_eq!(elsewhere["outcome"], "client_closed");
+    assert!(elsewhere["tokens_sent"].as_u64().unwrap() >= 3);
+
+    // Nobody else's, and nothing for an id longer than the demo records.
+    assert_eq!(generation(&other, "req_0").await.unwrap().status(), 404);
+    let long = format!("{request_id}{}", "0".repeat(100));
+    assert_eq!(generation(&other, &long).await.unwrap().status(), 404);
+}
+
+#[tokio::test]
 async fn the_resume_route_answers_204_when_there_is_nothing_to_resume() {
     let upstream = FakeUpstream::start(slow_reply()).await;
     let reins = Reins::relaying_to(&upstream.base_url(), &[]).await;

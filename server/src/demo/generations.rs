@@ -1,19 +1,21 @@
 //! The demo model's record of every generation: when it started, when it
 //! ended, how many tokens it sent, and whether it finished or its client went
 //! away. This is how tests (and curious people) see that Stop really stopped
-//! the model, and after how many tokens.
+//! the model, and after how many tokens. With several replicas, each ended
+//! generation is also handed to whoever asked ([`Generations::on_end`]), so
+//! that any replica can answer for it.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How many generations are remembered; older ones are forgotten.
 const CAPACITY: usize = 1000;
 
 /// How a generation ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Still sending tokens.
@@ -25,7 +27,7 @@ pub enum Outcome {
 }
 
 /// One generation, as `GET /api/demo/generations` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Generation {
     pub id: String,
     /// The `x-request-id` of the request: Reins sends its own request id,
@@ -40,11 +42,29 @@ pub struct Generation {
     pub outcome: Outcome,
 }
 
+/// What is done with each generation as it ends.
+type OnEnd = Box<dyn Fn(Generation) + Send + Sync>;
+
 /// The shared record of generations, newest last.
-#[derive(Clone, Debug, Default)]
-pub struct Generations(Arc<Mutex<VecDeque<Generation>>>);
+#[derive(Clone, Default)]
+pub struct Generations {
+    records: Arc<Mutex<VecDeque<Generation>>>,
+    on_end: Arc<OnceLock<OnEnd>>,
+}
+
+impl std::fmt::Debug for Generations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generations").field("records", &self.lock().len()).finish_non_exhaustive()
+    }
+}
 
 impl Generations {
+    /// Hands every generation that ends from now on to `hook`, once its
+    /// record here is closed. Set once; a second hook is refused (false).
+    pub fn on_end(&self, hook: impl Fn(Generation) + Send + Sync + 'static) -> bool {
+        self.on_end.set(Box::new(hook)).is_ok()
+    }
+
     /// All remembered generations, newest first.
     pub fn newest_first(&self) -> Vec<Generation> {
         self.lock().iter().rev().cloned().collect()
@@ -76,13 +96,15 @@ impl Generations {
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Generation>> {
         // A panic elsewhere cannot leave a record half-written, so the data
         // behind a poisoned lock is still good.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn update(&self, id: &str, change: impl FnOnce(&mut Generation)) {
-        if let Some(generation) = self.lock().iter_mut().rev().find(|g| g.id == id) {
-            change(generation);
-        }
+    /// Changes the record of generation `id`, and returns it changed.
+    fn update(&self, id: &str, change: impl FnOnce(&mut Generation)) -> Option<Generation> {
+        let mut records = self.lock();
+        let generation = records.iter_mut().rev().find(|g| g.id == id)?;
+        change(generation);
+        Some(generation.clone())
     }
 }
 
@@ -117,10 +139,13 @@ impl Drop for GenerationGuard {
     fn drop(&mut self) {
         let outcome = if self.completed { Outcome::Completed } else { Outcome::ClientClosed };
         let ended = now_us();
-        self.generations.update(&self.id, |generation| {
+        let record = self.generations.update(&self.id, |generation| {
             generation.ended_at_us = Some(ended);
             generation.outcome = outcome;
         });
+        if let (Some(record), Some(hook)) = (record, self.generations.on_end.get()) {
+            hook(record);
+        }
         tracing::info!(
             id = self.id,
             tokens_sent = self.tokens_sent,
@@ -174,6 +199,27 @@ mod tests {
         assert_eq!(generations.find("req_a").unwrap().id, "a");
         assert!(generations.find("req_b").is_none());
         assert!(generations.find("").is_none(), "a generation without an id is never found");
+    }
+
+    #[test]
+    fn each_generation_is_handed_on_once_as_it_ends() {
+        let generations = Generations::default();
+        let ended = Arc::new(Mutex::new(Vec::new()));
+        let seen = ended.clone();
+        assert!(generations.on_end(move |generation| seen.lock().unwrap().push(generation)));
+        assert!(!generations.on_end(|_| {}), "one hook only");
+        let mut first = generations.begin("first".into(), Some("req_1".into()));
+        first.token_sent();
+        assert!(ended.lock().unwrap().is_empty(), "not while it runs");
+        drop(first);
+        let mut second = generations.begin("second".into(), None);
+        second.complete();
+        drop(second);
+        let ended = ended.lock().unwrap();
+        assert_eq!(ended.len(), 2);
+        assert_eq!(ended[0], generations.find("req_1").unwrap());
+        assert_eq!((ended[0].outcome, ended[0].tokens_sent), (Outcome::ClientClosed, 1));
+        assert_eq!(ended[1].outcome, Outcome::Completed);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use futures::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+mod demo;
 mod limits;
 mod parts;
 
