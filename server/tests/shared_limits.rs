@@ -208,3 +208,54 @@ async fn a_client_leaves_nothing_in_redis_but_its_hour() {
     let ttl: i64 = connection.ttl("reins:limits:counts:127.0.0.1").await.unwrap();
     assert!((3590..=3600).contains(&ttl), "kept for the hour: {ttl} s");
 }
+
+/// Posts a chat to `replica` until it answers other than `503`: its first
+/// command after Redis restarted may find its connection gone, then it
+/// reconnects. Returns the answer, its head read.
+async fn once_reconnected(replica: &Reins) -> RawClient {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut reply = RawClient::post_chat(replica.addr, &chat_body("Hi")).await;
+        reply.read_until("\r\n\r\n", 1).await;
+        if !reply.text().starts_with("HTTP/1.1 503") {
+            return reply;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "Redis never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_redis_that_keeps_its_data_forgets_no_slot_nor_hold_when_it_restarts() {
+    let mut redis = RedisServer::start_persistent().await;
+    let mut upstream = FakeUpstream::start(thinking()).await;
+    let args = [
+        "--max-streams-per-client",
+        "2",
+        "--max-output-tokens-per-hour",
+        "10",
+        "--max-tokens",
+        "8",
+    ];
+    let [first, second] = replicas(&redis, &upstream, &args).await;
+    let mut running = RawClient::post_chat(first.addr, &chat_body("Hi")).await;
+    running.read_until("\"start-step\"", 1).await;
+    assert_eq!(max_tokens_asked(&mut upstream).await, 8);
+
+    // Killed, as a crash would, and started again on its append-only file.
+    redis.stop();
+    redis.restart().await;
+
+    // The stream running through the restart still holds its 8 tokens: the
+    // next is asked for the 2 left.
+    let mut next = once_reconnected(&second).await;
+    assert!(next.text().starts_with("HTTP/1.1 200"), "{}", next.text());
+    next.read_until("\"start-step\"", 1).await;
+    assert_eq!(max_tokens_asked(&mut upstream).await, 2, "the running stream's hold was kept");
+    // And its slot: two streams are open, the client's share.
+    let mut refused = once_reconnected(&first).await;
+    assert!(refused.text().starts_with("HTTP/1.1 429"), "{}", refused.text());
+    refused.read_until("too_many_streams", 1).await;
+    running.disconnect();
+    next.disconnect();
+}

@@ -459,17 +459,35 @@ pub fn part_types(frames: &[String]) -> Vec<String> {
 }
 
 /// A private `redis-server` (Debian's, installed by `scripts/setup`) on a free
-/// loopback port, with nothing saved to disk; stopped, by its PID, when
-/// dropped. Never the system's service.
+/// loopback port, with nothing saved to disk unless asked; stopped, by its
+/// PID, when dropped. Never the system's service.
 pub struct RedisServer {
     pub port: u16,
     child: Option<std::process::Child>,
+    /// Where it keeps its append-only file, when it keeps one.
+    data: Option<std::path::PathBuf>,
 }
 
 impl RedisServer {
     pub async fn start() -> Self {
+        Self::start_keeping(false).await
+    }
+
+    /// One that writes every change to its append-only file before it
+    /// answers (`appendfsync always`), so a restart keeps all it held.
+    pub async fn start_persistent() -> Self {
+        Self::start_keeping(true).await
+    }
+
+    async fn start_keeping(persistent: bool) -> Self {
         let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
-        let mut server = Self { port, child: None };
+        let data = persistent.then(|| {
+            let dir = std::env::temp_dir().join(format!("reins-test-redis-{port}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            dir
+        });
+        let mut server = Self { port, child: None, data };
         server.restart().await;
         server
     }
@@ -481,10 +499,18 @@ impl RedisServer {
     /// Starts it (again) on the same port, and waits until it answers.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = std::process::Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--dir", std::env::temp_dir().to_str().unwrap()])
+        let port = self.port.to_string();
+        let mut command = std::process::Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1", "--port", &port, "--save", "", "--daemonize", "no"]);
+        match &self.data {
+            Some(dir) => command
+                .args(["--appendonly", "yes", "--appendfsync", "always"])
+                .args(["--dir", dir.to_str().unwrap()]),
+            None => command
+                .args(["--appendonly", "no"])
+                .args(["--dir", std::env::temp_dir().to_str().unwrap()]),
+        };
+        let child = command
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server (bash scripts/setup installs it)");
@@ -521,6 +547,9 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+        if let Some(dir) = &self.data {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
