@@ -22,6 +22,12 @@ pub struct Config {
     #[arg(long, env = "REINS_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
 
+    /// A second address that serves only `/metrics` and `/healthz`, under any
+    /// host name, for a scraper inside your network (bind it to a private
+    /// interface). The public address then no longer serves `/metrics`.
+    #[arg(long, env = "REINS_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Base URL of an OpenAI-compatible API, such as http://127.0.0.1:11434/v1
     /// (Ollama) or https://api.openai.com/v1. Reins posts to
     /// `<url>/chat/completions`. When unset, the built-in demo model answers.

@@ -158,6 +158,7 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
         auth,
         client_system_messages: config.client_system_messages,
         body_read_timeout: config.connections.body_read.duration(),
+        metrics_apart: config.metrics_addr.is_some(),
     }))
 }
 
@@ -242,6 +243,9 @@ pub async fn run(mut config: Config) -> Result<(), StartupError> {
         per_address = settings.max_per_address,
         "connection limits"
     );
+    if let Some(metrics_addr) = config.metrics_addr {
+        serve_metrics(metrics_addr, &state, &settings).await?;
+    }
     tracing::info!("listening on http://{addr}");
     let deadline = Duration::from_secs(config.shutdown_timeout_secs);
     let streams = state.streams.clone();
@@ -251,6 +255,38 @@ pub async fn run(mut config: Config) -> Result<(), StartupError> {
     };
     serve(listener, app(state), shutdown, deadline, settings).await.map_err(StartupError::Serve)
 }
+
+/// Serves [`routes::metrics_app`] on `addr` for as long as the process
+/// runs (through a shutdown's drain too), each connection held to the
+/// public address's timeouts, and few of them: one scraper or two.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    state: &AppState,
+    public: &ConnectionSettings,
+) -> Result<(), StartupError> {
+    let listener =
+        TcpListener::bind(addr).await.map_err(|source| StartupError::Listen { addr, source })?;
+    let addr = listener.local_addr().map_err(StartupError::Serve)?;
+    let settings = ConnectionSettings {
+        max_connections: METRICS_CONNECTIONS,
+        max_per_address: METRICS_CONNECTIONS,
+        header_read: public.header_read,
+        write_stall: public.write_stall,
+        trust: None,
+    };
+    let app = routes::metrics_app(state.clone());
+    tokio::spawn(async move {
+        let forever = std::future::pending::<()>();
+        if let Err(error) = serve(listener, app, forever, Duration::ZERO, settings).await {
+            tracing::error!(%error, "the metrics address stopped serving");
+        }
+    });
+    tracing::info!("metrics on http://{addr}/metrics");
+    Ok(())
+}
+
+/// How many connections the metrics address holds at once.
+const METRICS_CONNECTIONS: usize = 16;
 
 /// Completes on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {

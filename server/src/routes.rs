@@ -27,6 +27,17 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{assets, auth, trust};
 
+/// What `REINS_METRICS_ADDR` serves: `/metrics` and `/healthz`, under any
+/// host name (a scraper inside the network asks by the machine's address,
+/// which is no public origin), and nothing else.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .route("/healthz", get(health::healthz))
+        .fallback(async || ApiError::NotFound("This address serves /metrics and /healthz.".into()))
+        .with_state(state)
+}
+
 /// The whole application. Kept apart from `main` so tests run the real router.
 pub fn app(state: AppState) -> Router {
     // Chatting spends the key: it needs a user when auth is on. Stopping
@@ -52,9 +63,11 @@ pub fn app(state: AppState) -> Router {
     let page_routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     let demo = state.demo.is_some();
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(health::metrics))
+    let mut health = Router::new().route("/healthz", get(health::healthz));
+    if !state.metrics_apart {
+        health = health.route("/metrics", get(health::metrics));
+    }
+    health
         .merge(assets::embed_routes(Path::new(&*state.leptos_options.site_root)))
         .merge(assets::page_routes(&state.leptos_options))
         .leptos_routes(&state, page_routes, move || hosted_shell(options.clone(), demo))

@@ -72,4 +72,7 @@ pub struct Shared {
     pub client_system_messages: ClientSystemMessages,
     /// How long a request body may take to arrive.
     pub body_read_timeout: Duration,
+    /// Whether `/metrics` is served on an address of its own, and so not on
+    /// the public one.
+    pub metrics_apart: bool,
 }
