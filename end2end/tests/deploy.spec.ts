@@ -1,6 +1,6 @@
 import { test, expect } from './fixtures/test';
 import type { Page } from '@playwright/test';
-import { ALLOWED_SITE, NGINX_SIGN_IN_URL, NGINX_URL } from '../playwright.config';
+import { ALLOWED_SITE, NGINX_SIGN_IN_URL, NGINX_URL, OTHER_SITE } from '../playwright.config';
 
 /**
  * Reins deployed as the README's "Deploy" says: behind the repository's
@@ -165,7 +165,7 @@ test.describe("the hosted chat behind an app's sign-in", () => {
     expectRefusals(consoleErrors, 401);
   });
 
-  test('only the session opens the chat: a token the browser sends is replaced by the one for its session', async ({ page }) => {
+  test("only the session opens the chat, and not from another site's page: a token the browser sends is replaced", async ({ page }) => {
     const token = await (await page.request.get(`${ALLOWED_SITE}/token`)).text();
     const chat = `${NGINX_SIGN_IN_URL}/api/chat`;
 
@@ -189,5 +189,12 @@ test.describe("the hosted chat behind an app's sign-in", () => {
     });
     expect(streamed.status()).toBe(200);
     expect(await streamed.text()).toContain('"type":"finish"');
+
+    // The session is a cookie, which a browser also sends from another
+    // site's page: Reins refuses pages it does not allow, so another site
+    // cannot spend a signed-in visitor's session.
+    const forged = await page.request.post(chat, { headers: { origin: OTHER_SITE }, data: hello });
+    expect(forged.status()).toBe(403);
+    expect((await forged.json()).error.code).toBe('origin_not_allowed');
   });
 });
