@@ -43,6 +43,11 @@ function element(page: Page, id: string) {
   };
 }
 
+/** How many tokens the allowed site has signed so far. */
+async function tokensIssued(page: Page): Promise<number> {
+  return Number(await (await page.request.get(`${ALLOWED_SITE}/tokens-issued`)).text());
+}
+
 async function ask(chat: ReturnType<typeof element>, text: string) {
   await chat.input.fill(text);
   await chat.send.click();
@@ -70,8 +75,7 @@ test("an embedding site's getToken is asked before each request, so an expired t
   await page.goto(`${ALLOWED_SITE}/jwt-refresh.html`);
   const chat = element(page, 'refresh');
   await expect(chat.ready).toBeVisible();
-  const issued = async () => Number(await (await page.request.get(`${ALLOWED_SITE}/tokens-issued`)).text());
-  const before = await issued();
+  const before = await tokensIssued(page);
 
   await ask(chat, 'First, with a fresh token');
   await expect(chat.reply).toHaveAttribute('data-status', 'done');
@@ -79,7 +83,7 @@ test("an embedding site's getToken is asked before each request, so an expired t
   await page.waitForTimeout(2_500);
   await ask(chat, 'Second, after the first token expired');
   await expect(chat.reply).toHaveAttribute('data-status', 'done');
-  expect(await issued()).toBe(before + 2);
+  expect(await tokensIssued(page)).toBe(before + 2);
 });
 
 test('an expired token written into the page is refused with a reason', async ({ page, consoleErrors }) => {
@@ -113,8 +117,6 @@ test('without a token the chat says that the server needs one', async ({ page, c
 test.describe("the hosted chat behind an app's sign-in", () => {
   const signIn = (page: Page) =>
     page.context().addCookies([{ name: 'session', value: 'ada', url: NGINX_SIGN_IN_URL }]);
-  const tokensIssued = async (page: Page) =>
-    Number(await (await page.request.get(`${ALLOWED_SITE}/tokens-issued`)).text());
   const hello = { messages: [{ role: 'user', content: 'Hello' }], maxOutputTokens: 2 };
 
   test('a visitor with no session is sent to sign in; signed in, the chat streams and stops', async ({ chat, page }) => {

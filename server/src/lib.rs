@@ -270,9 +270,8 @@ async fn serve_metrics(
     let settings = ConnectionSettings {
         max_connections: METRICS_CONNECTIONS,
         max_per_address: METRICS_CONNECTIONS,
-        header_read: public.header_read,
-        write_stall: public.write_stall,
         trust: None,
+        ..public.clone()
     };
     let app = routes::metrics_app(state.clone());
     tokio::spawn(async move {

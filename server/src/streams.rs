@@ -11,10 +11,10 @@
 //! model and the auth layer have already worked out: in this process
 //! ([`LocalLimits`]), or with several replicas in Redis ([`SharedLimits`]),
 //! so that a client gets one share however many replicas it reaches; the
-//! cap on all streams stays per process, since it protects the process. The returned [`Admission`]
-//! lives inside the response stream, so the slot is held for the whole
-//! stream, not just until the headers go out, and is given back however the
-//! stream ends.
+//! cap on all streams stays per process, since it protects the process. The
+//! returned [`Admission`] lives inside the response stream, so the slot is
+//! held for the whole stream, not just until the headers go out, and is
+//! given back however the stream ends.
 //! Each admission comes with a stop signal: `POST /api/chat/{id}/stop` fires
 //! one, and shutdown fires them all.
 
