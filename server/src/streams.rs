@@ -393,11 +393,20 @@ pub fn random_id(prefix: &str) -> String {
     // The operating system's generator does not fail on the systems Reins
     // runs on; if it ever did, serving guessable ids would be worse than this.
     getrandom::fill(&mut bits).expect("the operating system's random generator works");
+    id_from(prefix, bits)
+}
+
+/// `prefix`, an underscore and `bits` in lowercase hex.
+fn id_from(prefix: &str, bits: [u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = String::with_capacity(prefix.len() + 33);
     id.push_str(prefix);
     id.push('_');
+    // Two ids a request: written in place, not a `format!` (and its
+    // allocation) for each of the 16 bytes.
     for byte in bits {
-        id.push_str(&format!("{byte:02x}"));
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     id
 }
@@ -418,6 +427,19 @@ mod tests {
 
     const A: Client = Client::Address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)));
     const B: Client = Client::Address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)));
+
+    #[test]
+    fn an_id_is_its_prefix_and_its_bits_in_hex() {
+        let bits = [
+            0x00, 0x01, 0x0f, 0x10, 0x2a, 0x7f, 0x80, 0x9c, 0xa5, 0xb6, 0xc3, 0xd4, 0xe0, 0xef,
+            0xfe, 0xff,
+        ];
+        let expected: String = bits.iter().map(|byte| format!("{byte:02x}")).collect();
+        assert_eq!(id_from("msg", bits), format!("msg_{expected}"));
+        let fresh = random_id("req");
+        assert!(fresh.starts_with("req_") && fresh.len() == 36, "{fresh}");
+        assert_ne!(random_id("req"), fresh, "each id is drawn afresh");
+    }
 
     #[tokio::test]
     async fn one_client_cannot_hold_more_than_its_share() {
