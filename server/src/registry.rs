@@ -95,7 +95,7 @@ impl Registry {
 
     /// The receipt of the reply `message_id`, if there is one.
     pub async fn receipt(&self, message_id: &str) -> Result<Option<Receipt>, Unavailable> {
-        if !is_message_id(message_id) {
+        if !is_plain_id(message_id) {
             return Ok(None);
         }
         match self {
@@ -231,10 +231,12 @@ pub(crate) fn streaming() -> Receipt {
     }
 }
 
-/// Whether `id` could be a message id Reins made (`msg_` and 32 hex
-/// digits): anything else is unknown without asking Redis, so a hostile
-/// path never becomes part of a key.
-pub fn is_message_id(id: &str) -> bool {
+/// Whether `id` is plain enough to look up: 1 to 64 ASCII letters, digits,
+/// `_` or `-`. Every id Reins makes passes (`msg_` and 32 hex digits), and so
+/// do the AI SDK's chat ids, which the client chooses; anything else is
+/// unknown without asking Redis, so a hostile path never becomes part of a
+/// key, nor a long one a long key.
+pub fn is_plain_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -255,11 +257,17 @@ mod tests {
 
     #[test]
     fn only_short_plain_ids_are_looked_up() {
-        assert!(is_message_id("msg_0123456789abcdef0123456789abcdef"));
-        assert!(!is_message_id("msg_1 2"));
-        assert!(!is_message_id("reins:reply:*"));
-        assert!(!is_message_id(&"a".repeat(65)));
-        assert!(!is_message_id(""));
+        assert!(is_plain_id(&crate::streams::random_id("msg")));
+        assert!(is_plain_id("msg_0123456789abcdef0123456789abcdef"));
+        // The AI SDK's chat ids (its `generateId`: 16 letters and digits).
+        assert!(is_plain_id("Xk2o9dJc1QbF7mZt"));
+        assert!(is_plain_id(&"a".repeat(64)));
+        assert!(!is_plain_id("msg_1 2"));
+        assert!(!is_plain_id("reins:reply:*"));
+        // A colon would let an id name another kind's key.
+        assert!(!is_plain_id("msg_1:limits"));
+        assert!(!is_plain_id(&"a".repeat(65)));
+        assert!(!is_plain_id(""));
     }
 
     #[tokio::test]

@@ -28,7 +28,7 @@ use app::protocol::UiMessageChunk;
 
 pub use self::replay::{Frame, Replay};
 use crate::metrics::Metrics;
-use crate::registry::{Registry, Unavailable, is_message_id, unix_us};
+use crate::registry::{Registry, Unavailable, is_plain_id, unix_us};
 use crate::relay::reply::{self, ReplyStream};
 use crate::trust::Client;
 
@@ -220,7 +220,7 @@ impl Replays {
     /// The reply `id` names: a message id (the capability, whoever asks),
     /// else a chat id of `client`'s (the AI SDK's resume route).
     pub async fn find(&self, id: &str, client: &Client) -> Result<Found, Unavailable> {
-        if self.window.is_zero() || !is_message_id(id) {
+        if self.window.is_zero() || !is_plain_id(id) {
             return Ok(Found::Nothing);
         }
         if let Some(found) = self.find_message(id).await? {

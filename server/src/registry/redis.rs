@@ -20,7 +20,7 @@ mod parts;
 
 pub use self::limits::SharedLimits;
 pub use self::parts::PartsMirror;
-use super::{StopElsewhere, Unavailable, is_message_id};
+use super::{StopElsewhere, Unavailable, is_plain_id};
 use crate::metrics::Metrics;
 use crate::streams::Streams;
 
@@ -226,7 +226,7 @@ impl RedisRegistry {
 fn parse_stop(payload: &[u8]) -> Option<(&str, u64)> {
     let (message_id, noticed_at_us) = std::str::from_utf8(payload).ok()?.split_once(' ')?;
     let noticed_at_us: u64 = noticed_at_us.parse().ok()?;
-    is_message_id(message_id).then_some((message_id, noticed_at_us))
+    is_plain_id(message_id).then_some((message_id, noticed_at_us))
 }
 
 #[cfg(test)]

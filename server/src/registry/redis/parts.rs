@@ -178,7 +178,7 @@ impl RedisRegistry {
             .get(self.chat_key(client, chat_id))
             .await
             .map_err(|error| self.unavailable(&error))?;
-        Ok(found.filter(|id| crate::registry::is_message_id(id)))
+        Ok(found.filter(|id| crate::registry::is_plain_id(id)))
     }
 
     /// How much longer a reader elsewhere has said it is watching

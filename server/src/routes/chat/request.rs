@@ -57,7 +57,7 @@ impl IncomingChatRequest {
     /// by; anything else is ignored, as the field is optional.
     pub fn chat_id(&self) -> Option<String> {
         match &self.id {
-            Some(serde_json::Value::String(id)) if crate::registry::is_message_id(id) => {
+            Some(serde_json::Value::String(id)) if crate::registry::is_plain_id(id) => {
                 Some(id.clone())
             }
             _ => None,
@@ -193,6 +193,23 @@ mod tests {
             Err(ApiError::Unprocessable { code, message }) => (code, message),
             other => panic!("expected a refusal, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_chat_id_is_kept_only_when_plain() {
+        let chat_id = |id: serde_json::Value| {
+            serde_json::from_value::<IncomingChatRequest>(json!({"id": id, "messages": []}))
+                .unwrap()
+                .chat_id()
+        };
+        assert_eq!(chat_id(json!("Xk2o9dJc1QbF7mZt")).as_deref(), Some("Xk2o9dJc1QbF7mZt"));
+        for hostile in
+            [json!("chat:held"), json!("a*"), json!("a b"), json!("é"), json!("a".repeat(65))]
+        {
+            assert_eq!(chat_id(hostile.clone()), None, "{hostile}");
+        }
+        assert_eq!(chat_id(json!(7)), None);
+        assert_eq!(chat_id(json!(null)), None);
     }
 
     #[test]
