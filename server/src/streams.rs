@@ -152,6 +152,7 @@ impl Streams {
         let stop_noticed_at = Arc::new(OnceLock::new());
         let open = OpenStream {
             client: client.clone(),
+            tokens_held,
             stop: stop.clone(),
             stop_noticed_at: stop_noticed_at.clone(),
             connection: None,
@@ -238,9 +239,16 @@ impl Streams {
         lock(&self.inner.open).keys().cloned().collect()
     }
 
-    /// The streams open here, each with its client.
-    pub fn open_clients(&self) -> Vec<(Client, String)> {
-        lock(&self.inner.open).iter().map(|(id, open)| (open.client.clone(), id.clone())).collect()
+    /// The streams open here, as the renewal of their leases needs them.
+    pub fn leases(&self) -> Vec<Lease> {
+        lock(&self.inner.open)
+            .iter()
+            .map(|(id, open)| Lease {
+                client: open.client.clone(),
+                message_id: id.clone(),
+                tokens_held: open.tokens_held,
+            })
+            .collect()
     }
 
     /// How many streams are open.
@@ -253,11 +261,22 @@ impl Streams {
 /// closed under it.
 const STOP_GRACE: Duration = Duration::from_millis(100);
 
+/// An open stream's lease in the shared limits: whose it is and what it
+/// holds, so a Redis that lost it can be told again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub client: Client,
+    pub message_id: String,
+    pub tokens_held: u64,
+}
+
 /// What is kept of an open stream.
 #[derive(Debug)]
 struct OpenStream {
-    /// Who it is for, for the renewal of its lease in the shared limits.
+    /// Who it is for and the output tokens it holds, for the renewal of its
+    /// lease in the shared limits.
     client: Client,
+    tokens_held: u64,
     stop: Trigger,
     /// When a stop request for it arrived (Unix µs).
     stop_noticed_at: Arc<OnceLock<u64>>,

@@ -1,9 +1,9 @@
 //! With Redis, two replicas count one client's limits together (streams
 //! open at once, requests per minute, output tokens held and spent in the
 //! hour): a client reaching both gets one share, not two. A stream keeps
-//! its slot while its replica renews its lease, and a dead replica's slots
-//! come back when their leases run out. Against a real `redis-server`
-//! started here.
+//! its slot while its replica renews its lease, even through a Redis that
+//! lost it, and a dead replica's slots come back when their leases run
+//! out. Against a real `redis-server` started here.
 
 mod support;
 
@@ -258,4 +258,57 @@ async fn a_redis_that_keeps_its_data_forgets_no_slot_nor_hold_when_it_restarts()
     refused.read_until("too_many_streams", 1).await;
     running.disconnect();
     next.disconnect();
+}
+
+#[tokio::test]
+async fn a_redis_that_forgets_its_data_is_told_the_running_streams_again() {
+    let mut redis = RedisServer::start().await;
+    let mut upstream = FakeUpstream::start(thinking()).await;
+    let args = [
+        "--max-streams-per-client",
+        "2",
+        "--max-output-tokens-per-hour",
+        "10",
+        "--max-tokens",
+        "8",
+        "--limits-lease-ms",
+        "300",
+    ];
+    let [first, second] = replicas(&redis, &upstream, &args).await;
+    let mut running = RawClient::post_chat(first.addr, &chat_body("Hi")).await;
+    running.read_until("\"start-step\"", 1).await;
+    assert_eq!(max_tokens_asked(&mut upstream).await, 8);
+
+    // Killed and started again empty, as a Redis without its append-only
+    // file comes back: no slot, no hold.
+    redis.stop();
+    redis.restart().await;
+    let mut connection = redis.connection().await;
+
+    // Within a few renewals (a third of a lease apart), the replica running
+    // the stream has told Redis its slot and its 8 tokens again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let holds: Vec<u64> = connection.hvals("reins:limits:held:127.0.0.1").await.unwrap();
+        if holds == [8] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the running stream was never told again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut next = once_reconnected(&second).await;
+    assert!(next.text().starts_with("HTTP/1.1 200"), "{}", next.text());
+    next.read_until("\"start-step\"", 1).await;
+    assert_eq!(max_tokens_asked(&mut upstream).await, 2, "the running stream's hold is counted");
+    let mut refused = once_reconnected(&first).await;
+    assert!(refused.text().starts_with("HTTP/1.1 429"), "{}", refused.text());
+    refused.read_until("too_many_streams", 1).await;
+
+    // Once it ends, it is not told again: its slot comes back at once.
+    running.disconnect();
+    next.disconnect();
+    wait_for_no_open_streams(&redis).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let open: u64 = connection.zcard("reins:limits:open:127.0.0.1").await.unwrap();
+    assert_eq!(open, 0, "an ended stream's slot was taken again");
 }

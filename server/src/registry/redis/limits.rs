@@ -16,18 +16,21 @@
 //! holds its slot by a lease that the replica holding it renews while it
 //! runs; the slots and holds of a replica that died (or lost Redis for
 //! longer than a lease) go back when their leases run out, and nothing of a
-//! client is kept past its hour. Two scripts per stream (admitted, with
-//! the reply's record written in the same round trip; released), none per
-//! token, and one per renewal for all of a replica's streams (in batches).
+//! client is kept past its hour. A renewal that finds a running stream's
+//! slot gone (a Redis restarted without its data, say) takes it again.
+//! Two scripts per stream (admitted, with the reply's record written in the
+//! same round trip; released), none per token, and one per renewal for all
+//! of a replica's streams (in batches).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use redis::Script;
+use tokio::sync::RwLock;
 
 use super::RedisRegistry;
 use crate::config::Limits;
-use crate::streams::{Refusal, Streams};
+use crate::streams::{Lease, Refusal, Streams};
 use crate::trust::Client;
 
 /// A script of the limits: `common.lua` (the clock, the token hour, how
@@ -60,13 +63,18 @@ pub struct SharedLimits {
     redis: RedisRegistry,
     limits: Limits,
     lease: Duration,
+    /// Renewals and releases take turns (releases among themselves do not):
+    /// a renewal gives a stream it counts as open its slot again if Redis
+    /// has none, so a stream's release must not pass a renewal begun while
+    /// it was open, or that renewal would take back the slot just given up.
+    turns: Arc<RwLock<()>>,
 }
 
 impl RedisRegistry {
     /// `limits`' per-client limits, counted here for every replica; a
     /// stream's slot lasts `lease` past the last time its replica renewed it.
     pub fn shared_limits(&self, limits: Limits, lease: Duration) -> SharedLimits {
-        SharedLimits { redis: self.clone(), limits, lease }
+        SharedLimits { redis: self.clone(), limits, lease, turns: Arc::default() }
     }
 }
 
@@ -141,6 +149,7 @@ impl SharedLimits {
         let [counts, open, held] = self.keys(client);
         let limits = self.clone();
         runtime.spawn(async move {
+            let _turn = limits.turns.read().await;
             let released: redis::RedisResult<i64> = RELEASE
                 .key(counts)
                 .key(open)
@@ -165,7 +174,8 @@ impl SharedLimits {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            let open = streams.open_clients();
+            let _turn = self.turns.write().await;
+            let open = streams.leases();
             for batch in open.chunks(RENEW_BATCH) {
                 if let Err(error) = self.renew(batch).await {
                     self.redis.unavailable(&error);
@@ -175,12 +185,12 @@ impl SharedLimits {
         }
     }
 
-    async fn renew(&self, streams: &[(Client, String)]) -> redis::RedisResult<()> {
+    async fn renew(&self, streams: &[Lease]) -> redis::RedisResult<()> {
         let mut renew = RENEW.prepare_invoke();
         renew.arg(millis(self.lease));
-        for (client, message_id) in streams {
-            let [open, held] = self.lease_keys(client);
-            renew.key(open).key(held).arg(message_id);
+        for lease in streams {
+            let [open, held] = self.lease_keys(&lease.client);
+            renew.key(open).key(held).arg(&lease.message_id).arg(lease.tokens_held);
         }
         renew.invoke_async(&mut self.redis.commands.clone()).await
     }
