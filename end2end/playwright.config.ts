@@ -44,6 +44,16 @@ export const NGINX_JWT_REINS = 'http://127.0.0.1:3106';
  */
 export const NGINX_SIGN_IN_URL = 'https://127.0.0.1:3144';
 const SIGN_IN_REINS = 'http://127.0.0.1:3115';
+/**
+ * Where the allowed site answers nginx's token requests over HTTPS, with the
+ * certificate nginx trusts (written to APP_CA when the site starts); and an
+ * impostor with a certificate of its own for the same name, which the same
+ * sign-in configuration, behind NGINX_IMPOSTOR_URL, is pointed at.
+ */
+const APP_TLS_PORT = '3125';
+const IMPOSTOR_TLS_PORT = '3126';
+const APP_TLS_DIR = '../target/e2e-app-tls';
+export const NGINX_IMPOSTOR_URL = 'https://127.0.0.1:3145';
 /** How the allowed site signs its users' tokens, and for how long they last. */
 const JWT = {
   JWT_SECRET: 'the end-to-end tests sign their tokens with this secret',
@@ -172,7 +182,10 @@ export default defineConfig({
       command: 'node support/host-pages.mjs',
       url: `${site}/one.html`,
       reuseExistingServer: !process.env.CI,
-      env: { HOST_PORT: new URL(site).port, REINS_URL: EMBED_URL, ECHO_URL, NGINX_URL, JWT_REINS_URL: NGINX_JWT_URL, ...JWT },
+      env: {
+        HOST_PORT: new URL(site).port, REINS_URL: EMBED_URL, ECHO_URL, NGINX_URL, JWT_REINS_URL: NGINX_JWT_URL, ...JWT,
+        ...(site === ALLOWED_SITE ? { APP_TLS_PORT, IMPOSTOR_TLS_PORT, APP_TLS_DIR } : {}),
+      },
     })),
     server(NGINX_REINS, {
       REINS_DEMO_TOKENS_PER_SECOND: '20',
@@ -241,9 +254,10 @@ export default defineConfig({
     })),
     {
       // nginx from Debian, in the foreground, one process: stopped with the tests.
-      command: `bash ../scripts/test-nginx ../target/e2e-nginx ${new URL(NGINX_URL).port}:${new URL(NGINX_REINS).port} ${new URL(NGINX_JWT_URL).port}:${new URL(NGINX_JWT_REINS).port} ${new URL(NGINX_SIGN_IN_URL).port}:${new URL(SIGN_IN_REINS).port}:sign-in@${new URL(ALLOWED_SITE).port} ${new URL(NGINX_REPLICAS_URL).port}:${REPLICAS.map((replica) => new URL(replica).port).join(',')}:ignore-client-abort+http1 ${new URL(NGINX_RESUME_URL).port}:${RESUME_REPLICAS.map((replica) => new URL(replica).port).join(',')}`,
+      command: `bash ../scripts/test-nginx ../target/e2e-nginx ${new URL(NGINX_URL).port}:${new URL(NGINX_REINS).port} ${new URL(NGINX_JWT_URL).port}:${new URL(NGINX_JWT_REINS).port} ${new URL(NGINX_SIGN_IN_URL).port}:${new URL(SIGN_IN_REINS).port}:sign-in@${new URL(ALLOWED_SITE).port}/${APP_TLS_PORT} ${new URL(NGINX_IMPOSTOR_URL).port}:${new URL(SIGN_IN_REINS).port}:sign-in@${new URL(ALLOWED_SITE).port}/${IMPOSTOR_TLS_PORT} ${new URL(NGINX_REPLICAS_URL).port}:${REPLICAS.map((replica) => new URL(replica).port).join(',')}:ignore-client-abort+http1 ${new URL(NGINX_RESUME_URL).port}:${RESUME_REPLICAS.map((replica) => new URL(replica).port).join(',')}`,
       port: Number(new URL(NGINX_URL).port),
       reuseExistingServer: !process.env.CI,
+      env: { APP_CA: `${APP_TLS_DIR}/cert.pem` },
     },
   ],
 });

@@ -3,8 +3,11 @@
 // <reins-chat> elements, under host CSS that tries to restyle them. The same
 // site signs its users' tokens, for the pages that embed a Reins wanting a
 // JWT and for the hosted chat behind its sign-in.
+import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 
 const port = Number(process.env.HOST_PORT ?? 3120);
 const reins = process.env.REINS_URL ?? 'http://127.0.0.1:3104';
@@ -100,13 +103,21 @@ const pages = {
 // cookie into a token, and sends a visitor with no session to its sign-in.
 const SESSION = /(?:^|;\s*)session=([a-z]+)(?:;|$)/;
 
+// Each request nginx made for a session's token: which connection it came
+// on (its port), for the tests to see nginx keep its connections to the app.
+const tokenRequests = new Map();
+
 /** Answers what nginx asks the app, or returns false for an ordinary page. */
 function signIn(request, response) {
   const { pathname } = new URL(request.url, 'http://app');
   if (pathname === '/reins/token') {
     const user = SESSION.exec(request.headers.cookie ?? '')?.[1];
-    if (user) response.writeHead(204, { authorization: `Bearer ${mintToken(user)}` }).end();
-    else response.writeHead(401).end();
+    if (!user) {
+      response.writeHead(401).end();
+      return true;
+    }
+    tokenRequests.set(user, [...(tokenRequests.get(user) ?? []), request.socket.remotePort]);
+    response.writeHead(204, { authorization: `Bearer ${mintToken(user)}` }).end();
     return true;
   }
   if (pathname === '/sign-in') {
@@ -118,8 +129,52 @@ function signIn(request, response) {
   return false;
 }
 
+/**
+ * A fresh self-signed certificate for `localhost` in `dir`: written under
+ * other names, then renamed, so a reader waiting for `cert.pem` never reads
+ * half of it.
+ */
+function certificate(dir) {
+  mkdirSync(dir, { recursive: true });
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
+    '-keyout', `${dir}/key.new`, '-out', `${dir}/cert.new`,
+  ], { stdio: 'ignore' });
+  renameSync(`${dir}/key.new`, `${dir}/key.pem`);
+  renameSync(`${dir}/cert.new`, `${dir}/cert.pem`);
+  return { key: readFileSync(`${dir}/key.pem`), cert: readFileSync(`${dir}/cert.pem`) };
+}
+
+// The app's token endpoint over HTTPS, as nginx asks it
+// (deploy/nginx/sign-in-upstream.conf): nginx trusts this certificate and
+// no other (scripts/test-nginx, APP_CA). An impostor answers on another
+// port with a certificate of its own for the same name: nginx must refuse
+// it before sending it anything, the visitor's cookies least of all.
+const impostor = { connections: 0, requests: 0 };
+if (process.env.APP_TLS_PORT) {
+  const dir = process.env.APP_TLS_DIR;
+  createHttpsServer(certificate(dir), (request, response) => {
+    if (!signIn(request, response)) response.writeHead(404).end();
+  }).listen(Number(process.env.APP_TLS_PORT), '127.0.0.1');
+  createHttpsServer(certificate(`${dir}/impostor`), (request, response) => {
+    impostor.requests++;
+    if (!signIn(request, response)) response.writeHead(404).end();
+  })
+    .on('connection', () => impostor.connections++)
+    .listen(Number(process.env.IMPOSTOR_TLS_PORT), '127.0.0.1');
+}
+
 createServer((request, response) => {
   if (signIn(request, response)) return;
+  const { pathname, searchParams } = new URL(request.url, 'http://app');
+  if (pathname === '/token-requests') {
+    const ports = tokenRequests.get(searchParams.get('session')) ?? [];
+    return response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(ports));
+  }
+  if (pathname === '/impostor') {
+    return response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(impostor));
+  }
   const found = pages[request.url];
   if (!found) return response.writeHead(404).end();
   const body = typeof found === 'function' ? found() : found;

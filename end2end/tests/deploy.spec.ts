@@ -1,6 +1,6 @@
 import { test, expect } from './fixtures/test';
 import type { Page } from '@playwright/test';
-import { ALLOWED_SITE, NGINX_SIGN_IN_URL, NGINX_URL, OTHER_SITE } from '../playwright.config';
+import { ALLOWED_SITE, NGINX_IMPOSTOR_URL, NGINX_SIGN_IN_URL, NGINX_URL, OTHER_SITE } from '../playwright.config';
 
 /**
  * Reins deployed as the README's "Deploy" says: behind the repository's
@@ -198,5 +198,32 @@ test.describe("the hosted chat behind an app's sign-in", () => {
     const forged = await page.request.post(chat, { headers: { origin: OTHER_SITE }, data: hello });
     expect(forged.status()).toBe(403);
     expect((await forged.json()).error.code).toBe('origin_not_allowed');
+  });
+
+  test('nginx asks the app for tokens over one kept HTTPS connection, not a handshake per request', async ({ page }) => {
+    // A session of its own, so only this test's token requests are counted.
+    await page.context().addCookies([{ name: 'session', value: 'keptalive', url: NGINX_SIGN_IN_URL }]);
+    for (let n = 0; n < 5; n++) {
+      const streamed = await page.request.post(`${NGINX_SIGN_IN_URL}/api/chat`, { data: hello });
+      expect(streamed.status()).toBe(200);
+      await streamed.text();
+    }
+    const ports: number[] = await (await page.request.get(`${ALLOWED_SITE}/token-requests?session=keptalive`)).json();
+    expect(ports).toHaveLength(5);
+    expect(new Set(ports).size).toBe(1);
+  });
+
+  test("nginx sends a session's cookies only to the app: a server without its certificate gets nothing", async ({ page }) => {
+    const before = await (await page.request.get(`${ALLOWED_SITE}/impostor`)).json();
+    await page.context().addCookies([{ name: 'session', value: 'ada', url: NGINX_IMPOSTOR_URL }]);
+    const shown = await page.request.get(`${NGINX_IMPOSTOR_URL}/`, { maxRedirects: 0 });
+    const chat = await page.request.post(`${NGINX_IMPOSTOR_URL}/api/chat`, { data: hello });
+    // nginx could not get a token: it fails the request, and never shows the page or passes the chat.
+    expect(shown.status()).toBe(500);
+    expect(chat.status()).toBe(500);
+    const after = await (await page.request.get(`${ALLOWED_SITE}/impostor`)).json();
+    expect(after.requests).toBe(before.requests);
+    // nginx did connect, twice, and hung up when it saw the certificate.
+    expect(after.connections).toBeGreaterThanOrEqual(before.connections + 2);
   });
 });
