@@ -225,11 +225,15 @@ async fn once_reconnected(replica: &Reins) -> RawClient {
     }
 }
 
-#[tokio::test]
-async fn a_redis_that_keeps_its_data_forgets_no_slot_nor_hold_when_it_restarts() {
-    let mut redis = RedisServer::start_persistent().await;
+/// Two replicas sharing `redis` (a client may open 2 streams and be sent 10
+/// tokens an hour, 8 a reply; and `more`), and a stream running through the
+/// first that holds 8 of its client's 10 tokens.
+async fn a_stream_holding_8_of_10(
+    redis: &RedisServer,
+    more: &[&str],
+) -> (FakeUpstream, [Reins; 2], RawClient) {
     let mut upstream = FakeUpstream::start(thinking()).await;
-    let args = [
+    let mut args = vec![
         "--max-streams-per-client",
         "2",
         "--max-output-tokens-per-hour",
@@ -237,25 +241,43 @@ async fn a_redis_that_keeps_its_data_forgets_no_slot_nor_hold_when_it_restarts()
         "--max-tokens",
         "8",
     ];
-    let [first, second] = replicas(&redis, &upstream, &args).await;
-    let mut running = RawClient::post_chat(first.addr, &chat_body("Hi")).await;
+    args.extend(more);
+    let replicas = replicas(redis, &upstream, &args).await;
+    let mut running = RawClient::post_chat(replicas[0].addr, &chat_body("Hi")).await;
     running.read_until("\"start-step\"", 1).await;
     assert_eq!(max_tokens_asked(&mut upstream).await, 8);
+    (upstream, replicas, running)
+}
+
+/// That Redis counts the running stream's hold and slot: the next stream,
+/// through the second replica, is asked for the 2 tokens left, and a third
+/// is refused. Returns the next.
+async fn the_running_stream_is_counted(
+    upstream: &mut FakeUpstream,
+    [first, second]: &[Reins; 2],
+) -> RawClient {
+    let mut next = once_reconnected(second).await;
+    assert!(next.text().starts_with("HTTP/1.1 200"), "{}", next.text());
+    next.read_until("\"start-step\"", 1).await;
+    assert_eq!(max_tokens_asked(upstream).await, 2, "the running stream's hold was counted");
+    let mut refused = once_reconnected(first).await;
+    assert!(refused.text().starts_with("HTTP/1.1 429"), "{}", refused.text());
+    refused.read_until("too_many_streams", 1).await;
+    next
+}
+
+#[tokio::test]
+async fn a_redis_that_keeps_its_data_forgets_no_slot_nor_hold_when_it_restarts() {
+    let mut redis = RedisServer::start_persistent().await;
+    let (mut upstream, replicas, running) = a_stream_holding_8_of_10(&redis, &[]).await;
 
     // Killed, as a crash would, and started again on its append-only file.
     redis.stop();
     redis.restart().await;
 
-    // The stream running through the restart still holds its 8 tokens: the
-    // next is asked for the 2 left.
-    let mut next = once_reconnected(&second).await;
-    assert!(next.text().starts_with("HTTP/1.1 200"), "{}", next.text());
-    next.read_until("\"start-step\"", 1).await;
-    assert_eq!(max_tokens_asked(&mut upstream).await, 2, "the running stream's hold was kept");
-    // And its slot: two streams are open, the client's share.
-    let mut refused = once_reconnected(&first).await;
-    assert!(refused.text().starts_with("HTTP/1.1 429"), "{}", refused.text());
-    refused.read_until("too_many_streams", 1).await;
+    // The stream running through the restart still holds its 8 tokens and
+    // its slot.
+    let next = the_running_stream_is_counted(&mut upstream, &replicas).await;
     running.disconnect();
     next.disconnect();
 }
@@ -263,21 +285,8 @@ async fn a_redis_that_keeps_its_data_forgets_no_slot_nor_hold_when_it_restarts()
 #[tokio::test]
 async fn a_redis_that_forgets_its_data_is_told_the_running_streams_again() {
     let mut redis = RedisServer::start().await;
-    let mut upstream = FakeUpstream::start(thinking()).await;
-    let args = [
-        "--max-streams-per-client",
-        "2",
-        "--max-output-tokens-per-hour",
-        "10",
-        "--max-tokens",
-        "8",
-        "--limits-lease-ms",
-        "300",
-    ];
-    let [first, second] = replicas(&redis, &upstream, &args).await;
-    let mut running = RawClient::post_chat(first.addr, &chat_body("Hi")).await;
-    running.read_until("\"start-step\"", 1).await;
-    assert_eq!(max_tokens_asked(&mut upstream).await, 8);
+    let (mut upstream, replicas, running) =
+        a_stream_holding_8_of_10(&redis, &["--limits-lease-ms", "300"]).await;
 
     // Killed and started again empty, as a Redis without its append-only
     // file comes back: no slot, no hold.
@@ -296,13 +305,7 @@ async fn a_redis_that_forgets_its_data_is_told_the_running_streams_again() {
         assert!(tokio::time::Instant::now() < deadline, "the running stream was never told again");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut next = once_reconnected(&second).await;
-    assert!(next.text().starts_with("HTTP/1.1 200"), "{}", next.text());
-    next.read_until("\"start-step\"", 1).await;
-    assert_eq!(max_tokens_asked(&mut upstream).await, 2, "the running stream's hold is counted");
-    let mut refused = once_reconnected(&first).await;
-    assert!(refused.text().starts_with("HTTP/1.1 429"), "{}", refused.text());
-    refused.read_until("too_many_streams", 1).await;
+    let next = the_running_stream_is_counted(&mut upstream, &replicas).await;
 
     // Once it ends, it is not told again: its slot comes back at once.
     running.disconnect();
