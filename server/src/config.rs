@@ -98,6 +98,16 @@ pub struct Config {
     #[arg(long, env = "REINS_MAX_TOKENS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: u32,
 
+    /// Most bytes one reply may send of its text and reasoning, each delta
+    /// counted with the 46 bytes of the part around it. A model API that
+    /// sends more (stuck in a loop, or hostile) has the reply cut there,
+    /// with an `error` part, and its request dropped: it bounds what a reply
+    /// costs the client, and what it holds for resuming, in memory and in
+    /// Redis.
+    #[arg(long, env = "REINS_MAX_REPLY_BYTES", default_value_t = crate::relay::DEFAULT_MAX_REPLY_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_reply_bytes: u64,
+
     #[command(flatten)]
     pub timeouts: Timeouts,
 

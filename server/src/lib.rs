@@ -100,6 +100,7 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
                 system_prompt: config.system_prompt.clone(),
                 anthropic_version: config.anthropic_version.clone(),
                 timeouts: config.timeouts,
+                max_reply_bytes: config.max_reply_bytes,
             };
             (settings, None)
         }
@@ -109,6 +110,7 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, StartupError
             let settings = UpstreamSettings {
                 system_prompt: config.system_prompt.clone(),
                 timeouts: config.timeouts,
+                max_reply_bytes: config.max_reply_bytes,
                 ..UpstreamSettings::openai(demo.base_url, demo::MODEL_NAME)
             };
             (settings, Some(demo.generations))

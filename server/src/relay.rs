@@ -34,6 +34,13 @@ const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 /// would otherwise grow without bound.
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 
+/// The most bytes a reply sends of its text and reasoning, the parts that
+/// carry them counted (`REINS_MAX_REPLY_BYTES`), unless configured
+/// otherwise: about 167,000 deltas of four bytes each (a long reasoning
+/// reply is tens of thousands), and at least four times the 2 MiB of text
+/// the browser chat holds.
+pub const DEFAULT_MAX_REPLY_BYTES: u64 = 8 * 1024 * 1024;
+
 /// One message of the conversation, as every dialect needs it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ChatMessage {
@@ -120,8 +127,24 @@ pub enum RelayError {
     Malformed,
     #[error("The model API sent one event larger than {} KiB; Reins stopped reading.", MAX_EVENT_BYTES / 1024)]
     EventTooLarge,
+    #[error("The reply passed {}, the most this server relays, and was cut off there.", size_text(*.0))]
+    ReplyTooLong(u64),
     #[error("The model API answered with {kind}, not an event stream: {message}")]
     NotEventStream { kind: String, message: String },
+}
+
+/// A size as people read it: in MiB or KiB when it is a whole number of
+/// them.
+fn size_text(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+    match bytes {
+        0 => "0 bytes".into(),
+        _ if bytes.is_multiple_of(MIB) => format!("{} MiB", bytes / MIB),
+        _ if bytes.is_multiple_of(KIB) => format!("{} KiB", bytes / KIB),
+        1 => "1 byte".into(),
+        _ => format!("{bytes} bytes"),
+    }
 }
 
 impl RelayError {
@@ -177,6 +200,7 @@ pub struct Upstream {
     system_prompt: Option<String>,
     anthropic_version: String,
     timeouts: Timeouts,
+    max_reply_bytes: u64,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -201,6 +225,8 @@ pub struct UpstreamSettings {
     pub system_prompt: Option<String>,
     pub anthropic_version: String,
     pub timeouts: Timeouts,
+    /// The most bytes one reply sends of its text and reasoning.
+    pub max_reply_bytes: u64,
 }
 
 impl UpstreamSettings {
@@ -214,6 +240,7 @@ impl UpstreamSettings {
             system_prompt: None,
             anthropic_version: "2023-06-01".into(),
             timeouts: Timeouts::default(),
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
         }
     }
 }
@@ -247,6 +274,7 @@ impl Upstream {
             system_prompt: settings.system_prompt,
             anthropic_version: settings.anthropic_version,
             timeouts: settings.timeouts,
+            max_reply_bytes: settings.max_reply_bytes,
         }
     }
 
@@ -258,6 +286,11 @@ impl Upstream {
     /// The limits applied to this upstream.
     pub fn timeouts(&self) -> Timeouts {
         self.timeouts
+    }
+
+    /// The most bytes one reply sends of its text and reasoning.
+    pub fn max_reply_bytes(&self) -> u64 {
+        self.max_reply_bytes
     }
 
     /// Sends the streaming request and waits for a successful response head.
@@ -460,6 +493,18 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_cut_for_its_size_says_the_size_as_people_read_it() {
+        let said = |bytes| RelayError::ReplyTooLong(bytes).client_text();
+        assert_eq!(
+            said(DEFAULT_MAX_REPLY_BYTES),
+            "The reply passed 8 MiB, the most this server relays, and was cut off there."
+        );
+        assert!(said(64 * 1024).contains(" 64 KiB,"));
+        assert!(said(1500).contains(" 1500 bytes,"));
+        assert!(said(1).contains(" 1 byte,"));
+    }
 
     fn url_for(kind: UpstreamKind, base: &str) -> String {
         let settings =

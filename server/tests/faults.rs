@@ -104,6 +104,40 @@ async fn a_reply_longer_than_the_total_limit_is_cut() {
     assert!(!finished);
 }
 
+#[tokio::test]
+async fn a_reply_longer_than_its_bytes_is_cut_and_the_model_dropped() {
+    // 6, 7 and 8 bytes of text, each in a part of 46 bytes more: the third
+    // passes 154, and only its first `é` fits.
+    let script = vec![
+        Step::Head,
+        Step::Token("Hello "),
+        Step::Token("wörld "),
+        Step::Token("éééé"),
+        Step::Wait(Duration::from_secs(30)),
+        Step::Token("never"),
+        Step::Finish("stop"),
+    ];
+    let (frames, took, finished) = relay(script, &["--max-reply-bytes", "154"]).await;
+    let text: String = frames
+        .iter()
+        .filter_map(|frame| serde_json::from_str::<Value>(frame).ok())
+        .filter(|part| part["type"] == "text-delta")
+        .map(|part| part["delta"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(text, "Hello wörld é");
+    assert_eq!(
+        &part_types(&frames)[frames.len() - 3..],
+        ["text-end", "error", "[DONE]"],
+        "the text is closed, then the reply ends"
+    );
+    assert_eq!(
+        error_text(&frames),
+        "The reply passed 154 bytes, the most this server relays, and was cut off there."
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(!finished, "the upstream connection was closed");
+}
+
 /// The upstream's own words go to the log only: an error body can carry
 /// account details, internal names, or text a hostile upstream wants shown.
 #[tokio::test]

@@ -164,6 +164,7 @@ fn parts(
                 let mut blocks = Blocks::default();
                 let mut usage = UsageReport::default();
                 let mut finish = None;
+                let mut bytes_left = upstream.max_reply_bytes();
                 let idle_limit = sleep(timeouts.idle.duration());
                 tokio::pin!(idle_limit);
                 let end = 'relay: loop {
@@ -187,20 +188,26 @@ fn parts(
                         None => break End::Failed(RelayError::Interrupted),
                     };
                     for event in batch {
+                        let (event, spent) = within_budget(event, &mut bytes_left);
                         match event {
-                            ModelEvent::Text(delta) => {
+                            Some(ModelEvent::Text(delta)) => {
                                 for part in blocks.text(delta) {
                                     yield part;
                                 }
                             }
-                            ModelEvent::Reasoning(delta) => {
+                            Some(ModelEvent::Reasoning(delta)) => {
                                 for part in blocks.reasoning(delta) {
                                     yield part;
                                 }
                             }
-                            ModelEvent::Usage(report) => usage.merge(report),
-                            ModelEvent::Finish(reason) => finish = Some(reason),
-                            ModelEvent::Done => break 'relay End::Completed(finish, None),
+                            Some(ModelEvent::Usage(report)) => usage.merge(report),
+                            Some(ModelEvent::Finish(reason)) => finish = Some(reason),
+                            Some(ModelEvent::Done) => break 'relay End::Completed(finish, None),
+                            None => {}
+                        }
+                        if spent {
+                            let limit = upstream.max_reply_bytes();
+                            break 'relay End::Failed(RelayError::ReplyTooLong(limit));
                         }
                     }
                 };
@@ -268,6 +275,33 @@ fn parts(
             }
         }
     }
+}
+
+/// What a delta costs of a reply's bytes beyond its text: the least JSON of
+/// the part that carries it (`{"type":"text-delta","id":"text-1","delta":""}`).
+/// Counting only the text, a model API sending a byte an event would have a
+/// reply send, and keep for resuming, some fifty times its budget.
+const DELTA_PART_BYTES: u64 = 46;
+
+/// Takes `event`'s text, if it has any, and the part around it out of what
+/// the reply may still send (`left` bytes): all of it when it fits; else as
+/// much text as fits, cut at a character's boundary (no event, when that is
+/// none), and `true`: the reply has had all it may, and ends.
+fn within_budget(event: ModelEvent, left: &mut u64) -> (Option<ModelEvent>, bool) {
+    let (mut delta, rebuild): (String, fn(String) -> ModelEvent) = match event {
+        ModelEvent::Text(delta) => (delta, ModelEvent::Text),
+        ModelEvent::Reasoning(delta) => (delta, ModelEvent::Reasoning),
+        other => return (Some(other), false),
+    };
+    let cost = u64::try_from(delta.len()).unwrap_or(u64::MAX).saturating_add(DELTA_PART_BYTES);
+    if cost <= *left {
+        *left -= cost;
+        return (Some(rebuild(delta)), false);
+    }
+    let fits = left.saturating_sub(DELTA_PART_BYTES);
+    delta.truncate(delta.floor_char_boundary(usize::try_from(fits).unwrap_or(usize::MAX)));
+    *left = 0;
+    ((!delta.is_empty()).then(|| rebuild(delta)), true)
 }
 
 /// One part as the JSON of its SSE `data:` line.
@@ -470,5 +504,42 @@ mod tests {
                 UiMessageChunk::TextEnd { id: "text-2".into() },
             ]
         );
+    }
+
+    #[test]
+    fn a_delta_costs_at_least_the_json_of_its_part() {
+        let part = UiMessageChunk::TextDelta { id: "text-1".into(), delta: String::new() };
+        assert_eq!(json(&part).len() as u64, DELTA_PART_BYTES);
+        let part = UiMessageChunk::ReasoningDelta { id: "reasoning-1".into(), delta: "".into() };
+        assert!(json(&part).len() as u64 > DELTA_PART_BYTES);
+    }
+
+    #[test]
+    fn a_reply_relays_its_budget_of_bytes_and_no_more() {
+        let part = DELTA_PART_BYTES;
+        let mut left = 2 * part + 9;
+        let text = |text: &str| ModelEvent::Text(text.into());
+        assert_eq!(within_budget(text("Hello "), &mut left), (Some(text("Hello ")), false));
+        assert_eq!(left, part + 3);
+        // Not text: nothing is counted.
+        assert_eq!(within_budget(ModelEvent::Done, &mut left), (Some(ModelEvent::Done), false));
+        // "éé" is 4 bytes: one `é` fits in the 3 left beside its part, half
+        // of the next does not, and the budget is spent.
+        let reasoning = ModelEvent::Reasoning("éé".into());
+        assert_eq!(
+            within_budget(reasoning, &mut left),
+            (Some(ModelEvent::Reasoning("é".into())), true)
+        );
+        assert_eq!(left, 0);
+        // Spent: any more text ends the reply with nothing of it sent.
+        assert_eq!(within_budget(text("x"), &mut left), (None, true));
+        // Room for the part but not a whole character: nothing is sent.
+        let mut left = part + 1;
+        assert_eq!(within_budget(text("é"), &mut left), (None, true));
+        // A delta, even empty, costs its part; one that fills what is left
+        // exactly is all sent.
+        let mut left = part + 3;
+        assert_eq!(within_budget(text("éx"), &mut left), (Some(text("éx")), false));
+        assert_eq!(within_budget(text(""), &mut left), (None, true));
     }
 }
