@@ -12,6 +12,10 @@
 //! carries the time it was written (`t<nanoseconds>;`), and the clients find
 //! those marks in the raw bytes without parsing JSON, so both paths pay the
 //! same client and upstream costs and the difference is the relay's.
+//!
+//! Delivery and the burst are measured a third way too, through a process
+//! that only copies bytes ([`floor`]): what any relay on this machine costs
+//! at the least, so Reins' figures can be read as the floor plus its own.
 
 // Printing its figures is what a benchmark is for, and naming a section
 // that does not exist is told on standard error.
@@ -26,7 +30,7 @@ use std::time::{Duration, Instant};
 use std::io::BufRead;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 /// Tokens per stream in the delivery runs, at [`TOKEN_INTERVAL`] apart.
@@ -146,7 +150,9 @@ impl Sightings {
 }
 
 async fn start_upstream() -> (SocketAddr, Arc<Sightings>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // Reins' own queue of connections not yet accepted: with tokio's 128,
+    // the upstream was where a burst's connections waited a second.
+    let listener = reins::connections::listen("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
     let sightings = Arc::new(Sightings::default());
     let shared = sightings.clone();
@@ -316,9 +322,11 @@ async fn stream_paced(
 ) -> Delivery {
     tokio::time::sleep(start_after).await;
     let prompt = Mode::Stream { tokens, interval }.prompt(id);
-    let mut socket = target.open(&prompt).await;
-    // From the request written: connection setup is the same either way.
+    // From before the connection: a client kept waiting to connect (its SYN
+    // dropped by a full listen queue, and sent again a second later) waits
+    // for its first token as surely as one answered late.
     let sent = Instant::now();
+    let mut socket = target.open(&prompt).await;
     let mut scanner = MarkScanner::default();
     let mut buffer = vec![0u8; 16 * 1024];
     let mut first_token = None;
@@ -360,7 +368,8 @@ impl Relay {
         // varies more between sittings than most changes move the figures).
         let binary = std::env::var_os("RELAY_BENCH_BINARY")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_reins").into());
-        let mut process = tokio::process::Command::new(binary)
+        let mut command = tokio::process::Command::new(binary);
+        command
             .env("REINS_ADDR", "127.0.0.1:0")
             .env("REINS_UPSTREAM_URL", format!("http://{upstream}/v1"))
             .env("REINS_MODEL", "m")
@@ -372,11 +381,23 @@ impl Relay {
             .env("REINS_MAX_OUTPUT_TOKENS_PER_HOUR", "1000000000000")
             .env("REINS_MAX_CONNECTIONS_PER_ADDRESS", "1000000")
             .env("RUST_LOG", "warn,reins=info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the reins binary runs");
+            .env("NO_COLOR", "1");
+        Self::launch(command).await
+    }
+
+    /// [`floor::serve`] in a process of its own, copying to `upstream`:
+    /// this benchmark's own executable, started again.
+    async fn floor(upstream: SocketAddr) -> Self {
+        let mut command =
+            tokio::process::Command::new(std::env::current_exe().expect("the benchmark's path"));
+        command.env(floor::UPSTREAM_VAR, upstream.to_string());
+        Self::launch(command).await
+    }
+
+    /// Runs `command`, a server that prints `listening on http://{addr}`.
+    async fn launch(mut command: tokio::process::Command) -> Self {
+        let mut process =
+            command.stdout(Stdio::piped()).kill_on_drop(true).spawn().expect("the relay runs");
         // The log (two lines per stream) is read on a thread of its own:
         // read on the benchmark's busy thread, it fell behind, the pipe
         // filled, and the relay's writes to it blocked its worker threads.
@@ -393,7 +414,7 @@ impl Relay {
                 }
             }
         });
-        let addr = listening.await.expect("reins exited before listening").parse().unwrap();
+        let addr = listening.await.expect("the relay exited before listening").parse().unwrap();
         Self { process, addr }
     }
 
@@ -411,6 +432,43 @@ impl Relay {
             .find_map(|line| line.strip_prefix("VmRSS:"))
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap()
+    }
+}
+
+/// The least any relay can cost on this machine: a process that copies each
+/// connection's bytes to the upstream and back and does nothing else (no
+/// HTTP, no JSON, no limits), on a runtime like Reins' (one worker thread
+/// per core). Its clients speak the upstream's own API through it. What
+/// it costs per token is the kernel's work for one more read and write of
+/// each token on loopback, and the runtime's wake-ups: a floor under
+/// anything a relay on this machine can print. Reins minus the floor is
+/// what Reins itself costs.
+mod floor {
+    use std::net::SocketAddr;
+
+    use tokio::net::TcpStream;
+
+    /// Set when the benchmark's executable is started as the floor: the
+    /// upstream's address.
+    pub const UPSTREAM_VAR: &str = "RELAY_BENCH_FLOOR_UPSTREAM";
+
+    /// Serves until killed; prints its address as Reins does.
+    pub fn serve(upstream: SocketAddr) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let listener = reins::connections::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+            println!("listening on http://{}", listener.local_addr().unwrap());
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { continue };
+                tokio::spawn(async move {
+                    // As Reins does, both ways: no token waits for Nagle.
+                    client.set_nodelay(true).unwrap();
+                    let Ok(mut model) = TcpStream::connect(upstream).await else { return };
+                    model.set_nodelay(true).unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut model).await;
+                });
+            }
+        });
     }
 }
 
@@ -730,16 +788,38 @@ async fn fresh_relay(upstream: SocketAddr, next_id: &mut u64) -> Relay {
     relay
 }
 
+/// Connections this machine's listeners have dropped because their queue
+/// was full, so far (`ListenOverflows` in `/proc/net/netstat`); each one
+/// costs its client a second, until its SYN is sent again.
+fn listen_overflows() -> u64 {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut tcp_ext = netstat.lines().filter(|line| line.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (tcp_ext.next(), tcp_ext.next()) else { return 0 };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "ListenOverflows")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0)
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
 }
 
-// One thread for the upstream and the clients, so they take as little as
-// possible of the two cores away from the relay being measured.
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
+fn main() {
+    if let Ok(upstream) = std::env::var(floor::UPSTREAM_VAR) {
+        return floor::serve(upstream.parse().expect("an address"));
+    }
+    // One thread for the upstream and the clients, so they take as little
+    // as possible of the two cores away from the relay being measured.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(bench());
+}
+
+async fn bench() {
     origin();
     let wanted = Sections::from_args();
     let (upstream, sightings) = start_upstream().await;
@@ -756,16 +836,19 @@ async fn main() {
     if let Some(binary) = std::env::var_os("RELAY_BENCH_BINARY") {
         println!("measuring {} (RELAY_BENCH_BINARY)\n", binary.to_string_lossy());
     }
-    // Warm both paths: connections, allocator, page cache.
+    let floor = Relay::floor(upstream).await;
+    // Warm every path: connections, allocator, page cache.
     deliver(Target::Relay(relay.addr), 10, &mut next_id).await;
+    deliver(Target::Direct(floor.addr), 10, &mut next_id).await;
     deliver(Target::Direct(upstream), 10, &mut next_id).await;
 
     if wanted.has("delivery") {
-        delivery(upstream, &relay, &mut next_id).await;
+        delivery(upstream, &relay, &floor, &mut next_id).await;
     }
     if wanted.has("burst") {
-        bursts(upstream, &relay, &mut next_id).await;
+        bursts(upstream, &relay, &floor, &mut next_id).await;
     }
+    drop(floor);
     if wanted.has("close") {
         closes(&relay, &sightings, &mut next_id).await;
     }
@@ -803,55 +886,81 @@ impl Sections {
     }
 }
 
-/// Delivery at each of [`CONCURRENCY`], then the CPU per token each cost.
-async fn delivery(upstream: SocketAddr, relay: &Relay, next_id: &mut u64) {
+/// Delivery at each of [`CONCURRENCY`], then the CPU per token each cost:
+/// through Reins, through the floor (see [`floor`]) and direct.
+async fn delivery(upstream: SocketAddr, relay: &Relay, floor: &Relay, next_id: &mut u64) {
     let this = std::process::id();
     println!(
-        "streams  first token overhead (median)  delivery overhead median / p99   (direct median / p99)"
+        "streams         first token overhead (median)  delivery overhead median / p99   (direct median / p99)"
     );
-    println!("         ({PROBES} requests made while the streams run)");
+    println!("                ({PROBES} requests made while the streams run)");
     let mut cpu = Vec::new();
     for streams in CONCURRENCY {
         let chunks = streams * TOKENS + PROBES;
         let before = Usage::of(this);
         let direct = deliver(Target::Direct(upstream), streams, next_id).await;
         let own = Usage::of(this).per(before, chunks);
+        let before = floor.usage();
+        let floored = deliver(Target::Direct(floor.addr), streams, next_id).await;
+        let floor_cpu = floor.usage().per(before, chunks);
         let before = relay.usage();
         let relayed = deliver(Target::Relay(relay.addr), streams, next_id).await;
-        cpu.push((streams, relay.usage().per(before, chunks), own));
-        println!(
-            "{streams:>7}  {:>27.3} ms  {:>12.3} ms / {:>8.3} ms   ({:.3} ms / {:.3} ms)",
-            (relayed.first_token_median_us - direct.first_token_median_us) / 1000.0,
-            (relayed.delay_median_us - direct.delay_median_us) / 1000.0,
-            (relayed.delay_p99_us - direct.delay_p99_us) / 1000.0,
-            direct.delay_median_us / 1000.0,
-            direct.delay_p99_us / 1000.0,
-        );
+        cpu.push((streams, relay.usage().per(before, chunks), floor_cpu, own));
+        for (name, through) in [("relay", &relayed), ("floor", &floored)] {
+            let streams = if name == "relay" { streams.to_string() } else { String::new() };
+            println!(
+                "{streams:>7}  {name}  {:>27.3} ms  {:>12.3} ms / {:>8.3} ms   ({:.3} ms / {:.3} ms)",
+                (through.first_token_median_us - direct.first_token_median_us) / 1000.0,
+                (through.delay_median_us - direct.delay_median_us) / 1000.0,
+                (through.delay_p99_us - direct.delay_p99_us) / 1000.0,
+                direct.delay_median_us / 1000.0,
+                direct.delay_p99_us / 1000.0,
+            );
+        }
     }
 
     println!("\nCPU per relayed token (process CPU time / tokens), and context switches per token");
-    for (streams, relayed, own) in cpu.into_iter().skip(1) {
+    for (streams, relayed, floored, own) in cpu.into_iter().skip(1) {
         println!("{streams:>7} streams  relay: {relayed}");
+        println!("                 floor, a process that only copies bytes: {floored}");
         println!("                 direct, upstream and clients together (one thread): {own}");
     }
 }
 
-/// [`BURST`] streams started at the same moment, direct and through the relay.
-async fn bursts(upstream: SocketAddr, relay: &Relay, next_id: &mut u64) {
+/// [`BURST`] streams started at the same moment: direct, through the floor
+/// and through the relay.
+async fn bursts(upstream: SocketAddr, relay: &Relay, floor: &Relay, next_id: &mut u64) {
     println!("\n{BURST} streams started at the same moment: time to first token");
+    // Unmeasured: a process's first burst grows its memory for 500 streams
+    // at once (the benchmark's own too), which made each first burst
+    // measured 30-100 ms slower when `burst` ran alone. A server that has
+    // run a while has grown it.
+    for target in [Target::Direct(upstream), Target::Direct(floor.addr), Target::Relay(relay.addr)]
+    {
+        burst(target, BURST, next_id).await;
+    }
+    let overflows = listen_overflows();
     let direct = burst(Target::Direct(upstream), BURST, next_id).await;
+    let before = floor.usage();
+    let floored = burst(Target::Direct(floor.addr), BURST, next_id).await;
+    let floor_cpu = floor.usage().per(before, BURST);
     let before = relay.usage();
     let relayed = burst(Target::Relay(relay.addr), BURST, next_id).await;
     let cpu = relay.usage().per(before, BURST);
-    println!(
-        "relay median {:.3} ms, p99 {:.3} ms; direct median {:.3} ms, p99 {:.3} ms; overhead median {:.3} ms",
-        percentile(&relayed, 0.5) / 1000.0,
-        percentile(&relayed, 0.99) / 1000.0,
-        percentile(&direct, 0.5) / 1000.0,
-        percentile(&direct, 0.99) / 1000.0,
-        (percentile(&relayed, 0.5) - percentile(&direct, 0.5)) / 1000.0,
-    );
+    let overflows = listen_overflows() - overflows;
+    for (name, through) in [("relay", &relayed), ("floor", &floored)] {
+        println!(
+            "{name} median {:.3} ms, p99 {:.3} ms; direct median {:.3} ms, p99 {:.3} ms; overhead median {:.3} ms",
+            percentile(through, 0.5) / 1000.0,
+            percentile(through, 0.99) / 1000.0,
+            percentile(&direct, 0.5) / 1000.0,
+            percentile(&direct, 0.99) / 1000.0,
+            (percentile(through, 0.5) - percentile(&direct, 0.5)) / 1000.0,
+        );
+    }
     println!("relay CPU per stream (start to end): {cpu}");
+    println!("floor CPU per stream (start to end): {floor_cpu}");
+    println!("connections dropped by a full listen queue in these three bursts: {overflows}");
 }
 
 /// Client close to upstream close, one at a time, for each case.

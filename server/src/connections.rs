@@ -41,7 +41,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -50,6 +50,24 @@ use crate::config::Config;
 use crate::signal::{Trigger, Watch, signal};
 use crate::state::AppState;
 use crate::trust::Trust;
+
+/// Connections the kernel may hold, handshake done, before they are
+/// accepted; Linux caps it at `net.core.somaxconn` (4,096 by default since
+/// Linux 5.4). tokio's `TcpListener::bind` asks for 128, as the standard
+/// library does: a burst of 500 chats overflowed it, and each connection
+/// past it waited for the client's SYN to be sent again, a second later
+/// (README, "Benchmark").
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with a queue of [`LISTEN_BACKLOG`] connections.
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
+    // As `TcpListener::bind` does: a restarted server binds at once, not
+    // after its last connections' TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Descriptors kept free of connections: the listener, the log, the demo
 /// model, files being served, DNS.
@@ -570,6 +588,30 @@ mod tests {
         assert!(per_address.take(a, 2, false).is_some());
         drop(_second);
         assert!(per_address.0.lock().unwrap().len() <= 1);
+    }
+
+    /// More connections at once than tokio's default queue of 128 holds
+    /// (and than the burst of 500), none of them accepted yet: each
+    /// one's handshake completes and waits in the queue. Past a full queue
+    /// the kernel drops the SYN, and with nobody accepting here a dropped
+    /// one never gets in, so the timeout only bounds the wait.
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_queue_to_be_accepted() {
+        const BURST: usize = 600;
+        let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connecting = (0..BURST).map(|_| {
+            tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+        });
+        let connected = futures::future::join_all(connecting).await;
+        let in_queue = connected.iter().filter(|connect| matches!(connect, Ok(Ok(_)))).count();
+        let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap_or_default();
+        assert_eq!(
+            in_queue,
+            BURST,
+            "the queue held {in_queue} (net.core.somaxconn, which caps it: {})",
+            somaxconn.trim()
+        );
     }
 
     #[tokio::test]

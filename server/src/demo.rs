@@ -25,7 +25,6 @@ use futures::StreamExt;
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::time::{Instant, sleep_until};
 
 use app::conversation::CONTINUE_PROMPT;
@@ -50,7 +49,9 @@ pub struct DemoModel {
 
 /// Starts the demo model on a free loopback port. It runs until the process ends.
 pub async fn spawn(config: DemoConfig) -> std::io::Result<DemoModel> {
-    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+    // Every chat on the hosted demo connects here: a burst of them must
+    // not overflow the queue either.
+    let listener = crate::connections::listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
     let addr = listener.local_addr()?;
     let generations = Generations::default();
     let router = router(config, generations.clone());

@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use leptos::config::LeptosOptions;
-use tokio::net::TcpListener;
 
 use auth::{Auth, AuthConfigError};
 use config::Config;
@@ -233,8 +232,7 @@ fn hash_file_beside_binary(hash_file: &str) -> bool {
 /// Reads the configuration's address, serves until a shutdown signal, then
 /// ends every open stream and exits within the configured deadline.
 pub async fn run(mut config: Config) -> Result<(), StartupError> {
-    let listener = TcpListener::bind(config.addr)
-        .await
+    let listener = connections::listen(config.addr)
         .map_err(|source| StartupError::Listen { addr: config.addr, source })?;
     let addr = listener.local_addr().map_err(StartupError::Serve)?;
     config.addr = addr;
@@ -267,7 +265,7 @@ async fn serve_metrics(
     public: &ConnectionSettings,
 ) -> Result<(), StartupError> {
     let listener =
-        TcpListener::bind(addr).await.map_err(|source| StartupError::Listen { addr, source })?;
+        connections::listen(addr).map_err(|source| StartupError::Listen { addr, source })?;
     let addr = listener.local_addr().map_err(StartupError::Serve)?;
     let settings = ConnectionSettings {
         max_connections: METRICS_CONNECTIONS,

@@ -306,3 +306,37 @@ async fn under_a_256_descriptor_limit_306_half_sent_requests_do_not_stop_the_ser
         "the server ran out of descriptors: {seen:?}"
     );
 }
+
+/// The real binary's listener: while the server accepts nothing (stopped
+/// here, as a server busy with a burst is for a moment), 600 connections at
+/// once wait in its queue, and each is served once it accepts again. With
+/// the queue of 128 tokio asks for, the kernel dropped the SYNs past it
+/// and each of those clients waited a second to send its SYN again.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_burst_the_server_cannot_accept_yet_waits_in_its_queue() {
+    const BURST: usize = 600;
+    let reins = support::Binary::start(&[("REINS_MAX_CONNECTIONS_PER_ADDRESS", "1000")]).await;
+    let pid = reins.process.id().unwrap().to_string();
+    let signal = |name: &str| {
+        let sent = std::process::Command::new("kill").args([name, &pid]).status().unwrap();
+        assert!(sent.success(), "kill {name} {pid}");
+    };
+    signal("-STOP");
+    // A dropped SYN is not sent again for a second, and nothing is
+    // accepted meanwhile: the timeout only bounds the wait.
+    let connecting = (0..BURST).map(|n| {
+        let from = [127, 0, 0, 2 + (n % 6) as u8];
+        timeout(Duration::from_secs(3), connect_from(from, reins.addr))
+    });
+    let connected = futures::future::join_all(connecting).await;
+    signal("-CONT");
+    let mut in_queue: Vec<TcpStream> = connected.into_iter().filter_map(Result::ok).collect();
+    assert_eq!(in_queue.len(), BURST, "connections in the queue while the server was stopped");
+    let mut last = in_queue.pop().unwrap();
+    last.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut last, Duration::from_secs(10)).await.unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+}
