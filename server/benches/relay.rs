@@ -150,8 +150,8 @@ impl Sightings {
 }
 
 async fn start_upstream() -> (SocketAddr, Arc<Sightings>) {
-    // Reins' own queue of connections not yet accepted: with tokio's 128,
-    // the upstream was where a burst's connections waited a second.
+    // Reins' queue of connections not yet accepted: with tokio's 128, a
+    // direct burst's connections were dropped here as they were at Reins.
     let listener = reins::connections::listen("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
     let sightings = Arc::new(Sightings::default());
@@ -788,9 +788,9 @@ async fn fresh_relay(upstream: SocketAddr, next_id: &mut u64) -> Relay {
     relay
 }
 
-/// Connections this machine's listeners have dropped because their queue
-/// was full, so far (`ListenOverflows` in `/proc/net/netstat`); each one
-/// costs its client a second, until its SYN is sent again.
+/// Handshakes this machine's listeners have dropped because their queue
+/// was full, so far (`ListenOverflows` in `/proc/net/netstat`); a dropped
+/// SYN costs its client a second, until it is sent again.
 fn listen_overflows() -> u64 {
     let netstat = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
     let mut tcp_ext = netstat.lines().filter(|line| line.starts_with("TcpExt:"));
@@ -960,7 +960,7 @@ async fn bursts(upstream: SocketAddr, relay: &Relay, floor: &Relay, next_id: &mu
     }
     println!("relay CPU per stream (start to end): {cpu}");
     println!("floor CPU per stream (start to end): {floor_cpu}");
-    println!("connections dropped by a full listen queue in these three bursts: {overflows}");
+    println!("handshakes dropped by a full listen queue in these three bursts: {overflows}");
 }
 
 /// Client close to upstream close, one at a time, for each case.
