@@ -25,31 +25,44 @@ use timing::{fastest, tree_and_events};
 static TIMING: Mutex<()> = Mutex::new(());
 
 /// Asserts that `work` at 8 times the size takes under 16 times as long.
+/// A ratio over that is measured again, up to [`ATTEMPTS`] times in all,
+/// and fails only if every measurement is over: work that grows faster
+/// than its text is over every time (a quadratic case by some 64 times),
+/// while a moment of load or of the allocator's page faults on one run is
+/// not (U+0000 measured 17.3 once in CI, 9.4-13.5 in most runs).
 fn assert_linear(case: &Case, what: &str, small: usize, rounds: usize, work: impl Fn(&str)) {
     let _alone = TIMING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (short, long) = ((case.build)(small), (case.build)(small * 8));
-    // Both sizes timed, and then both again, so that a burst of load
-    // elsewhere on the machine falls on both; the fastest of each is what
-    // the work itself costs.
-    let (mut short_time, mut long_time) = (Duration::MAX, Duration::MAX);
-    for _ in 0..rounds {
-        short_time = short_time.min(fastest(2, || work(&short)));
-        long_time = long_time.min(fastest(2, || work(&long)));
-    }
-    let ratio = long_time.as_secs_f64() / short_time.as_secs_f64().max(1e-6);
     let size_ratio = long.len() as f64 / short.len() as f64;
-    eprintln!(
-        "{:>36}: {what}: {ratio:5.1} times the time for {size_ratio:.1} times the text",
-        case.name
-    );
-    assert!(
-        ratio < 2.0 * size_ratio,
-        "{}: {what} of {} bytes took {long_time:?}, {ratio:.1} times {short_time:?} for {} bytes",
-        case.name,
-        long.len(),
-        short.len(),
-    );
+    for attempt in 1..=ATTEMPTS {
+        // Both sizes timed, and then both again, so that a burst of load
+        // elsewhere on the machine falls on both; the fastest of each is
+        // what the work itself costs.
+        let (mut short_time, mut long_time) = (Duration::MAX, Duration::MAX);
+        for _ in 0..rounds {
+            short_time = short_time.min(fastest(2, || work(&short)));
+            long_time = long_time.min(fastest(2, || work(&long)));
+        }
+        let ratio = long_time.as_secs_f64() / short_time.as_secs_f64().max(1e-6);
+        eprintln!(
+            "{:>36}: {what}: {ratio:5.1} times the time for {size_ratio:.1} times the text",
+            case.name
+        );
+        if ratio < 2.0 * size_ratio {
+            return;
+        }
+        assert!(
+            attempt < ATTEMPTS,
+            "{}: {what} of {} bytes took {long_time:?}, {ratio:.1} times {short_time:?} for {} bytes, in each of {ATTEMPTS} measurements",
+            case.name,
+            long.len(),
+            short.len(),
+        );
+    }
 }
+
+/// Measurements of a ratio before it fails: see [`assert_linear`].
+const ATTEMPTS: usize = 3;
 
 #[test]
 fn every_case_parses_in_linear_time() {
