@@ -325,12 +325,8 @@ async fn a_burst_the_server_cannot_accept_yet_waits_in_its_queue() {
         ("REINS_MAX_CONNECTIONS_PER_ADDRESS", "1000"),
     ])
     .await;
-    let pid = reins.process.id().unwrap().to_string();
-    let signal = |name: &str| {
-        let sent = std::process::Command::new("kill").args([name, &pid]).status().unwrap();
-        assert!(sent.success(), "kill {name} {pid}");
-    };
-    signal("-STOP");
+    let pid = reins.process.id().unwrap();
+    support::send_signal(pid, "-STOP");
     // A dropped SYN is not sent again for a second, and nothing is
     // accepted meanwhile: the timeout only bounds the wait.
     let connecting = (0..BURST).map(|n| {
@@ -338,7 +334,7 @@ async fn a_burst_the_server_cannot_accept_yet_waits_in_its_queue() {
         timeout(Duration::from_secs(3), connect_from(from, reins.addr))
     });
     let connected = futures::future::join_all(connecting).await;
-    signal("-CONT");
+    support::send_signal(pid, "-CONT");
     let mut in_queue: Vec<TcpStream> = connected.into_iter().filter_map(Result::ok).collect();
     assert_eq!(in_queue.len(), BURST, "connections in the queue while the server was stopped");
     let mut last = in_queue.pop().unwrap();

@@ -30,11 +30,7 @@ async fn sigterm_ends_open_streams_and_exits_zero() {
     }
 
     let signalled = tokio::time::Instant::now();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &server.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    support::send_signal(server.id().unwrap(), "-TERM");
 
     for mut client in clients {
         let body = client.read_to_end().await;

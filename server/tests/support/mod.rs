@@ -553,6 +553,14 @@ impl Drop for RedisServer {
     }
 }
 
+/// Sends `signal` (as `kill` names it: `-TERM`, `-STOP`, `-CONT`) to the
+/// process `pid`, one this test started.
+pub fn send_signal(pid: u32, signal: &str) {
+    let sent =
+        std::process::Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
+    assert!(sent.success(), "kill {signal} {pid}");
+}
+
 /// The real `reins` binary in a process of its own, its log piped to the
 /// test; killed when dropped.
 pub struct Binary {
