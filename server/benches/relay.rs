@@ -42,6 +42,9 @@ const TOKEN_INTERVAL: Duration = Duration::from_millis(50);
 const CONCURRENCY: [usize; 4] = [1, 50, 500, 2_000];
 /// Streams that start at the same moment, for the burst's first tokens.
 const BURST: usize = 500;
+/// Bursts measured on each path, so that the CPU per stream, read from
+/// `/proc` in ticks of 10 ms, is read over thousands of streams.
+const BURST_ROUNDS: usize = 10;
 /// Streams held open at once: the model thinking, or at one token a second.
 const MANY: usize = 5_000;
 /// Tokens per stream in the run at [`MANY`] streams, one a second.
@@ -927,10 +930,12 @@ async fn delivery(upstream: SocketAddr, relay: &Relay, floor: &Relay, next_id: &
     }
 }
 
-/// [`BURST`] streams started at the same moment: direct, through the floor
-/// and through the relay.
+/// [`BURST`] streams started at the same moment, [`BURST_ROUNDS`] times:
+/// direct, through the floor and through the relay in turn in each round.
 async fn bursts(upstream: SocketAddr, relay: &Relay, floor: &Relay, next_id: &mut u64) {
-    println!("\n{BURST} streams started at the same moment: time to first token");
+    println!(
+        "\n{BURST} streams started at the same moment, {BURST_ROUNDS} rounds: time to first token"
+    );
     // Unmeasured: a process's first burst grows its memory for 500 streams
     // at once (the benchmark's own too), which made each first burst
     // measured 30-100 ms slower when `burst` ran alone. A server that has
@@ -940,27 +945,56 @@ async fn bursts(upstream: SocketAddr, relay: &Relay, floor: &Relay, next_id: &mu
         burst(target, BURST, next_id).await;
     }
     let overflows = listen_overflows();
-    let direct = burst(Target::Direct(upstream), BURST, next_id).await;
-    let before = floor.usage();
-    let floored = burst(Target::Direct(floor.addr), BURST, next_id).await;
-    let floor_cpu = floor.usage().per(before, BURST);
-    let before = relay.usage();
-    let relayed = burst(Target::Relay(relay.addr), BURST, next_id).await;
-    let cpu = relay.usage().per(before, BURST);
-    let overflows = listen_overflows() - overflows;
-    for (name, through) in [("relay", &relayed), ("floor", &floored)] {
-        println!(
-            "{name} median {:.3} ms, p99 {:.3} ms; direct median {:.3} ms, p99 {:.3} ms; overhead median {:.3} ms",
-            percentile(through, 0.5) / 1000.0,
-            percentile(through, 0.99) / 1000.0,
-            percentile(&direct, 0.5) / 1000.0,
-            percentile(&direct, 0.99) / 1000.0,
-            (percentile(through, 0.5) - percentile(&direct, 0.5)) / 1000.0,
-        );
+    let (floor_before, relay_before) = (floor.usage(), relay.usage());
+    let mut rounds = Vec::with_capacity(BURST_ROUNDS);
+    for _ in 0..BURST_ROUNDS {
+        let direct = burst(Target::Direct(upstream), BURST, next_id).await;
+        let floored = burst(Target::Direct(floor.addr), BURST, next_id).await;
+        let relayed = burst(Target::Relay(relay.addr), BURST, next_id).await;
+        rounds.push(BurstRound::of(&direct, &floored, &relayed));
     }
-    println!("relay CPU per stream (start to end): {cpu}");
-    println!("floor CPU per stream (start to end): {floor_cpu}");
-    println!("handshakes dropped by a full listen queue in these three bursts: {overflows}");
+    // The processes are idle between the bursts, so their CPU over all the
+    // rounds is their bursts' alone: a round's own is a few clock ticks of
+    // 10 ms, too coarse to compare builds by.
+    let streams = BURST * BURST_ROUNDS;
+    let floor_cpu = floor.usage().per(floor_before, streams);
+    let cpu = relay.usage().per(relay_before, streams);
+    let overflows = listen_overflows() - overflows;
+    let figure = |of: fn(&BurstRound) -> f64| {
+        let values = sorted(rounds.iter().map(of).collect());
+        format!(
+            "{:7.3} ms ({:.3}-{:.3})",
+            percentile(&values, 0.5) / 1000.0,
+            values[0] / 1000.0,
+            values[values.len() - 1] / 1000.0
+        )
+    };
+    println!("median over the rounds (their range) of each round's figure:");
+    println!("direct median {}, p99 {}", figure(|r| r.direct.0), figure(|r| r.direct.1));
+    println!("floor  median {}, p99 {}", figure(|r| r.floored.0), figure(|r| r.floored.1));
+    println!("relay  median {}, p99 {}", figure(|r| r.relayed.0), figure(|r| r.relayed.1));
+    println!(
+        "overhead median: floor {}, relay {}",
+        figure(|r| r.floored.0 - r.direct.0),
+        figure(|r| r.relayed.0 - r.direct.0),
+    );
+    println!("relay CPU per stream (start to end, over {streams}): {cpu}");
+    println!("floor CPU per stream (start to end, over {streams}): {floor_cpu}");
+    println!("handshakes dropped by a full listen queue in these bursts: {overflows}");
+}
+
+/// One round of [`bursts`]: the median and p99 first token, in µs, of each path.
+struct BurstRound {
+    direct: (f64, f64),
+    floored: (f64, f64),
+    relayed: (f64, f64),
+}
+
+impl BurstRound {
+    fn of(direct: &[f64], floored: &[f64], relayed: &[f64]) -> Self {
+        let figures = |sorted: &[f64]| (percentile(sorted, 0.5), percentile(sorted, 0.99));
+        Self { direct: figures(direct), floored: figures(floored), relayed: figures(relayed) }
+    }
 }
 
 /// Client close to upstream close, one at a time, for each case.
