@@ -48,6 +48,23 @@ pub struct ChatMessage {
     pub content: String,
 }
 
+/// One message as a request body carries it: borrowed from the
+/// conversation, so that the body is written straight from it. Built as a
+/// `serde_json::Value`, the body held a second copy of the whole
+/// conversation, up to the request body limit, while it was written.
+#[derive(Debug, serde::Serialize)]
+struct WireMessage<'a> {
+    role: Role,
+    /// Owned only where a dialect joins messages.
+    content: std::borrow::Cow<'a, str>,
+}
+
+impl<'a> WireMessage<'a> {
+    fn borrowed(role: Role, content: &'a str) -> Self {
+        Self { role, content: content.into() }
+    }
+}
+
 /// What to ask the model for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelRequest {

@@ -1,44 +1,53 @@
 //! The Anthropic Messages dialect (`REINS_UPSTREAM_KIND=anthropic`).
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use app::protocol::{FinishReason, Role};
 
-use super::{ModelEvent, ModelRequest, RelayError, UsageReport};
+use super::{ModelEvent, ModelRequest, RelayError, UsageReport, WireMessage};
 
 /// The body of `POST /messages`.
+#[derive(Debug, Serialize)]
+pub struct RequestBody<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    messages: Vec<WireMessage<'a>>,
+    stream: bool,
+}
+
+/// The body of `POST /messages` for `request`.
 ///
 /// System messages (and the server's system prompt) go in the top-level
 /// `system` field, and consecutive messages of one role are joined, since the
 /// API wants the roles to alternate.
-pub fn request_body(model: &str, system_prompt: Option<&str>, request: &ModelRequest) -> Value {
+pub fn request_body<'a>(
+    model: &'a str,
+    system_prompt: Option<&'a str>,
+    request: &'a ModelRequest,
+) -> RequestBody<'a> {
     let mut system: Vec<&str> = system_prompt.into_iter().collect();
-    let mut messages: Vec<(Role, String)> = Vec::new();
+    let mut messages: Vec<WireMessage<'a>> = Vec::new();
     for message in &request.messages {
         match (message.role, messages.last_mut()) {
             (Role::System, _) => system.push(&message.content),
-            (role, Some((last_role, text))) if *last_role == role => {
+            // Copied once, at the first join; each join after appends.
+            (role, Some(last)) if last.role == role => {
+                let text = last.content.to_mut();
                 text.push_str("\n\n");
                 text.push_str(&message.content);
             }
-            (role, _) => messages.push((role, message.content.clone())),
+            (role, _) => messages.push(WireMessage::borrowed(role, &message.content)),
         }
     }
-    let messages: Vec<Value> = messages
-        .into_iter()
-        .map(|(role, content)| json!({"role": role, "content": content}))
-        .collect();
-    let mut body = json!({
-        "model": model,
-        "max_tokens": request.max_tokens,
-        "messages": messages,
-        "stream": true,
-    });
-    if !system.is_empty() {
-        body["system"] = Value::String(system.join("\n\n"));
+    RequestBody {
+        model,
+        max_tokens: request.max_tokens,
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        messages,
+        stream: true,
     }
-    body
 }
 
 /// The model events in one SSE event of the stream.
@@ -162,6 +171,8 @@ struct EventError {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::relay::ChatMessage;
 
@@ -181,7 +192,7 @@ mod tests {
             max_tokens: 100,
         };
         assert_eq!(
-            request_body("claude", Some("Server rule."), &request),
+            serde_json::to_value(request_body("claude", Some("Server rule."), &request)).unwrap(),
             json!({
                 "model": "claude",
                 "max_tokens": 100,
@@ -194,7 +205,8 @@ mod tests {
             })
         );
         let plain = ModelRequest { messages: vec![message(Role::User, "Hi")], max_tokens: 1 };
-        assert!(request_body("claude", None, &plain).get("system").is_none());
+        let plain = serde_json::to_value(request_body("claude", None, &plain)).unwrap();
+        assert!(plain.get("system").is_none());
     }
 
     #[test]

@@ -1,32 +1,45 @@
 //! The OpenAI Chat Completions dialect, as spoken by OpenAI, Ollama, vLLM,
 //! llama.cpp, DeepSeek and others.
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use app::protocol::FinishReason;
+use app::protocol::{FinishReason, Role};
 
-use super::{ModelEvent, ModelRequest, RelayError, UsageReport};
+use super::{ModelEvent, ModelRequest, RelayError, UsageReport, WireMessage};
 
 /// The body of `POST /chat/completions`.
-pub fn request_body(model: &str, system_prompt: Option<&str>, request: &ModelRequest) -> Value {
-    let mut messages = Vec::with_capacity(request.messages.len() + 1);
-    if let Some(prompt) = system_prompt {
-        messages.push(json!({"role": "system", "content": prompt}));
+#[derive(Debug, Serialize)]
+pub struct RequestBody<'a> {
+    model: &'a str,
+    messages: Vec<WireMessage<'a>>,
+    max_tokens: u32,
+    stream: bool,
+    stream_options: StreamOptions,
+}
+
+#[derive(Debug, Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+/// The body of `POST /chat/completions` for `request`, the system prompt first.
+pub fn request_body<'a>(
+    model: &'a str,
+    system_prompt: Option<&'a str>,
+    request: &'a ModelRequest,
+) -> RequestBody<'a> {
+    let system = system_prompt.map(|prompt| WireMessage::borrowed(Role::System, prompt));
+    let conversation = request
+        .messages
+        .iter()
+        .map(|message| WireMessage::borrowed(message.role, &message.content));
+    RequestBody {
+        model,
+        messages: system.into_iter().chain(conversation).collect(),
+        max_tokens: request.max_tokens,
+        stream: true,
+        stream_options: StreamOptions { include_usage: true },
     }
-    messages.extend(
-        request
-            .messages
-            .iter()
-            .map(|message| json!({"role": message.role, "content": message.content})),
-    );
-    json!({
-        "model": model,
-        "messages": messages,
-        "max_tokens": request.max_tokens,
-        "stream": true,
-        "stream_options": {"include_usage": true},
-    })
 }
 
 /// The model events in one `data:` payload of the stream.
@@ -135,9 +148,10 @@ struct ChunkError {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::relay::ChatMessage;
-    use app::protocol::Role;
 
     #[test]
     fn the_request_streams_asks_for_usage_and_puts_the_system_prompt_first() {
@@ -146,7 +160,7 @@ mod tests {
             max_tokens: 64,
         };
         assert_eq!(
-            request_body("gpt", Some("Be brief."), &request),
+            serde_json::to_value(request_body("gpt", Some("Be brief."), &request)).unwrap(),
             json!({
                 "model": "gpt",
                 "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
