@@ -42,7 +42,7 @@ pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_REPLY_BYTES: u64 = 8 * 1024 * 1024;
 
 /// One message of the conversation, as every dialect needs it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
