@@ -13,9 +13,11 @@
 //! those marks in the raw bytes without parsing JSON, so both paths pay the
 //! same client and upstream costs and the difference is the relay's.
 //!
-//! Delivery and the burst are measured a third way too, through a process
-//! that only copies bytes ([`floor`]): what any relay on this machine costs
-//! at the least, so Reins' figures can be read as the floor plus its own.
+//! Delivery and the burst are measured two more ways: through a process
+//! that only copies bytes ([`floor`]), what any relay on this machine costs
+//! at the least; and through Reins' libraries relaying the upstream's bytes
+//! unread ([`floor::serve_libraries`]). So Reins' figures read as the floor,
+//! plus what its libraries cost, plus its own code.
 
 // Printing its figures is what a benchmark is for, and naming a section
 // that does not exist is told on standard error.
@@ -32,6 +34,12 @@ use std::io::BufRead;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
+
+/// The floors run as this executable, on Reins' allocator (see its
+/// `main.rs`), so that what they cost differs from Reins' by code alone.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Tokens per stream in the delivery runs, at [`TOKEN_INTERVAL`] apart.
 const TOKENS: usize = 40;
@@ -391,9 +399,20 @@ impl Relay {
     /// [`floor::serve`] in a process of its own, copying to `upstream`:
     /// this benchmark's own executable, started again.
     async fn floor(upstream: SocketAddr) -> Self {
+        Self::this_benchmark_as(floor::UPSTREAM_VAR, upstream).await
+    }
+
+    /// [`floor::serve_libraries`] in a process of its own.
+    async fn libraries(upstream: SocketAddr) -> Self {
+        Self::this_benchmark_as(floor::LIBRARIES_UPSTREAM_VAR, upstream).await
+    }
+
+    /// This benchmark's own executable, started again with `var` set to
+    /// `upstream` (see [`main`]).
+    async fn this_benchmark_as(var: &str, upstream: SocketAddr) -> Self {
         let mut command =
             tokio::process::Command::new(std::env::current_exe().expect("the benchmark's path"));
-        command.env(floor::UPSTREAM_VAR, upstream.to_string());
+        command.env(var, upstream.to_string());
         Self::launch(command).await
     }
 
@@ -446,14 +465,26 @@ impl Relay {
 /// each token on loopback, and the runtime's wake-ups: a floor under
 /// anything a relay on this machine can print. Reins minus the floor is
 /// what Reins itself costs.
+///
+/// A second floor, [`floor::serve_libraries`], is what Reins' libraries
+/// cost before any code of its own.
 mod floor {
     use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::Duration;
 
+    use axum::body::{Body, Bytes};
+    use axum::extract::State;
+    use axum::http::{StatusCode, header::CONTENT_TYPE};
+    use axum::response::{IntoResponse, Response};
     use tokio::net::TcpStream;
 
     /// Set when the benchmark's executable is started as the floor: the
     /// upstream's address.
     pub const UPSTREAM_VAR: &str = "RELAY_BENCH_FLOOR_UPSTREAM";
+
+    /// Set when it is started as the libraries' floor: the upstream's address.
+    pub const LIBRARIES_UPSTREAM_VAR: &str = "RELAY_BENCH_LIBRARIES_UPSTREAM";
 
     /// Serves until killed; prints its address as Reins does.
     pub fn serve(upstream: SocketAddr) {
@@ -472,6 +503,62 @@ mod floor {
                 });
             }
         });
+    }
+
+    /// What Reins' libraries cost before any code of its own: Reins'
+    /// connection loop ([`reins::connections::serve`]: hyper, its limits),
+    /// an axum router, and a `reqwest` client built as Reins builds its
+    /// own, relaying the upstream's body unread. No SSE, no JSON, no
+    /// metrics, no log. Reins minus this is its own code; this minus
+    /// [`serve`] is the libraries'.
+    pub fn serve_libraries(upstream: SocketAddr) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let listener = reins::connections::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+            println!("listening on http://{}", listener.local_addr().unwrap());
+            let forward = Arc::new(Forward {
+                client: reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap(),
+                url: format!("http://{upstream}/v1/chat/completions"),
+            });
+            let router = axum::Router::new()
+                .route("/v1/chat/completions", axum::routing::post(relay))
+                .with_state(forward);
+            let settings = reins::connections::ConnectionSettings {
+                max_connections: 100_000,
+                max_per_address: 100_000,
+                ..Default::default()
+            };
+            reins::connections::serve(
+                listener,
+                router,
+                std::future::pending(),
+                Duration::ZERO,
+                settings,
+            )
+            .await
+            .unwrap();
+        });
+    }
+
+    struct Forward {
+        client: reqwest::Client,
+        url: String,
+    }
+
+    /// The request's body to the upstream, and its reply's body back as it
+    /// comes; dropped with the client's connection, as Reins' is.
+    async fn relay(State(forward): State<Arc<Forward>>, body: Bytes) -> Response {
+        let sent = forward.client.post(&forward.url).header(CONTENT_TYPE, "application/json");
+        match sent.body(body).send().await {
+            Ok(reply) => {
+                ([(CONTENT_TYPE, "text/event-stream")], Body::from_stream(reply.bytes_stream()))
+                    .into_response()
+            }
+            Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+        }
     }
 }
 
@@ -816,6 +903,9 @@ fn main() {
     if let Ok(upstream) = std::env::var(floor::UPSTREAM_VAR) {
         return floor::serve(upstream.parse().expect("an address"));
     }
+    if let Ok(upstream) = std::env::var(floor::LIBRARIES_UPSTREAM_VAR) {
+        return floor::serve_libraries(upstream.parse().expect("an address"));
+    }
     // One thread for the upstream and the clients, so they take as little
     // as possible of the two cores away from the relay being measured.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -840,18 +930,35 @@ async fn bench() {
         println!("measuring {} (RELAY_BENCH_BINARY)\n", binary.to_string_lossy());
     }
     let floor = Relay::floor(upstream).await;
+    let libraries = Relay::libraries(upstream).await;
+    let paths = [
+        Path {
+            name: "floor",
+            what: "floor, a process that only copies bytes",
+            target: Target::Direct(floor.addr),
+            process: &floor,
+        },
+        Path {
+            name: "libs",
+            what: "Reins' libraries relaying bytes unread",
+            target: Target::Direct(libraries.addr),
+            process: &libraries,
+        },
+        Path { name: "relay", what: "relay", target: Target::Relay(relay.addr), process: &relay },
+    ];
     // Warm every path: connections, allocator, page cache.
-    deliver(Target::Relay(relay.addr), 10, &mut next_id).await;
-    deliver(Target::Direct(floor.addr), 10, &mut next_id).await;
+    for path in &paths {
+        deliver(path.target, 10, &mut next_id).await;
+    }
     deliver(Target::Direct(upstream), 10, &mut next_id).await;
 
     if wanted.has("delivery") {
-        delivery(upstream, &relay, &floor, &mut next_id).await;
+        delivery(upstream, &paths, &mut next_id).await;
     }
     if wanted.has("burst") {
-        bursts(upstream, &relay, &floor, &mut next_id).await;
+        bursts(upstream, &paths, &mut next_id).await;
     }
-    drop(floor);
+    drop((floor, libraries));
     if wanted.has("close") {
         closes(&relay, &sightings, &mut next_id).await;
     }
@@ -889,9 +996,20 @@ impl Sections {
     }
 }
 
+/// A way the clients' streams go other than direct: through one of the
+/// floors (see [`floor`]), or through Reins.
+struct Path<'a> {
+    /// As the figures' lines name it.
+    name: &'static str,
+    /// What it is, for the CPU's lines.
+    what: &'static str,
+    target: Target,
+    process: &'a Relay,
+}
+
 /// Delivery at each of [`CONCURRENCY`], then the CPU per token each cost:
-/// through Reins, through the floor (see [`floor`]) and direct.
-async fn delivery(upstream: SocketAddr, relay: &Relay, floor: &Relay, next_id: &mut u64) {
+/// direct, then along each of `paths`.
+async fn delivery(upstream: SocketAddr, paths: &[Path<'_>], next_id: &mut u64) {
     let this = std::process::id();
     println!(
         "streams         first token overhead (median)  delivery overhead median / p99   (direct median / p99)"
@@ -903,16 +1021,19 @@ async fn delivery(upstream: SocketAddr, relay: &Relay, floor: &Relay, next_id: &
         let before = Usage::of(this);
         let direct = deliver(Target::Direct(upstream), streams, next_id).await;
         let own = Usage::of(this).per(before, chunks);
-        let before = floor.usage();
-        let floored = deliver(Target::Direct(floor.addr), streams, next_id).await;
-        let floor_cpu = floor.usage().per(before, chunks);
-        let before = relay.usage();
-        let relayed = deliver(Target::Relay(relay.addr), streams, next_id).await;
-        cpu.push((streams, relay.usage().per(before, chunks), floor_cpu, own));
-        for (name, through) in [("relay", &relayed), ("floor", &floored)] {
-            let streams = if name == "relay" { streams.to_string() } else { String::new() };
+        let mut each = Vec::with_capacity(paths.len());
+        for path in paths {
+            let before = path.process.usage();
+            let through = deliver(path.target, streams, next_id).await;
+            each.push((through, path.process.usage().per(before, chunks)));
+        }
+        // Reins first, as the figure the issue names.
+        for (index, (path, (through, _))) in paths.iter().zip(&each).enumerate().rev() {
+            let streams =
+                if index == paths.len() - 1 { streams.to_string() } else { String::new() };
             println!(
-                "{streams:>7}  {name}  {:>27.3} ms  {:>12.3} ms / {:>8.3} ms   ({:.3} ms / {:.3} ms)",
+                "{streams:>7}  {:<5}  {:>25.3} ms  {:>12.3} ms / {:>8.3} ms   ({:.3} ms / {:.3} ms)",
+                path.name,
                 (through.first_token_median_us - direct.first_token_median_us) / 1000.0,
                 (through.delay_median_us - direct.delay_median_us) / 1000.0,
                 (through.delay_p99_us - direct.delay_p99_us) / 1000.0,
@@ -920,19 +1041,23 @@ async fn delivery(upstream: SocketAddr, relay: &Relay, floor: &Relay, next_id: &
                 direct.delay_p99_us / 1000.0,
             );
         }
+        cpu.push((streams, each.into_iter().map(|(_, cpu)| cpu).collect::<Vec<_>>(), own));
     }
 
     println!("\nCPU per relayed token (process CPU time / tokens), and context switches per token");
-    for (streams, relayed, floored, own) in cpu.into_iter().skip(1) {
-        println!("{streams:>7} streams  relay: {relayed}");
-        println!("                 floor, a process that only copies bytes: {floored}");
-        println!("                 direct, upstream and clients together (one thread): {own}");
+    for (streams, each, own) in cpu.into_iter().skip(1) {
+        for (index, (path, cpu)) in paths.iter().zip(each).enumerate().rev() {
+            let streams =
+                if index == paths.len() - 1 { format!("{streams} streams") } else { String::new() };
+            println!("{streams:>15}  {}: {cpu}", path.what);
+        }
+        println!("{:>15}  direct, upstream and clients together (one thread): {own}", "");
     }
 }
 
 /// [`BURST`] streams started at the same moment, [`BURST_ROUNDS`] times:
-/// direct, through the floor and through the relay in turn in each round.
-async fn bursts(upstream: SocketAddr, relay: &Relay, floor: &Relay, next_id: &mut u64) {
+/// direct, then along each of `paths`, in turn in each round.
+async fn bursts(upstream: SocketAddr, paths: &[Path<'_>], next_id: &mut u64) {
     println!(
         "\n{BURST} streams started at the same moment, {BURST_ROUNDS} rounds: time to first token"
     );
@@ -940,27 +1065,32 @@ async fn bursts(upstream: SocketAddr, relay: &Relay, floor: &Relay, next_id: &mu
     // at once (the benchmark's own too), which made each first burst
     // measured 30-100 ms slower when `burst` ran alone. A server that has
     // run a while has grown it.
-    for target in [Target::Direct(upstream), Target::Direct(floor.addr), Target::Relay(relay.addr)]
-    {
-        burst(target, BURST, next_id).await;
+    burst(Target::Direct(upstream), BURST, next_id).await;
+    for path in paths {
+        burst(path.target, BURST, next_id).await;
     }
     let overflows = listen_overflows();
-    let (floor_before, relay_before) = (floor.usage(), relay.usage());
+    let before: Vec<Usage> = paths.iter().map(|path| path.process.usage()).collect();
     let mut rounds = Vec::with_capacity(BURST_ROUNDS);
     for _ in 0..BURST_ROUNDS {
         let direct = burst(Target::Direct(upstream), BURST, next_id).await;
-        let floored = burst(Target::Direct(floor.addr), BURST, next_id).await;
-        let relayed = burst(Target::Relay(relay.addr), BURST, next_id).await;
-        rounds.push(BurstRound::of(&direct, &floored, &relayed));
+        let mut each = Vec::with_capacity(paths.len());
+        for path in paths {
+            each.push(BurstRound::figures(&burst(path.target, BURST, next_id).await));
+        }
+        rounds.push(BurstRound { direct: BurstRound::figures(&direct), paths: each });
     }
     // The processes are idle between the bursts, so their CPU over all the
     // rounds is their bursts' alone: a round's own is a few clock ticks of
     // 10 ms, too coarse to compare builds by.
     let streams = BURST * BURST_ROUNDS;
-    let floor_cpu = floor.usage().per(floor_before, streams);
-    let cpu = relay.usage().per(relay_before, streams);
+    let cpu: Vec<String> = paths
+        .iter()
+        .zip(before)
+        .map(|(path, before)| path.process.usage().per(before, streams))
+        .collect();
     let overflows = listen_overflows() - overflows;
-    let figure = |of: fn(&BurstRound) -> f64| {
+    let figure = |of: &dyn Fn(&BurstRound) -> f64| {
         let values = sorted(rounds.iter().map(of).collect());
         format!(
             "{:7.3} ms ({:.3}-{:.3})",
@@ -970,30 +1100,36 @@ async fn bursts(upstream: SocketAddr, relay: &Relay, floor: &Relay, next_id: &mu
         )
     };
     println!("median over the rounds (their range) of each round's figure:");
-    println!("direct median {}, p99 {}", figure(|r| r.direct.0), figure(|r| r.direct.1));
-    println!("floor  median {}, p99 {}", figure(|r| r.floored.0), figure(|r| r.floored.1));
-    println!("relay  median {}, p99 {}", figure(|r| r.relayed.0), figure(|r| r.relayed.1));
-    println!(
-        "overhead median: floor {}, relay {}",
-        figure(|r| r.floored.0 - r.direct.0),
-        figure(|r| r.relayed.0 - r.direct.0),
-    );
-    println!("relay CPU per stream (start to end, over {streams}): {cpu}");
-    println!("floor CPU per stream (start to end, over {streams}): {floor_cpu}");
+    println!("direct median {}, p99 {}", figure(&|r| r.direct.0), figure(&|r| r.direct.1));
+    for (index, path) in paths.iter().enumerate().rev() {
+        println!(
+            "{:<6} median {}, p99 {}",
+            path.name,
+            figure(&|r| r.paths[index].0),
+            figure(&|r| r.paths[index].1)
+        );
+    }
+    println!("overhead median (above direct):");
+    for (index, path) in paths.iter().enumerate().rev() {
+        println!("{:<6} {}", path.name, figure(&|r| r.paths[index].0 - r.direct.0));
+    }
+    println!("CPU per stream (start to end, over {streams}):");
+    for (path, cpu) in paths.iter().zip(&cpu).rev() {
+        println!("  {}: {cpu}", path.what);
+    }
     println!("handshakes dropped by a full listen queue in these bursts: {overflows}");
 }
 
-/// One round of [`bursts`]: the median and p99 first token, in µs, of each path.
+/// One round of [`bursts`]: the median and p99 first token, in µs, direct
+/// and along each path.
 struct BurstRound {
     direct: (f64, f64),
-    floored: (f64, f64),
-    relayed: (f64, f64),
+    paths: Vec<(f64, f64)>,
 }
 
 impl BurstRound {
-    fn of(direct: &[f64], floored: &[f64], relayed: &[f64]) -> Self {
-        let figures = |sorted: &[f64]| (percentile(sorted, 0.5), percentile(sorted, 0.99));
-        Self { direct: figures(direct), floored: figures(floored), relayed: figures(relayed) }
+    fn figures(sorted: &[f64]) -> (f64, f64) {
+        (percentile(sorted, 0.5), percentile(sorted, 0.99))
     }
 }
 
