@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures::{Stream, StreamExt};
-use tokio::time::{Instant as TokioInstant, sleep, timeout};
+use tokio::time::{sleep, timeout};
 
 use app::protocol::{FinishReason, MessageMetadata, Receipt, ReplyState, UiMessageChunk, Usage};
 
@@ -24,6 +24,9 @@ use crate::metrics::{Metrics, Outcome};
 use crate::registry::{Registry, unix_us};
 use crate::signal::Watch;
 use crate::streams::Admission;
+use wait::{Limits, Waited};
+
+mod wait;
 
 /// What the client is told when a stop request ends its reply.
 pub const STOPPED_REASON: &str = "Stopped by request.";
@@ -128,10 +131,10 @@ fn parts(
 
         let timeouts = upstream.timeouts();
         // The stop, the total limit and the idle limit are each one future
-        // for the whole reply, polled again for every batch. Made afresh in
-        // each turn of the loop, as they once were, each was registered
-        // with the token's waiters or the timer wheel and removed again,
-        // under their locks, for every token relayed.
+        // for the whole reply (see `wait`). Made afresh in each turn of the
+        // loop, as they once were, each was registered with the token's
+        // waiters or the timer wheel and removed again, under their locks,
+        // for every token relayed.
         let mut stopped_by_request = stop;
         let total_limit = sleep(timeouts.total.duration());
         tokio::pin!(total_limit);
@@ -167,18 +170,21 @@ fn parts(
                 let mut bytes_left = upstream.max_reply_bytes();
                 let idle_limit = sleep(timeouts.idle.duration());
                 tokio::pin!(idle_limit);
+                let mut limits = Limits::new(
+                    &mut stopped_by_request,
+                    total_limit.as_mut(),
+                    idle_limit.as_mut(),
+                    timeouts.idle.duration(),
+                );
                 let end = 'relay: loop {
-                    // The model is silent from here: the time the last
-                    // parts waited for a slow client is not its silence.
-                    // Moving a timer later is an atomic update: tokio
-                    // touches the wheel only when the old time comes.
-                    idle_limit.as_mut().reset(TokioInstant::now() + timeouts.idle.duration());
-                    let next = tokio::select! {
-                        biased;
-                        () = &mut stopped_by_request => break stopped(),
-                        () = &mut total_limit => break End::Failed(RelayError::TotalTimeout(timeouts.total.duration())),
-                        () = &mut idle_limit => break End::Failed(RelayError::IdleTimeout(timeouts.idle.duration())),
-                        next = events.next() => next,
+                    // The model is silent from the start of each wait: the
+                    // time the last parts waited for a slow client is not
+                    // its silence.
+                    let next = match limits.wait(&mut events).await {
+                        Waited::Next(next) => next,
+                        Waited::Stopped => break stopped(),
+                        Waited::TotalTimeout => break End::Failed(RelayError::TotalTimeout(timeouts.total.duration())),
+                        Waited::IdleTimeout => break End::Failed(RelayError::IdleTimeout(timeouts.idle.duration())),
                     };
                     let batch = match next {
                         Some(Ok(batch)) => batch,
