@@ -110,18 +110,37 @@ mod tests {
     use tokio::time::{advance, sleep};
 
     use super::*;
-    use crate::signal::signal;
+    use crate::signal::{Trigger, signal};
 
     const IDLE: Duration = Duration::from_millis(100);
     const TOTAL: Duration = Duration::from_millis(1_000);
 
+    /// What a reply holds for its waits, as the reply's loop sets it up:
+    /// the timers started now.
+    struct Held {
+        trigger: Trigger,
+        stop: Watch,
+        total: Pin<Box<Sleep>>,
+        idle: Pin<Box<Sleep>>,
+        idle_limit: Duration,
+    }
+
+    impl Held {
+        fn new(idle_limit: Duration) -> Self {
+            let (trigger, stop) = signal();
+            let (total, idle) = (Box::pin(sleep(TOTAL)), Box::pin(sleep(idle_limit)));
+            Self { trigger, stop, total, idle, idle_limit }
+        }
+
+        fn limits(&mut self) -> Limits<'_> {
+            Limits::new(&mut self.stop, self.total.as_mut(), self.idle.as_mut(), self.idle_limit)
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn events_that_keep_coming_are_not_silence() {
-        let (_trigger, mut stop) = signal();
-        let total = sleep(TOTAL);
-        let idle = sleep(IDLE);
-        tokio::pin!(total, idle);
-        let mut limits = Limits::new(&mut stop, total.as_mut(), idle.as_mut(), IDLE);
+        let mut held = Held::new(IDLE);
+        let mut limits = held.limits();
         let (send, mut events) = mpsc::unbounded();
         // Nine events 60 ms apart: 540 ms in all, each within the limit.
         let sender = tokio::spawn(async move {
@@ -141,11 +160,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn silence_ends_the_wait_at_the_limit_from_its_start() {
-        let (_trigger, mut stop) = signal();
-        let total = sleep(TOTAL);
-        let idle = sleep(IDLE);
-        tokio::pin!(total, idle);
-        let mut limits = Limits::new(&mut stop, total.as_mut(), idle.as_mut(), IDLE);
+        let mut held = Held::new(IDLE);
+        let mut limits = held.limits();
         let (send, mut events) = mpsc::unbounded::<u32>();
         // 70 ms in, the timer set for 100 ms is early for a wait that
         // starts now: it ends at 170 ms.
@@ -158,11 +174,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_total_limit_ends_a_reply_whose_events_are_always_ready() {
-        let (_trigger, mut stop) = signal();
-        let total = sleep(TOTAL);
-        let idle = sleep(IDLE);
-        tokio::pin!(total, idle);
-        let mut limits = Limits::new(&mut stop, total.as_mut(), idle.as_mut(), IDLE);
+        let mut held = Held::new(IDLE);
+        let mut limits = held.limits();
         let mut events = stream::repeat(1);
         for _ in 0..10 {
             assert_eq!(limits.wait(&mut events).await, Waited::Next(Some(1)));
@@ -173,36 +186,38 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_total_limit_ends_a_silent_wait() {
-        let (_trigger, mut stop) = signal();
-        let total = sleep(TOTAL);
-        let idle = sleep(TOTAL * 2);
-        tokio::pin!(total, idle);
-        let mut limits = Limits::new(&mut stop, total.as_mut(), idle.as_mut(), TOTAL * 2);
+        let mut held = Held::new(TOTAL * 2);
         let mut events = stream::pending::<u32>();
-        assert_eq!(limits.wait(&mut events).await, Waited::TotalTimeout);
-        assert_eq!(Instant::now() - total.deadline(), Duration::ZERO);
+        assert_eq!(held.limits().wait(&mut events).await, Waited::TotalTimeout);
+        assert_eq!(Instant::now() - held.total.deadline(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_stop_wins_over_ready_events_and_wakes_a_waiting_reply() {
-        let (trigger, mut stop) = signal();
-        let total = sleep(TOTAL);
-        let idle = sleep(IDLE);
-        tokio::pin!(total, idle);
-        let mut limits = Limits::new(&mut stop, total.as_mut(), idle.as_mut(), IDLE);
+    async fn a_stop_wins_over_ready_events() {
+        let mut held = Held::new(IDLE);
+        let trigger = held.trigger.clone();
+        let mut limits = held.limits();
         let mut ready = stream::repeat(1);
         assert_eq!(limits.wait(&mut ready).await, Waited::Next(Some(1)));
         trigger.fire();
         assert_eq!(limits.wait(&mut ready).await, Waited::Stopped);
+    }
 
-        let (trigger, mut stop) = signal();
-        let mut limits = Limits::new(&mut stop, total.as_mut(), idle.as_mut(), IDLE);
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_wakes_a_waiting_reply() {
+        let mut held = Held::new(IDLE);
+        let trigger = held.trigger.clone();
+        let mut limits = held.limits();
         let mut silent = stream::pending::<u32>();
-        let firing = async {
+        // Fired from another task: only the stop's own wake-up can end the
+        // wait before the silence timer does, 100 ms in.
+        let firing = tokio::spawn(async move {
             sleep(Duration::from_millis(10)).await;
             trigger.fire();
-        };
-        let (waited, ()) = tokio::join!(limits.wait(&mut silent), firing);
-        assert_eq!(waited, Waited::Stopped);
+        });
+        let started = Instant::now();
+        assert_eq!(limits.wait(&mut silent).await, Waited::Stopped);
+        assert_eq!(started.elapsed(), Duration::from_millis(10));
+        firing.await.unwrap();
     }
 }
