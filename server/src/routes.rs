@@ -2,6 +2,7 @@
 //! record, and the hosted page.
 
 mod chat;
+mod check;
 mod demo;
 mod health;
 
@@ -11,18 +12,21 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderValue, Method, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
 use app::{App, hosted_shell, shell};
 
+use tower::ServiceBuilder;
+use tower::util::MapResponseLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
+use self::check::CheckLayer;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{assets, auth, trust};
@@ -67,7 +71,7 @@ pub fn app(state: AppState) -> Router {
     if !state.metrics_apart {
         health = health.route("/metrics", get(health::metrics));
     }
-    health
+    let routes = health
         .merge(assets::embed_routes(Path::new(&*state.leptos_options.site_root)))
         .merge(assets::page_routes(&state.leptos_options))
         .leptos_routes(&state, page_routes, move || hosted_shell(options.clone(), demo))
@@ -79,24 +83,32 @@ pub fn app(state: AppState) -> Router {
         // (heaptrack, 2,000 streams, 2026-12-02).
         .layer(CompressionLayer::new())
         .nest("/api", api)
-        .with_state(state)
-        // Layers run from the last added inwards: the host is checked before
-        // anything else (CORS preflights included), then CORS, then the
-        // page's origin, inside CORS so that its refusal carries CORS
-        // headers the page can read.
-        .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
-        .layer(middleware::from_fn(json_refusals))
-        .layer(middleware::from_fn_with_state(trust.clone(), trust::origin_guard))
-        .layer(cors())
-        .layer(middleware::from_fn_with_state(trust, trust::guard))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .with_state(state);
+    // Layers run from the first listed inwards: the host is checked before
+    // anything else (CORS preflights included), then CORS, then the page's
+    // origin, inside CORS so that its refusal carries CORS headers the page
+    // can read. They wrap the router once, as one service, rather than
+    // through `Router::layer`, which wraps every route in each layer and
+    // clones each layer's service, boxed, for every request.
+    let every_request = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
             REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(CheckLayer::new({
+            let trust = trust.clone();
+            move |request: &mut Request| trust::guard(&trust, request)
+        }))
+        .layer(cors())
+        .layer(CheckLayer::new(move |request: &mut Request| trust::origin_guard(&trust, request)))
+        .layer(MapResponseLayer::new(json_refusals))
+        .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
+        .service(routes);
+    Router::new().fallback_service(every_request)
 }
 
 /// CORS for every origin's preflight and response headers: which origins
@@ -118,8 +130,7 @@ fn cors() -> CorsLayer {
 
 /// Gives the refusals axum makes on its own (405 for a wrong method, with
 /// an empty body) the API's JSON body.
-async fn json_refusals(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+fn json_refusals(response: Response) -> Response {
     if response.status() == StatusCode::METHOD_NOT_ALLOWED
         && !response.headers().contains_key(axum::http::header::CONTENT_TYPE)
     {

@@ -3,7 +3,7 @@
 //! the client of a request is.
 //!
 //! Nothing else in the server reads `Host`, `Origin`, `Forwarded` or
-//! `X-Forwarded-*`: the [`guard`] middleware asks [`Trust`] once per request,
+//! `X-Forwarded-*`: the [`guard`] check asks [`Trust`] once per request,
 //! refuses what it must, and leaves a [`Client`] in the request's extensions
 //! for the handlers.
 //!
@@ -18,13 +18,10 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::header::{FORWARDED, HOST, ORIGIN};
 use axum::http::{HeaderMap, Uri};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 use reqwest::Url;
 
@@ -442,39 +439,35 @@ impl fmt::Display for Client {
     }
 }
 
-/// The outer middleware: refuses a request for a foreign host, whatever its
+/// The outer check: refuses a request for a foreign host, whatever its
 /// method (CORS preflights included), and leaves the request's [`Seen`] and
 /// [`Client`] in its extensions.
-pub async fn guard(State(trust): State<Arc<Trust>>, mut request: Request, next: Next) -> Response {
+pub fn guard(trust: &Trust, request: &mut Request) -> Result<(), ApiError> {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
     let seen = trust.see(peer, request.uri(), request.headers());
     if request.uri().path() != HEALTH_CHECK && !trust.is_public_host(&seen) {
         let host = seen.host.as_deref().unwrap_or("(none)");
         tracing::warn!(host = %brief(host), client = ?seen.address, "request for a host this server is not configured for");
-        return ApiError::UnknownHost.into_response();
+        return Err(ApiError::UnknownHost);
     }
     request.extensions_mut().insert(Client::address(seen.address));
     request.extensions_mut().insert(seen);
-    next.run(request).await
+    Ok(())
 }
 
-/// The inner middleware, inside the CORS layer so that its refusal carries
+/// The inner check, inside the CORS layer so that its refusal carries
 /// CORS headers and the page can read why: refuses a page origin that is
 /// neither the hosted page's nor listed. The embed script is served to every
 /// page, so that on a refused one it can tell the person why.
-pub async fn origin_guard(
-    State(trust): State<Arc<Trust>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub fn origin_guard(trust: &Trust, request: &Request) -> Result<(), ApiError> {
     if request.uri().path() != EMBED_SCRIPT
         && let Some(origin) = header(request.headers(), ORIGIN)
         && trust.origin_standing(origin) == Standing::Refused
     {
         tracing::warn!(origin = %brief(origin), "request from an origin that is not allowed");
-        return ApiError::OriginNotAllowed(brief(origin)).into_response();
+        return Err(ApiError::OriginNotAllowed(brief(origin)));
     }
-    next.run(request).await
+    Ok(())
 }
 
 #[cfg(test)]
