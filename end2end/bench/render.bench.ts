@@ -106,7 +106,7 @@ async function withExtraStyle(page: Page) {
 }
 
 type ProfileNode = { id: number; callFrame: { functionName: string; url: string } };
-type Profile = { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+type Profile = { nodes: ProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] };
 
 /**
  * With `REINS_BENCH_PROFILE` set, each reply also runs under V8's sampling
@@ -120,12 +120,19 @@ type Profile = { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
  */
 const PROFILE = Boolean(process.env.REINS_BENCH_PROFILE);
 
-/** The functions with the most time of their own in `profile`, as lines to print. */
-function topFunctions(profile: Profile, count: number): string[] {
+/**
+ * The functions with the most time of their own in `profile`, as lines to
+ * print; with `keep`, only of the samples taken at the times (µs, the
+ * trace's clock, which the profile's shares) it keeps.
+ */
+function topFunctions(profile: Profile, count: number, keep: (ts: number) => boolean = () => true): string[] {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const own = new Map<string, number>();
+  let ts = profile.startTime;
   // A sample's time runs until the next sample.
   profile.samples.forEach((id, index) => {
+    ts += profile.timeDeltas[index] ?? 0;
+    if (!keep(ts)) return;
     const { functionName, url } = byId.get(id)!.callFrame;
     const name = functionName || `(anonymous ${url.split('/').pop()})`;
     own.set(name, (own.get(name) ?? 0) + (profile.timeDeltas[index + 1] ?? 0) / 1000);
@@ -145,6 +152,15 @@ function topFunctions(profile: Profile, count: number): string[] {
       .slice(0, count)
       .map(([name, ms]) => `${ms.toFixed(0).padStart(7)} ms ${((100 * ms) / script).toFixed(1).padStart(5)}%  ${name.slice(0, 160)}`),
   ];
+}
+
+/** Whether a time (µs, the trace's clock) falls within one of `tasks`, which are in time order. */
+function during(tasks: TraceEvent[]): (ts: number) => boolean {
+  const starts = tasks.map((task) => task.ts);
+  return (ts) => {
+    const last = firstAtOrAfter(starts, ts + 1) - 1;
+    return last >= 0 && ts <= tasks[last].ts + tasks[last].dur!;
+  };
 }
 
 /**
@@ -230,6 +246,13 @@ async function traceReply(page: Page, reply: () => Promise<unknown>, count: () =
     fs.writeFileSync(file, JSON.stringify(profile));
     console.log(`CPU profile (whole: ${file}):`);
     for (const line of topFunctions(profile, 30)) console.log(line);
+    // Split by task: the frames' drawing apart from the work between them
+    // (reading the reply, the parts applied), which the trace's figures
+    // above give only as a total.
+    console.log('the same, in the frame tasks only:');
+    for (const line of topFunctions(profile, 15, during(frameTasks))) console.log(line);
+    console.log('the same, in the other tasks only:');
+    for (const line of topFunctions(profile, 20, during(others))) console.log(line);
   }
 }
 

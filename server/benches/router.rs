@@ -1,11 +1,12 @@
 //! The cost of the router and the layers every request passes (the host
 //! and origin checks, CORS, the security headers, the body timeout), in
 //! this process, without sockets: each request is handed to the real
-//! `reins::app` as hyper would hand it, and answered by a route that does
-//! nothing (`/api/embed/check`, a 204), so what is timed is the stack in
-//! front of every chat. Prints the median time per request over rounds,
-//! with the range, for a request that passes, a CORS preflight and a
-//! request for a foreign host. Asserts nothing but the answers' status.
+//! `reins::app` as hyper would hand it, and answered without a model, so
+//! what is timed is the stack in front of every chat. Prints the median
+//! time per request over rounds, with the range, for a request that passes
+//! to a route that does nothing, a CORS preflight, a chat refused for its
+//! body and a request for a foreign host. Asserts nothing but the answers'
+//! status.
 //!
 //! `cargo bench -p reins --bench router`
 
@@ -37,7 +38,7 @@ struct Kind {
     status: StatusCode,
 }
 
-const KINDS: [Kind; 3] = [
+const KINDS: [Kind; 4] = [
     Kind {
         name: "passes every check (GET /api/embed/check, same origin)",
         request: || {
@@ -61,6 +62,18 @@ const KINDS: [Kind; 3] = [
                 .unwrap()
         },
         status: StatusCode::OK,
+    },
+    Kind {
+        name: "a chat refused for its body (POST /api/chat as text/plain: the chat route's layers and extractors, no model asked)",
+        request: || {
+            Request::post("/api/chat")
+                .header("host", "reins.test")
+                .header("origin", "https://reins.test")
+                .header("content-type", "text/plain")
+                .body(Body::from("Hi"))
+                .unwrap()
+        },
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
     },
     Kind {
         name: "refused: a host this server does not serve",
