@@ -6,10 +6,14 @@
 //! while the model is thinking, or mid-reply. The server sees its connection
 //! close and stops the model.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use gloo_net::http::{Method, RequestBuilder};
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, ReadableStreamDefaultReader, ReadableStreamReadResult};
+use web_sys::{AbortSignal, UnderlyingSink, WritableStream};
 
 use crate::conversation::StreamEnd;
 use crate::protocol::{ChatRequest, DONE_MARKER, UiMessageChunk};
@@ -38,7 +42,7 @@ pub async fn stream_reply(
     request: Option<&ChatRequest>,
     signal: &AbortSignal,
     on_response: impl FnOnce(&gloo_net::http::Response),
-    mut on_parts: impl FnMut(Vec<UiMessageChunk>) -> bool,
+    on_parts: impl FnMut(Vec<UiMessageChunk>) -> bool + 'static,
 ) -> Result<StreamEnd, TransportError> {
     let mut builder = RequestBuilder::new(url).header("accept", "text/event-stream");
     // One call builds either request: gloo's `json` and `build` would each
@@ -81,7 +85,7 @@ pub async fn stream_reply(
     if !response.ok() {
         let status = response.status();
         let body = match response.body() {
-            Some(body) => BodyReader::new(&body).read_to_limit(MAX_ERROR_BODY).await,
+            Some(body) => read_to_limit(&body, MAX_ERROR_BODY).await,
             None => Vec::new(),
         };
         return Err(TransportError(error_message(status, &String::from_utf8_lossy(&body))));
@@ -90,35 +94,62 @@ pub async fn stream_reply(
         .body()
         .ok_or_else(|| TransportError("The chat server sent an empty response.".into()))?;
 
-    let reader = BodyReader::new(&body);
+    pipe_reply(&body, on_parts).await
+}
+
+/// Reads the reply's `body` into the conversation through [`pipe`], until
+/// the stream ends or `on_parts` says the reply is closed.
+async fn pipe_reply(
+    body: &web_sys::ReadableStream,
+    mut on_parts: impl FnMut(Vec<UiMessageChunk>) -> bool + 'static,
+) -> Result<StreamEnd, TransportError> {
+    // How the reply ended, when a chunk ended it.
+    let ended = Rc::new(RefCell::new(None));
     let mut decoder = SseDecoder::default();
-    while let Some(chunk) = reader.next().await? {
-        let events = decoder
-            .feed(&chunk.to_vec())
-            .map_err(|error| TransportError(format!("The reply could not be read: {error}")))?;
-        let mut parts = Vec::with_capacity(events.len());
-        let mut done = false;
-        for event in events {
-            if event.data == DONE_MARKER {
-                done = true;
-                break;
+    let take = {
+        let ended = ended.clone();
+        move |chunk: &[u8]| match take_chunk(&mut decoder, chunk, &mut on_parts) {
+            Ok(None) => true,
+            end => {
+                *ended.borrow_mut() = end.transpose();
+                false
             }
-            let part = serde_json::from_str(&event.data).map_err(|_| {
-                TransportError("The server sent a part this chat cannot read.".into())
-            })?;
-            parts.push(part);
         }
-        // A reply the chat closed (it finished, failed, or grew past its
-        // limit) is read no further: dropping the reader closes the
-        // connection, and the server drops the model's request.
-        if !parts.is_empty() && !on_parts(parts) {
-            return Ok(StreamEnd::Done);
-        }
-        if done {
-            return Ok(StreamEnd::Done);
-        }
+    };
+    let ran_out = pipe(body, Box::new(take)).await;
+    match ended.take() {
+        Some(end) => end,
+        None if ran_out => Ok(StreamEnd::Closed),
+        None => Err(TransportError("The connection to the chat server was interrupted.".into())),
     }
-    Ok(StreamEnd::Closed)
+}
+
+/// Takes one network chunk of the reply in: its parts to `on_parts`. Says
+/// how the reply ended if it did: `[DONE]`, or `on_parts` closing it (it
+/// finished, failed, or grew past its limit), which reads it no further.
+fn take_chunk(
+    decoder: &mut SseDecoder,
+    chunk: &[u8],
+    on_parts: &mut impl FnMut(Vec<UiMessageChunk>) -> bool,
+) -> Result<Option<StreamEnd>, TransportError> {
+    let events = decoder
+        .feed(chunk)
+        .map_err(|error| TransportError(format!("The reply could not be read: {error}")))?;
+    let mut parts = Vec::with_capacity(events.len());
+    let mut done = false;
+    for event in events {
+        if event.data == DONE_MARKER {
+            done = true;
+            break;
+        }
+        let part = serde_json::from_str(&event.data)
+            .map_err(|_| TransportError("The server sent a part this chat cannot read.".into()))?;
+        parts.push(part);
+    }
+    if (!parts.is_empty() && !on_parts(parts)) || done {
+        return Ok(Some(StreamEnd::Done));
+    }
+    Ok(None)
 }
 
 /// The most of a receipt's body that is read: a receipt is a few hundred
@@ -141,7 +172,7 @@ pub async fn fetch_receipt(endpoint: &str, message_id: &str) -> Option<String> {
         if !response.ok() {
             return None;
         }
-        let body = BodyReader::new(&response.body()?).read_to_limit(MAX_RECEIPT_BODY).await;
+        let body = read_to_limit(&response.body()?, MAX_RECEIPT_BODY).await;
         // Read as the parts' metadata is, text to a JSON value, so the wasm
         // carries one copy of that code: reading from bytes, or straight
         // into a type of its own, added 2-4 KB gzipped.
@@ -164,59 +195,58 @@ pub fn message_url(endpoint: &str, message_id: &str, tail: &str) -> String {
     format!("{}/{id}{tail}", endpoint.trim_end_matches('/'))
 }
 
-/// Reads a response body chunk by chunk. Dropped before the end (the reply
-/// was stopped, or could not be read), it cancels the body, so the
-/// connection closes at once rather than when the browser collects it.
+/// What [`pipe`]'s sink does with each chunk; whether to read on.
+type Take = Box<dyn FnMut(&[u8]) -> bool>;
+
+/// Reads `body` through the browser's own pipe (`pipeTo`) into a sink that
+/// hands each chunk to `take`, until the body ends (`true`), fails, or
+/// `take` wants no more (`false`): then the sink throws, which stops the
+/// pipe and cancels the body, so the connection closes at once (and for a
+/// reply the server drops the model's request). Should the future be
+/// dropped first, the sink's closure goes with it, and the next chunk's
+/// `write` throws the same way.
 ///
-/// Hand-written over `web-sys` rather than through `wasm-streams`: its
-/// exported JavaScript classes (for streams going the other way, unused
-/// here) cost the embed 1 KB gzipped, which it needs to stay in budget.
-struct BodyReader(ReadableStreamDefaultReader);
+/// Why a pipe rather than a `read()` a chunk: each read made a promise, two
+/// closures to await it and a microtask to wake the reader's future, and
+/// the read was a quarter of the script between the frames (README, "The
+/// script between the frames"). One boxed `take` for every caller: one copy
+/// of the sink's code in the embed. Over `web-sys` rather than through
+/// `wasm-streams`, whose exported JavaScript classes cost the embed 1 KB
+/// gzipped.
+async fn pipe(body: &web_sys::ReadableStream, mut take: Take) -> bool {
+    let write = Closure::<dyn FnMut(js_sys::Uint8Array) -> Result<(), JsValue>>::new(
+        move |chunk: js_sys::Uint8Array| {
+            if take(&chunk.to_vec()) { Ok(()) } else { Err(JsValue::UNDEFINED) }
+        },
+    );
+    let sink = UnderlyingSink::new();
+    sink.set_write(write.as_ref().unchecked_ref());
+    let Ok(writable) = WritableStream::new_with_underlying_sink(&sink) else {
+        return false;
+    };
+    JsFuture::from(body.pipe_to(&writable)).await.is_ok()
+}
 
 /// The most of an error response's body that is read: enough for any
 /// message worth showing, and a hostile server cannot make the chat read
 /// more.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-impl BodyReader {
-    fn new(body: &web_sys::ReadableStream) -> Self {
-        Self(body.get_reader().unchecked_into())
-    }
-
-    /// The body's first bytes, at most `limit`; the rest is cancelled.
-    async fn read_to_limit(self, limit: usize) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        while bytes.len() < limit
-            && let Ok(Some(chunk)) = self.next().await
-        {
-            bytes.extend(chunk.to_vec());
+/// The body's first bytes, at most `limit`; the rest is cancelled.
+async fn read_to_limit(body: &web_sys::ReadableStream, limit: usize) -> Vec<u8> {
+    let bytes = Rc::new(RefCell::new(Vec::new()));
+    let take = {
+        let bytes = bytes.clone();
+        move |chunk: &[u8]| {
+            let mut bytes = bytes.borrow_mut();
+            bytes.extend_from_slice(chunk);
+            bytes.len() < limit
         }
-        bytes.truncate(limit);
-        bytes
-    }
-
-    /// The next chunk, or `None` at the end of the body.
-    async fn next(&self) -> Result<Option<js_sys::Uint8Array>, TransportError> {
-        let result: ReadableStreamReadResult = JsFuture::from(self.0.read())
-            .await
-            .map_err(|_| {
-                TransportError("The connection to the chat server was interrupted.".into())
-            })?
-            .unchecked_into();
-        Ok((!result.get_done().unwrap_or(true)).then(|| result.get_value().unchecked_into()))
-    }
-}
-
-impl Drop for BodyReader {
-    fn drop(&mut self) {
-        // Cancelling a body that has ended does nothing; one that the abort
-        // signal already failed rejects, and that rejection is expected, so
-        // it is awaited here rather than left unhandled on the page.
-        let cancelled = JsFuture::from(self.0.cancel());
-        wasm_bindgen_futures::spawn_local(async move {
-            let _ = cancelled.await;
-        });
-    }
+    };
+    pipe(body, Box::new(take)).await;
+    let mut bytes = bytes.take();
+    bytes.truncate(limit);
+    bytes
 }
 
 /// A readable message for a non-2xx response, preferring the server's own.

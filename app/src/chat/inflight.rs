@@ -74,12 +74,15 @@ impl InFlight {
                 // the page goes away and the reply's size limit all see every
                 // part read.
                 let frame_asked = std::rc::Rc::new(std::cell::Cell::new(false));
-                let apply = |parts: Vec<_>| {
+                // Owned: the reply's body is read by a sink the browser calls.
+                let parts_reply_id = reply_id.clone();
+                let apply = move |parts: Vec<_>| {
+                    let reply_id = &parts_reply_id;
                     let now = crate::browser::now_ms();
                     // `try_`: the chat may have been unmounted meanwhile.
                     let Some((more_than_text, open)) = conversation.try_maybe_update(|chat| {
-                        let more_than_text = chat.apply_all(&reply_id, parts, now);
-                        (more_than_text, (more_than_text, chat.is_open(&reply_id)))
+                        let more_than_text = chat.apply_all(reply_id, parts, now);
+                        (more_than_text, (more_than_text, chat.is_open(reply_id)))
                     }) else {
                         return false;
                     };
